@@ -1,0 +1,162 @@
+"""Data that flows between the estimator, the temporal stage and the ROS layer.
+
+Conventions used everywhere in the core:
+
+* Images are ``uint8`` BGR, shape (H, W, 3) (OpenCV order, what ``cv2.imdecode`` returns).
+* Pixel coordinates are in the original (un-resized) input image, x right, y down.
+* 3D quantities are metres in the camera optical frame (REP 103 ``*_optical``: x right, y down,
+  z forward), the same axes as SMPL-X camera space.
+* Rotations are 3x3 matrices in the core; axis-angle (radians) only at the message boundary.
+* SMPL-X pose joints are kept in AiOS order: ``[global_orient, body 21, left hand 15,
+  right hand 15, jaw]`` = 53 joints (eyes are always zero in AiOS).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from enum import IntEnum
+from typing import Optional, Protocol
+
+import numpy as np
+
+NUM_POSE_JOINTS = 53
+POSE_SLICES = {
+    'global_orient': slice(0, 1),
+    'body_pose': slice(1, 22),
+    'left_hand_pose': slice(22, 37),
+    'right_hand_pose': slice(37, 52),
+    'jaw_pose': slice(52, 53),
+}
+BOX_NAMES = ('body', 'left_hand', 'right_hand', 'face')
+TOKENS_PER_PERSON = 39
+TOKEN_DIM = 256
+
+
+class TrackState(IntEnum):
+    """Track life-cycle state; values are the ``SmplxBody.TRACK_*`` message constants."""
+
+    UNTRACKED = 0
+    TENTATIVE = 1
+    CONFIRMED = 2
+    COASTING = 3
+
+
+class IntrinsicsSource(IntEnum):
+    """Where the camera matrix came from; values are the ``SmplxBodyArray.INTRINSICS_*`` constants."""
+
+    CAMERA_INFO = 0
+    PARAMETER = 1
+    MODEL_DEFAULT = 2
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Pinhole intrinsics of the input image.
+
+    ``K`` is (3, 3) float64 in pixels of the original image; ``width``/``height`` in pixels.
+    """
+
+    K: np.ndarray
+    width: int
+    height: int
+    source: IntrinsicsSource
+
+
+@dataclass
+class Bodies:
+    """All people of one frame; every array has leading dimension N (N may be 0).
+
+    scores:       (N,) float32 in [0, 1], detection confidence.
+    boxes:        (N, 4, 4) float32, [body, left hand, right hand, face] boxes, pixel xyxy.
+    pose:         (N, 53, 3, 3) float32 rotation matrices in AiOS joint order (module docstring).
+    betas:        (N, 10) float32 SMPL-X shape coefficients.
+    expression:   (N, 10) float32 SMPL-X expression coefficients.
+    transl:       (N, 3) float32, body-model origin in the camera optical frame, metres.
+    keypoints_2d: (N, J, 2) float32 projected SMPL-X joints, pixels.
+    joints_3d:    (N, J, 3) float32 SMPL-X joints in the camera optical frame, metres.
+    vertices:     (N, V, 3) float32 mesh in the camera optical frame, metres, or None.
+    tokens:       (N, 39, 256) float16 final-decoder-layer token block per person, or None.
+    track_ids:    (N,) int64 identity per person, or None before tracking.
+    track_states: (N,) uint8 ``TrackState`` values, or None before tracking.
+    """
+
+    scores: np.ndarray
+    boxes: np.ndarray
+    pose: np.ndarray
+    betas: np.ndarray
+    expression: np.ndarray
+    transl: np.ndarray
+    keypoints_2d: np.ndarray
+    joints_3d: np.ndarray
+    vertices: Optional[np.ndarray] = None
+    tokens: Optional[np.ndarray] = None
+    track_ids: Optional[np.ndarray] = None
+    track_states: Optional[np.ndarray] = None
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    @classmethod
+    def empty(cls, num_joints: int) -> 'Bodies':
+        """No people; array shapes stay well defined (N = 0)."""
+        f = np.float32
+        return cls(scores=np.zeros((0,), f), boxes=np.zeros((0, 4, 4), f),
+                   pose=np.zeros((0, NUM_POSE_JOINTS, 3, 3), f), betas=np.zeros((0, 10), f),
+                   expression=np.zeros((0, 10), f), transl=np.zeros((0, 3), f),
+                   keypoints_2d=np.zeros((0, num_joints, 2), f),
+                   joints_3d=np.zeros((0, num_joints, 3), f))
+
+    def select(self, index: np.ndarray) -> 'Bodies':
+        """The people at ``index`` (integer array or boolean mask), in that order."""
+        return replace(self, **{f.name: None if getattr(self, f.name) is None
+                                else getattr(self, f.name)[index] for f in fields(self)})
+
+
+class BodyModel(Protocol):
+    """SMPL-X forward kinematics used after temporal fusion changes the parameters."""
+
+    faces: np.ndarray        # (F, 3) int64 triangle vertex indices
+    joint_names: list[str]   # J names, in output order
+
+    def joints_and_vertices(self, pose: np.ndarray, betas: np.ndarray, expression: np.ndarray,
+                            transl: np.ndarray, with_vertices: bool
+                            ) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """(N,53,3,3), (N,10), (N,10), (N,3) -> joints (N,J,3), vertices (N,V,3) or None."""
+
+
+class Estimator(Protocol):
+    """A per-frame multi-person SMPL-X estimator (the AiOS model implements it)."""
+
+    body_model: BodyModel
+
+    def estimate(self, image: np.ndarray, camera: Camera) -> Bodies:
+        """One BGR uint8 image (H, W, 3) -> the people in it, sorted by descending score.
+
+        Returns every candidate above the estimator's low candidate threshold (the tracker's
+        second association stage uses low-score candidates); ``tokens`` is filled.
+        """
+
+    def regress(self, tokens: np.ndarray) -> dict[str, np.ndarray]:
+        """Re-run the final SMPL-X heads on token blocks (N, 39, 256).
+
+        Returns ``pose`` (N, 53, 3, 3), ``betas`` (N, 10), ``expression`` (N, 10) and
+        ``cam`` (N, 3) (s, tx, ty) as the model's final layer would for those tokens.
+        """
+
+
+@dataclass
+class StreamFrame:
+    """Bodies of one output stream for one input frame; ``key`` is what the caller passed in
+    with that frame (the ROS layer passes the image header) so outputs can be stamped exactly."""
+
+    key: object
+    bodies: Bodies
+
+
+@dataclass
+class PipelineOutput:
+    """What one processed input frame yields: the raw stream for this frame, and the fused
+    stream for the frame ``lag_frames`` back (None while the fusion window is still filling)."""
+
+    raw: StreamFrame
+    fused: Optional[StreamFrame]
+    lag_frames: int
