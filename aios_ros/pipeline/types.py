@@ -122,6 +122,9 @@ class BodyModel(Protocol):
                             ) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """(N,53,3,3), (N,10), (N,10), (N,3) -> joints (N,J,3), vertices (N,V,3) or None."""
 
+    def skeleton_parents(self) -> np.ndarray:
+        """(55,) int parent of each skeleton joint (the first 55 joints), -1 for the root."""
+
 
 class Estimator(Protocol):
     """A per-frame multi-person SMPL-X estimator (the AiOS model implements it)."""

@@ -1,0 +1,1 @@
+"""Accuracy evaluation of multi-person SMPL-X predictions against ground truth."""

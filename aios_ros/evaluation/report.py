@@ -1,0 +1,97 @@
+"""Sequence-level evaluation: match every frame, then aggregate the metrics of metrics.py."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from aios_ros.evaluation import metrics as m
+from aios_ros.evaluation.layout import PersonTable
+
+
+def match_sequence(gt: PersonTable, pred: PersonTable, min_iou: float = 0.1
+                   ) -> tuple[np.ndarray, dict[str, int]]:
+    """Match frames by stamp, then people per frame.
+
+    Returns (K, 3) int64 rows ``(gt_row, pred_row, gt_frame)`` and the counts tp/fp/fn; predicted
+    frames whose stamp is not in the ground truth are ignored.
+    """
+    pred_frame_of = {int(s): i for i, s in enumerate(pred.stamps_ns)}
+    pairs, fp, fn = [], 0, 0
+    for f, stamp in enumerate(gt.stamps_ns):
+        g = gt.rows_of(f)
+        pf = pred_frame_of.get(int(stamp))
+        p = pred.rows_of(pf) if pf is not None else np.zeros(0, np.int64)
+        gi, pi = m.match_people(gt.keypoints_2d[g], gt.boxes[g], pred.keypoints_2d[p],
+                                pred.boxes[p], min_iou)
+        pairs += [(g[a], p[b], f) for a, b in zip(gi, pi)]
+        fp += len(p) - len(pi)
+        fn += len(g) - len(gi)
+    return np.array(pairs, np.int64).reshape(-1, 3), {'tp': len(pairs), 'fp': fp, 'fn': fn}
+
+
+def evaluate(gt: PersonTable, pred: PersonTable, min_iou: float = 0.1,
+             vertex_segments: Optional[dict[str, np.ndarray]] = None) -> dict:
+    """All metrics of one prediction stream against ground truth (errors in mm, None if n/a)."""
+    if len(gt.frame) and len(pred.frame) and gt.joints_3d.shape[1] != pred.joints_3d.shape[1]:
+        raise ValueError(f'ground truth has {gt.joints_3d.shape[1]} joints per person, '
+                         f'predictions {pred.joints_3d.shape[1]}: use the same body model')
+    pairs, counts = match_sequence(gt, pred, min_iou)
+    precision, recall, f1 = m.prf1(counts['tp'], counts['fp'], counts['fn'])
+    out = {'frames': len(gt.stamps_ns), 'gt_people': len(gt.frame), 'pred_people': len(pred.frame),
+           **counts, 'precision': precision, 'recall': recall, 'f1': f1}
+    gr, pr = pairs[:, 0], pairs[:, 1]
+    gj = gt.joints_3d[gr]
+    pj = pred.joints_3d[pr] if len(pairs) else gj
+    out['mpjpe'] = _part_errors(pj, gj, pj, gj, m.joint_parts(gj.shape[1]))
+    body = m.joint_parts(gj.shape[1]).get('body', m.joint_parts(gj.shape[1])['all']).indices
+    out['pa_mpjpe'] = _mean(m.pa_error(pj[:, body], gj[:, body])) if len(pairs) else None
+    has_verts = gt.vertices is not None and pred.vertices is not None and len(pairs)
+    if has_verts:
+        gv, pv = gt.vertices[gr], pred.vertices[pr]
+        parts = m.vertex_parts(gv.shape[1], vertex_segments)
+        out['mve'] = _part_errors(pv, gv, pj, gj, parts)
+        out['pa_mpvpe'] = _mean(m.pa_error(pv, gv)) if len(pairs) else None
+        out['pve_camera'] = _mean(1000.0 * np.linalg.norm(pv - gv, axis=2).mean(axis=1))
+    else:
+        out.update(mve={}, pa_mpvpe=None, pve_camera=None)
+    out['nmje'] = {k: _normalise(v, f1) for k, v in out['mpjpe'].items()}
+    out['nmve'] = {k: _normalise(v, f1) for k, v in out['mve'].items()}
+    out['accel'] = _mean(_accel_errors(gt, pred, pairs, body))
+    return out
+
+
+def _part_errors(pred_pts, gt_pts, pred_joints, gt_joints, parts) -> dict[str, Optional[float]]:
+    """Root-aligned mean error per part (points are joints or vertices; roots are joints)."""
+    if not len(pred_pts):
+        return {name: None for name in parts}
+    return {name: _mean(m.root_aligned_error(pred_pts[:, p.indices], gt_pts[:, p.indices],
+                                             pred_joints[:, p.root], gt_joints[:, p.root]))
+            for name, p in parts.items()}
+
+
+def _accel_errors(gt: PersonTable, pred: PersonTable, pairs: np.ndarray,
+                  joints: np.ndarray) -> np.ndarray:
+    """Accel errors over runs of consecutive frames in which one ground-truth person stays matched
+    to one predicted track (never across a gap or an identity switch)."""
+    errors = []
+    for tid in np.unique(gt.track_id[pairs[:, 0]]) if len(pairs) else []:
+        run = pairs[gt.track_id[pairs[:, 0]] == tid]
+        run = run[np.argsort(run[:, 2], kind='stable')]
+        pred_ids = pred.track_id[run[:, 1]]
+        breaks = np.nonzero((np.diff(run[:, 2]) != 1) | (np.diff(pred_ids) != 0))[0] + 1
+        for seg in np.split(run, breaks):
+            if len(seg) < 3:
+                continue
+            centred = lambda x: x[:, joints] - x[:, m.PELVIS:m.PELVIS + 1]   # noqa: E731
+            errors.append(m.accel_error(centred(pred.joints_3d[seg[:, 1]]),
+                                        centred(gt.joints_3d[seg[:, 0]])))
+    return np.concatenate(errors) if errors else np.zeros(0)
+
+
+def _mean(values: np.ndarray) -> Optional[float]:
+    return float(np.mean(values)) if len(values) else None
+
+
+def _normalise(value: Optional[float], f1: float) -> Optional[float]:
+    return None if value is None or f1 == 0 else value / f1

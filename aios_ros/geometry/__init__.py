@@ -1,0 +1,1 @@
+"""Geometry helpers shared by the model, temporal fusion and the ROS messages."""

@@ -1,0 +1,133 @@
+"""Batched 3D rotation conversions (torch; numpy arrays in -> numpy arrays out).
+
+Conventions: rotation matrices act on column vectors (``x' = R @ x``); axis-angle = unit axis x
+angle in radians; quaternions are ``(w, x, y, z)``. Leading dimensions are free (``...``).
+
+Two conversions reproduce the AiOS heads bit-for-bit and must not be "improved":
+
+* ``rot6d_to_rotmat``: the HMR/SPIN layout -- the 6 numbers are a row-major (3, 2) matrix, i.e.
+  column 1 = elements (0, 2, 4), column 2 = (1, 3, 5); Gram-Schmidt; R = [b1 b2 b1 x b2] as columns.
+* ``rotmat_to_axis_angle``: pytorch3d 0.6.1 semantics (``matrix_to_quaternion`` then
+  ``quaternion_to_axis_angle``) WITHOUT quaternion sign standardisation: the chosen quaternion may
+  have w < 0, so the angle can lie in (pi, 2 pi). Same rotation, different vector -- and SMPL-X adds
+  the mean hand pose in axis-angle space, so the vector itself matters. ``so3_log`` is the
+  principal logarithm (angle in [0, pi]) for everything that is not AiOS parity.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable, TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ArrayT = TypeVar('ArrayT', torch.Tensor, np.ndarray)
+
+
+def _numpy_friendly(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
+    """Let ``fn`` take and return numpy arrays too (dtype preserved, no copy on the way in)."""
+    @functools.wraps(fn)
+    def wrapper(x):
+        if isinstance(x, np.ndarray):
+            return fn(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+        return fn(x)
+    return wrapper
+
+
+@_numpy_friendly
+def rot6d_to_rotmat(x: ArrayT) -> ArrayT:
+    """(..., 6) AiOS 6D rotation -> (..., 3, 3) rotation matrix (module docstring)."""
+    m = x.reshape(*x.shape[:-1], 3, 2)
+    a1, a2 = m[..., 0], m[..., 1]
+    b1 = F.normalize(a1, dim=-1)
+    b2 = F.normalize(a2 - torch.einsum('...i,...i->...', b1, a2).unsqueeze(-1) * b1, dim=-1)
+    b3 = torch.linalg.cross(b1, b2, dim=-1)
+    return torch.stack((b1, b2, b3), dim=-1)
+
+
+@_numpy_friendly
+def rotmat_to_rot6d(rotmat: ArrayT) -> ArrayT:
+    """(..., 3, 3) -> (..., 6) in the AiOS layout; ``rot6d_to_rotmat`` inverts it exactly."""
+    return rotmat[..., :, :2].reshape(*rotmat.shape[:-2], 6)
+
+
+@_numpy_friendly
+def rotmat_to_quaternion(rotmat: ArrayT) -> ArrayT:
+    """(..., 3, 3) -> (..., 4) (w, x, y, z), pytorch3d 0.6.1 semantics, sign NOT standardised.
+
+    Of the four algebraically equivalent candidates (one per largest diagonal term) the one with
+    the largest ``sqrt(max(0, .))`` term is kept; its denominator is floored at 0.1.
+    """
+    m = rotmat.reshape(*rotmat.shape[:-2], 9)
+    m00, m01, m02, m10, m11, m12, m20, m21, m22 = m.unbind(-1)
+    diag = torch.stack([1.0 + m00 + m11 + m22, 1.0 + m00 - m11 - m22,
+                        1.0 - m00 + m11 - m22, 1.0 - m00 - m11 + m22], dim=-1)
+    q_abs = torch.where(diag > 0, torch.sqrt(diag.clamp(min=0)), torch.zeros_like(diag))
+    candidates = torch.stack([
+        torch.stack([q_abs[..., 0] ** 2, m21 - m12, m02 - m20, m10 - m01], dim=-1),
+        torch.stack([m21 - m12, q_abs[..., 1] ** 2, m10 + m01, m02 + m20], dim=-1),
+        torch.stack([m02 - m20, m10 + m01, q_abs[..., 2] ** 2, m12 + m21], dim=-1),
+        torch.stack([m10 - m01, m20 + m02, m21 + m12, q_abs[..., 3] ** 2], dim=-1),
+    ], dim=-2)
+    best = q_abs.argmax(dim=-1, keepdim=True)
+    chosen = torch.take_along_dim(candidates, best[..., None], dim=-2)[..., 0, :]
+    denom = 2.0 * torch.take_along_dim(q_abs, best, dim=-1).clamp(min=0.1)
+    return chosen / denom
+
+
+@_numpy_friendly
+def quaternion_to_axis_angle(quat: ArrayT) -> ArrayT:
+    """(..., 4) (w, x, y, z), any sign -> (..., 3); angle = 2 atan2(|v|, w) in [0, 2 pi]."""
+    v = quat[..., 1:]
+    half = torch.atan2(torch.linalg.vector_norm(v, dim=-1, keepdim=True), quat[..., :1])
+    angle = 2.0 * half
+    small = angle.abs() < 1e-6
+    safe = torch.where(small, torch.ones_like(angle), angle)
+    # sin(a/2)/a, with its Taylor series near 0 (both branches evaluated; only one is kept)
+    ratio = torch.where(small, 0.5 - angle * angle / 48.0, torch.sin(half) / safe)
+    return v / ratio
+
+
+def rotmat_to_axis_angle(rotmat: ArrayT) -> ArrayT:
+    """(..., 3, 3) -> (..., 3) exactly as AiOS' ``rotmat_to_aa`` (|aa| may exceed pi)."""
+    return quaternion_to_axis_angle(rotmat_to_quaternion(rotmat))
+
+
+@_numpy_friendly
+def quaternion_to_rotmat(quat: ArrayT) -> ArrayT:
+    """(..., 4) (w, x, y, z), need not be unit (it is normalised) -> (..., 3, 3)."""
+    w, x, y, z = quat.unbind(-1)
+    s = 2.0 / (quat * quat).sum(-1)
+    return torch.stack([
+        1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w),
+        s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w),
+        s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y),
+    ], dim=-1).reshape(*quat.shape[:-1], 3, 3)
+
+
+@_numpy_friendly
+def axis_angle_to_rotmat(aa: ArrayT) -> ArrayT:
+    """(..., 3) -> (..., 3, 3) by Rodrigues' formula (= the SO(3) exponential), exact near 0."""
+    theta2 = (aa * aa).sum(-1, keepdim=True)[..., None]
+    small = theta2 < 1e-8
+    theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))
+    # sin(t)/t and (1-cos t)/t^2, with Taylor series for tiny angles
+    a = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta2 / 24.0, (1.0 - torch.cos(theta)) / (theta * theta))
+    x, y, z = aa.unbind(-1)
+    zero = torch.zeros_like(x)
+    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*aa.shape[:-1], 3, 3)
+    eye = torch.eye(3, dtype=aa.dtype, device=aa.device).expand_as(k)
+    return eye + a * k + b * (k @ k)
+
+
+so3_exp = axis_angle_to_rotmat
+
+
+@_numpy_friendly
+def so3_log(rotmat: ArrayT) -> ArrayT:
+    """(..., 3, 3) -> (..., 3) principal logarithm: axis-angle with angle in [0, pi]."""
+    quat = rotmat_to_quaternion(rotmat)
+    quat = torch.where(quat[..., :1] < 0, -quat, quat)
+    return quaternion_to_axis_angle(quat)

@@ -1,0 +1,246 @@
+"""Bucketed CUDA-graph runtime for the whole AiOS forward (with an eager fallback).
+
+A CUDA graph replays a fixed sequence of kernels on fixed memory, so every input shape needs its
+own graph. :class:`GraphRunner` therefore
+
+1. maps the input size (H, W) to a *bucket* — a padded size from a fixed list, or H and W rounded
+   up to a multiple of 32 — so a camera stream needs one capture;
+2. keeps per bucket *static* input buffers: the image is copied to the top-left corner, the rest
+   is zero and the padding mask is True there (the model's ordinary batch-padding convention, so
+   the valid region is processed like an official padded batch);
+3. captures ``forward(static_images, static_mask)`` once per bucket through a
+   :class:`CaptureStrategy` (warm-up on a side stream, then ``torch.cuda.graph`` with a pool of its
+   own), replays it for every later call and clones the outputs before returning, because the
+   next replay overwrites them;
+4. re-captures when a new bucket appears (least-recently used buckets beyond ``max_buckets`` are
+   dropped, releasing their memory pools) and, if a capture fails, logs one warning and runs that
+   bucket eagerly on the same static buffers from then on.
+
+Nothing CUDA-specific is touched at import time or by the CPU path: on CPU the
+:class:`EagerCapture` strategy "replays" by calling the forward again and copying the results into
+the captured output tensors, which exercises exactly the buffer logic the GPU path uses.
+
+Requirements on ``forward`` for real capture: static shapes for a given bucket, no host
+synchronisation (no ``.item()``, ``.tolist()`` or ``.cpu()`` of device tensors, no data-dependent
+shapes, no host-to-device copies after warm-up); outputs must be tensors in dicts, lists, tuples or
+dataclasses.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import OrderedDict
+from typing import Any, Callable, Protocol
+
+import torch
+
+__all__ = ['BucketPolicy', 'CaptureStrategy', 'CudaGraphCapture', 'EagerCapture', 'GraphRunner',
+           'default_strategy']
+
+log = logging.getLogger(__name__)
+
+Forward = Callable[[torch.Tensor, torch.Tensor], Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class BucketPolicy:
+    """Padded input size for an (H, W) network input.
+
+    ``sizes``: allowed (H, W) buckets; the smallest-area one that contains the input is used.
+    Inputs that fit none are rounded up to a multiple of ``multiple`` in each dimension.
+    """
+
+    multiple: int = 32
+    sizes: tuple[tuple[int, int], ...] = ()
+
+    def bucket(self, height: int, width: int) -> tuple[int, int]:
+        if height <= 0 or width <= 0:
+            raise ValueError(f'input size must be positive, got {height}x{width}')
+        fitting = [s for s in self.sizes if s[0] >= height and s[1] >= width]
+        if fitting:
+            return min(fitting, key=lambda s: (s[0] * s[1], s))
+        m = self.multiple
+        return -(-height // m) * m, -(-width // m) * m
+
+
+def clone_outputs(tree: Any) -> Any:
+    """Deep copy of every tensor in a nest of dicts, lists, tuples and dataclasses."""
+    if isinstance(tree, torch.Tensor):
+        return tree.clone()
+    if isinstance(tree, dict):
+        return {k: clone_outputs(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        items = [clone_outputs(v) for v in tree]
+        return type(tree)(*items) if hasattr(tree, '_fields') else type(tree)(items)
+    if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+        return dataclasses.replace(tree, **{f.name: clone_outputs(getattr(tree, f.name))
+                                            for f in dataclasses.fields(tree) if f.init})
+    return tree
+
+
+def copy_outputs(dst: Any, src: Any) -> None:
+    """In-place ``dst <- src`` for two nests of the same structure (tensors of the same shapes)."""
+    if isinstance(dst, torch.Tensor):
+        if dst.shape != src.shape:
+            raise RuntimeError(f'forward output changed shape from {tuple(dst.shape)} to '
+                               f'{tuple(src.shape)} for the same bucket; it cannot be graph-captured')
+        dst.copy_(src)
+    elif isinstance(dst, dict):
+        for k, v in dst.items():
+            copy_outputs(v, src[k])
+    elif isinstance(dst, (list, tuple)):
+        for a, b in zip(dst, src, strict=True):
+            copy_outputs(a, b)
+    elif dataclasses.is_dataclass(dst) and not isinstance(dst, type):
+        for f in dataclasses.fields(dst):
+            copy_outputs(getattr(dst, f.name), getattr(src, f.name))
+
+
+class CaptureStrategy(Protocol):
+    """Turns a zero-argument step on static buffers into (replay, static outputs).
+
+    After ``replay()`` the returned static outputs hold the results for the current contents of
+    the static inputs.
+    """
+
+    def capture(self, step: Callable[[], Any]) -> tuple[Callable[[], None], Any]: ...
+
+
+class EagerCapture:
+    """CPU stand-in with graph semantics: replay re-runs the step into the same output tensors."""
+
+    def capture(self, step: Callable[[], Any]) -> tuple[Callable[[], None], Any]:
+        outputs = step()
+
+        def replay() -> None:
+            copy_outputs(outputs, step())
+
+        return replay, outputs
+
+
+class CudaGraphCapture:
+    """``torch.cuda.CUDAGraph`` capture: warm-up on a side stream, capture into a private pool.
+
+    Each capture gets its own memory pool, so graphs of different buckets never share memory and
+    can be replayed in any order; dropping the returned replay function (and outputs) frees it.
+    """
+
+    def __init__(self, warmup_iters: int = 3) -> None:
+        if warmup_iters < 1:
+            raise ValueError('CUDA-graph capture needs at least one warm-up iteration')
+        self.warmup_iters = warmup_iters
+
+    def capture(self, step: Callable[[], Any]) -> tuple[Callable[[], None], Any]:
+        # Warm-up runs lazy initialisations (cuBLAS handles, autotuning, cached constants) that are
+        # illegal during capture; a side stream keeps them off the capture stream's history.
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(self.warmup_iters):
+                step()
+        torch.cuda.current_stream().wait_stream(side)
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=torch.cuda.graph_pool_handle()):
+            outputs = step()
+        return graph.replay, outputs
+
+
+def default_strategy(device: torch.device) -> CaptureStrategy:
+    """CUDA graphs on a CUDA device, the eager stand-in elsewhere."""
+    return CudaGraphCapture() if device.type == 'cuda' else EagerCapture()
+
+
+@dataclasses.dataclass
+class _Bucket:
+    images: torch.Tensor            # (B, C, Hb, Wb) static input
+    mask: torch.Tensor              # (B, Hb, Wb) bool static input, True on padding
+    replay: Callable[[], None] | None   # None: capture failed, run eagerly
+    outputs: Any = None
+
+
+class GraphRunner:
+    """Run ``forward(images, mask)`` through per-bucket captured graphs.
+
+    Parameters
+    ----------
+    forward : the network, ``(images (B, C, H, W) float, mask (B, H, W) bool) -> outputs``.
+    device : where the static buffers live (inputs are copied there).
+    policy : input-size buckets.
+    strategy : capture strategy; default :func:`default_strategy` of ``device``.
+    autocast_dtype : e.g. ``torch.bfloat16``/``torch.float16`` to run under autocast, or None.
+    max_buckets : captured buckets kept alive (least recently used are dropped first).
+    """
+
+    def __init__(self, forward: Forward, device: torch.device | str, policy: BucketPolicy | None = None,
+                 strategy: CaptureStrategy | None = None, autocast_dtype: torch.dtype | None = None,
+                 max_buckets: int = 4) -> None:
+        self.forward = forward
+        self.device = torch.device(device)
+        self.policy = policy or BucketPolicy()
+        self.strategy = strategy or default_strategy(self.device)
+        self.autocast_dtype = autocast_dtype
+        self.max_buckets = max_buckets
+        self._buckets: OrderedDict[tuple, _Bucket] = OrderedDict()
+        self._warned = False
+
+    @property
+    def buckets(self) -> list[tuple]:
+        """Keys (B, C, Hb, Wb, dtype) of the live buckets, least recently used first."""
+        return list(self._buckets)
+
+    def _run(self, images: torch.Tensor, mask: torch.Tensor) -> Any:
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype,
+                            enabled=self.autocast_dtype is not None):
+            return self.forward(images, mask)
+
+    def _load(self, bucket: _Bucket, images: torch.Tensor, mask: torch.Tensor) -> None:
+        h, w = images.shape[-2:]
+        bucket.images.zero_()
+        bucket.images[..., :h, :w].copy_(images)
+        bucket.mask.fill_(True)
+        bucket.mask[:, :h, :w].copy_(mask)
+
+    def _build(self, key: tuple, images: torch.Tensor, mask: torch.Tensor) -> _Bucket:
+        b, c, hb, wb, dtype = key
+        bucket = _Bucket(torch.zeros(b, c, hb, wb, dtype=dtype, device=self.device),
+                         torch.ones(b, hb, wb, dtype=torch.bool, device=self.device), None)
+        self._load(bucket, images, mask)
+        try:
+            bucket.replay, bucket.outputs = self.strategy.capture(
+                lambda: self._run(bucket.images, bucket.mask))
+        except Exception as exc:  # any capture failure must leave a working (eager) runtime
+            bucket.replay, bucket.outputs = None, None
+            if not self._warned:
+                log.warning('graph capture failed for input bucket %sx%s (%s: %s); running eagerly',
+                            hb, wb, type(exc).__name__, exc)
+                self._warned = True
+        while len(self._buckets) >= self.max_buckets:
+            self._buckets.popitem(last=False)
+        self._buckets[key] = bucket
+        return bucket
+
+    def __call__(self, images: torch.Tensor, mask: torch.Tensor | None = None) -> Any:
+        """Outputs of ``forward`` on the bucket-padded input; fresh tensors the caller may keep.
+
+        images : (B, C, H, W); mask : (B, H, W) bool, True on padding (None: no padding).
+        """
+        if images.dim() != 4:
+            raise ValueError(f'images must be (B, C, H, W), got shape {tuple(images.shape)}')
+        b, c, h, w = images.shape
+        if mask is None:
+            mask = torch.zeros(b, h, w, dtype=torch.bool, device=images.device)
+        elif mask.shape != (b, h, w) or mask.dtype != torch.bool:
+            raise ValueError(f'mask must be bool ({b}, {h}, {w}), got {mask.dtype} {tuple(mask.shape)}')
+        key = (b, c, *self.policy.bucket(h, w), images.dtype)
+        with torch.inference_mode():
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._build(key, images, mask)
+            else:
+                self._buckets.move_to_end(key)
+                self._load(bucket, images, mask)
+            if bucket.replay is None:
+                return self._run(bucket.images, bucket.mask)
+            bucket.replay()
+            return clone_outputs(bucket.outputs)

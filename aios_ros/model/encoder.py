@@ -1,0 +1,69 @@
+"""Deformable transformer encoder: 6 post-norm layers of multi-scale deformable self-attention.
+
+Tokens are the flattened feature maps of the 4 levels (batch-first (B, S, 256)).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aios_ros.model.ms_deform_attn import MSDeformAttn
+
+
+class EncoderLayer(nn.Module):
+    """x = norm1(x + MSDA(x + pos, ref, x)); x = norm2(x + linear2(relu(linear1(x))))."""
+
+    def __init__(self, d_model: int = 256, d_ffn: int = 2048) -> None:
+        super().__init__()
+        self.self_attn = MSDeformAttn(d_model, 4, 8, 4)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.linear1 = nn.Linear(d_model, d_ffn)
+        self.linear2 = nn.Linear(d_ffn, d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+
+    def forward(self, src: torch.Tensor, pos: torch.Tensor, reference_points: torch.Tensor,
+                spatial_shapes: torch.Tensor, level_start_index: torch.Tensor,
+                key_padding_mask: torch.Tensor | None) -> torch.Tensor:
+        """src, pos (B, S, C); reference_points (B, S, L, 2) normalised xy; spatial_shapes (L, 2)
+        (h, w); level_start_index (L,); key_padding_mask (B, S) True on padding -> (B, S, C)."""
+        attn = self.self_attn(src + pos, reference_points, src, spatial_shapes, level_start_index,
+                              key_padding_mask)
+        src = self.norm1(src + attn)
+        return self.norm2(src + self.linear2(F.relu(self.linear1(src))))
+
+
+def encoder_reference_points(spatial_shapes: list[tuple[int, int]],
+                             valid_ratios: torch.Tensor) -> torch.Tensor:
+    """Pixel centres of every level, normalised to the valid area and re-scaled per target level.
+
+    spatial_shapes: L (h, w); valid_ratios (B, L, 2) as (w, h) -> (B, S, L, 2) xy.
+    """
+    refs = []
+    device = valid_ratios.device
+    for lvl, (h, w) in enumerate(spatial_shapes):
+        ref_y, ref_x = torch.meshgrid(
+            torch.linspace(0.5, h - 0.5, h, dtype=torch.float32, device=device),
+            torch.linspace(0.5, w - 0.5, w, dtype=torch.float32, device=device), indexing='ij')
+        ref_y = ref_y.reshape(-1)[None] / (valid_ratios[:, None, lvl, 1] * h)
+        ref_x = ref_x.reshape(-1)[None] / (valid_ratios[:, None, lvl, 0] * w)
+        refs.append(torch.stack((ref_x, ref_y), -1))
+    return torch.cat(refs, 1)[:, :, None] * valid_ratios[:, None]
+
+
+class TransformerEncoder(nn.Module):
+    """Six :class:`EncoderLayer`; no final norm."""
+
+    def __init__(self, num_layers: int = 6) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(EncoderLayer() for _ in range(num_layers))
+
+    def forward(self, src: torch.Tensor, pos: torch.Tensor, spatial_shapes: torch.Tensor,
+                level_start_index: torch.Tensor, valid_ratios: torch.Tensor,
+                key_padding_mask: torch.Tensor | None) -> torch.Tensor:
+        """src, pos (B, S, C) -> memory (B, S, C); other arguments as in :class:`EncoderLayer`."""
+        shapes = [(int(h), int(w)) for h, w in spatial_shapes.tolist()]
+        reference_points = encoder_reference_points(shapes, valid_ratios)
+        for layer in self.layers:
+            src = layer(src, pos, reference_points, spatial_shapes, level_start_index, key_padding_mask)
+        return src

@@ -1,0 +1,178 @@
+"""AiOS as the per-frame estimator of the pipeline (``Estimator`` protocol of
+:mod:`aios_ros.pipeline.types`).
+
+One image -> network (final decoder layer only) -> official top-50 selection -> the people above
+``candidate_threshold`` (each query once, at most ``max_people``) -> SMPL-X for those people only.
+Everything a caller needs: ``build_estimator(config)``, then ``estimate(image_bgr, camera)`` per
+frame, ``regress(tokens)`` after temporal fusion, and ``body_model`` for forward kinematics.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from aios_ros.body.body_model import SmplxBodyModel
+from aios_ros.body.smplx_layer import SmplxLayer
+from aios_ros.model.aios import AiOS
+from aios_ros.model.camera import cam_to_translation, metric_translation, project
+from aios_ros.model.checkpoint import CheckpointError, load_strict, read_checkpoint
+from aios_ros.model.config import ModelConfig
+from aios_ros.model.postprocess import scale_boxes, top_scores
+from aios_ros.model.preprocess import Batch, make_batch
+from aios_ros.model.seeded_weights import seeded_state_dict, smplx_placeholder
+from aios_ros.pipeline.types import Bodies, Camera
+
+LOG = logging.getLogger(__name__)
+UNTRAINED_WARNING = ('AiOS: NO CHECKPOINT GIVEN - running with untrained (seeded random) weights: '
+                     'poses are meaningless')
+BOX_OUTPUTS = ('pred_boxes', 'pred_lhand_boxes', 'pred_rhand_boxes', 'pred_face_boxes')
+
+
+def build_model(config: ModelConfig) -> AiOS:
+    """The AiOS network with the checkpoint's weights (or seeded weights if ``checkpoint`` is '')."""
+    if not config.checkpoint:
+        LOG.warning(UNTRAINED_WARNING)
+        model = AiOS(SmplxLayer(smplx_placeholder()))
+        load_strict(model, seeded_state_dict(model.state_dict(), config.seed), f'seed {config.seed}')
+        return model.eval()
+    state_dict = read_checkpoint(config.checkpoint)
+    try:
+        body = SmplxLayer.from_state_dict(state_dict, prefix='body_model.')
+    except KeyError as exc:
+        raise CheckpointError(f'{config.checkpoint}: {exc.args[0]}') from exc
+    model = AiOS(body)
+    load_strict(model, state_dict, config.checkpoint)
+    return model.eval()
+
+
+def build_smplx(config: ModelConfig, checkpoint_layer: SmplxLayer) -> SmplxLayer:
+    """SMPL-X layer used for the outputs: the checkpoint's own (``checkpoint_layer``, the model's
+    ``body_model``) or one built from the user's SMPL-X folder ``config.smplx_path``.
+
+    With a folder, the checkpoint's ``body_model.transl`` (part of the trained model) is kept, so
+    a folder holding the same SMPL-X data gives identical results.
+    """
+    if not config.smplx_path:
+        return checkpoint_layer
+    layer = SmplxLayer.from_smplx_folder(config.smplx_path)
+    with torch.no_grad():
+        layer.transl.copy_(checkpoint_layer.transl)
+    return layer.to(checkpoint_layer.transl.device)
+
+
+def build_estimator(config: ModelConfig) -> 'AiosEstimator':
+    """Load weights and SMPL-X as configured and return a ready estimator."""
+    model = build_model(config).to(config.device)
+    return AiosEstimator(model, build_smplx(config, model.body_model), config)
+
+
+@dataclass
+class Detections:
+    """Network result for one image: ``out`` as returned by :meth:`AiOS.forward` (float32, batch
+    of 1) and the pre-processed ``batch``."""
+
+    out: dict[str, torch.Tensor]
+    batch: Batch
+
+
+class AiosEstimator:
+    """Multi-person whole-body SMPL-X estimation with AiOS (implements ``Estimator``).
+
+    Attributes: ``model`` (:class:`AiOS`), ``smplx`` (:class:`SmplxLayer`), ``body_model``
+    (``BodyModel`` on numpy arrays), ``config``, ``untrained`` (True with seeded weights).
+    """
+
+    def __init__(self, model: AiOS, smplx: SmplxLayer, config: ModelConfig) -> None:
+        self.model = model.eval()
+        self.smplx = smplx.eval()
+        self.config = config
+        self.device = torch.device(config.device)
+        self.body_model = SmplxBodyModel(smplx)
+        self.untrained = not config.checkpoint
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.config.dtype == 'bf16':
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def estimate(self, image: np.ndarray, camera: Camera) -> Bodies:
+        """BGR uint8 (H, W, 3) -> the people in it, by descending score (see ``Estimator``)."""
+        return self.bodies(self.detect(image), camera)
+
+    def detect(self, image: np.ndarray) -> Detections:
+        """First half of :meth:`estimate`: pre-processing and the network (no SMPL-X)."""
+        cfg = self.config
+        batch = make_batch([image], cfg.short_side, cfg.max_size, self.device)
+        with torch.inference_mode(), self._autocast():
+            out, _ = self.model(batch.img, batch.mask)
+        return Detections({k: v.float() for k, v in out.items()}, batch)
+
+    def bodies(self, detections: Detections, camera: Camera) -> Bodies:
+        """Second half of :meth:`estimate`: selection, SMPL-X for the kept people, camera."""
+        with torch.inference_mode():
+            return self._bodies(detections.out, detections.batch, camera)
+
+    def _select(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """logits (G, 2) -> (scores (N,), queries (N,)): official top-50 over queries x classes,
+        each query once (its best class), score >= candidate_threshold, at most max_people."""
+        scores, queries, _, _ = top_scores(logits[None])
+        scores, queries = scores[0], queries[0]
+        first = torch.zeros_like(queries, dtype=torch.bool)
+        seen: set[int] = set()
+        for i, q in enumerate(queries.tolist()):
+            first[i] = q not in seen
+            seen.add(q)
+        keep = first & (scores >= self.config.candidate_threshold)
+        return scores[keep][:self.config.max_people], queries[keep][:self.config.max_people]
+
+    def _bodies(self, out: Mapping[str, torch.Tensor], batch: Batch, camera: Camera) -> Bodies:
+        scores, q = self._select(out['pred_logits'][0])
+        if q.numel() == 0:
+            return self._no_bodies()
+        boxes = torch.stack([scale_boxes(out[k][0, q], batch.ori_shape[0]) for k in BOX_OUTPUTS], 1)
+        rot = out['rotmat'][0, q]
+        betas, expr, cam = out['pred_smpl_beta'][0, q], out['pred_smpl_expr'][0, q], out['pred_smpl_cam'][0, q]
+        smplx = self.smplx(rot[:, 0:1], rot[:, 1:22], rot[:, 22:37], rot[:, 37:52], rot[:, 52:53],
+                           betas, expr, with_vertices=self.config.with_vertices)
+        joints = smplx.joints
+        img_hw, to_original = batch.img_shape[0], batch.bb2img[0]
+        if self.config.metric_camera:
+            K = torch.as_tensor(camera.K, dtype=joints.dtype, device=joints.device)
+            transl = metric_translation(cam, K, img_hw, to_original.diagonal())
+            p = joints + transl[:, None]
+            keypoints = (p / p[..., 2:3]) @ K.T
+            keypoints = keypoints[..., :2]
+        else:
+            transl = cam_to_translation(cam)
+            keypoints = project(joints, transl, img_hw) @ to_original[:, :2].T + to_original[:, 2]
+        numpy = lambda t: t.float().cpu().numpy()  # noqa: E731
+        return Bodies(scores=numpy(scores), boxes=numpy(boxes), pose=numpy(rot), betas=numpy(betas),
+                      expression=numpy(expr), transl=numpy(transl), keypoints_2d=numpy(keypoints),
+                      joints_3d=numpy(joints + transl[:, None]),
+                      vertices=None if smplx.vertices is None else numpy(smplx.vertices + transl[:, None]),
+                      tokens=out['tokens'][0, q].to(torch.float16).cpu().numpy())
+
+    def _no_bodies(self) -> Bodies:
+        bodies = Bodies.empty(len(self.body_model.joint_names))
+        bodies.tokens = np.zeros((0, 39, 256), np.float16)
+        if self.config.with_vertices:
+            bodies.vertices = np.zeros((0, self.body_model.num_vertices, 3), np.float32)
+        return bodies
+
+    def regress(self, tokens: np.ndarray) -> dict[str, np.ndarray]:
+        """Final-layer SMPL-X heads on token blocks (N, 39, 256) -> ``pose`` (N, 53, 3, 3),
+        ``betas`` (N, 10), ``expression`` (N, 10), ``cam`` (N, 3) = (s, tx, ty), float32."""
+        tokens = np.asarray(tokens)
+        if tokens.ndim != 3 or tokens.shape[1:] != (39, 256):
+            raise ValueError(f'tokens must have shape (N, 39, 256), got {tokens.shape}')
+        with torch.inference_mode():
+            t = torch.as_tensor(tokens, dtype=torch.float32, device=self.device)
+            out = self.model.regress(t)
+        return {'pose': out['rotmat'].cpu().numpy(), 'betas': out['pred_smpl_beta'].cpu().numpy(),
+                'expression': out['pred_smpl_expr'].cpu().numpy(),
+                'cam': out['pred_smpl_cam'].cpu().numpy()}

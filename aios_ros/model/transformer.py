@@ -1,0 +1,73 @@
+"""Deformable transformer of AiOS: level embeddings, encoder, two-stage selection, decoder."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from aios_ros.model.decoder import DecoderOutput, TransformerDecoder
+from aios_ros.model.encoder import TransformerEncoder
+from aios_ros.model.heads import MLP
+from aios_ros.model.two_stage import Selection, select_queries
+
+NUM_QUERIES = 900
+
+
+def valid_ratios(mask: torch.Tensor) -> torch.Tensor:
+    """mask (B, h, w) True on padding -> (B, 2) = (valid_w / w, valid_h / h)."""
+    _, h, w = mask.shape
+    valid_h = (~mask[:, :, 0]).sum(1).float() / h
+    valid_w = (~mask[:, 0, :]).sum(1).float() / w
+    return torch.stack((valid_w, valid_h), -1)
+
+
+@dataclass
+class TransformerOutput:
+    """memory (B, S, C) encoder output; mask_flatten (B, S) True on padding; spatial_shapes (L, 2)
+    (h, w) int64; level_start_index (L,); valid_ratios (B, L, 2); selection: two-stage result;
+    decoder: decoder result."""
+
+    memory: torch.Tensor
+    mask_flatten: torch.Tensor
+    spatial_shapes: torch.Tensor
+    level_start_index: torch.Tensor
+    valid_ratios: torch.Tensor
+    selection: Selection
+    decoder: DecoderOutput
+
+
+class Transformer(nn.Module):
+    """Official ``transformer`` module (names ``level_embed``, ``encoder``, ``decoder``,
+    ``enc_output``, ``enc_output_norm``, ``enc_out_bbox_embed``, ``enc_out_class_embed``)."""
+
+    def __init__(self, d_model: int = 256, num_levels: int = 4) -> None:
+        super().__init__()
+        self.level_embed = nn.Parameter(torch.zeros(num_levels, d_model))
+        self.encoder = TransformerEncoder()
+        self.decoder = TransformerDecoder()
+        self.enc_output = nn.Linear(d_model, d_model)
+        self.enc_output_norm = nn.LayerNorm(d_model)
+        self.enc_out_bbox_embed = MLP(d_model, d_model, 4, 3)
+        self.enc_out_class_embed = nn.Linear(d_model, 2)
+
+    def forward(self, srcs: list[torch.Tensor], masks: list[torch.Tensor], pos: list[torch.Tensor],
+                final_reference: bool = False) -> TransformerOutput:
+        """srcs, pos: L x (B, C, h, w); masks: L x (B, h, w) True on padding."""
+        shapes = [tuple(s.shape[-2:]) for s in srcs]
+        spatial_shapes = torch.as_tensor(shapes, dtype=torch.long, device=srcs[0].device)
+        level_start_index = torch.cat((spatial_shapes.new_zeros((1,)),
+                                       spatial_shapes.prod(1).cumsum(0)[:-1]))
+        src_flatten = torch.cat([s.flatten(2).transpose(1, 2) for s in srcs], 1)
+        mask_flatten = torch.cat([m.flatten(1) for m in masks], 1)
+        lvl_pos = torch.cat([p.flatten(2).transpose(1, 2) + self.level_embed[lvl].view(1, 1, -1)
+                             for lvl, p in enumerate(pos)], 1)
+        ratios = torch.stack([valid_ratios(m) for m in masks], 1)
+        memory = self.encoder(src_flatten, lvl_pos, spatial_shapes, level_start_index, ratios,
+                              mask_flatten)
+        selection = select_queries(self.enc_output, self.enc_output_norm, self.enc_out_class_embed,
+                                   self.enc_out_bbox_embed, memory, mask_flatten, shapes, NUM_QUERIES)
+        decoded = self.decoder(selection.content, selection.boxes_unsig, memory, mask_flatten,
+                               spatial_shapes, level_start_index, ratios, final_reference)
+        return TransformerOutput(memory, mask_flatten, spatial_shapes, level_start_index, ratios,
+                                 selection, decoded)

@@ -1,0 +1,166 @@
+"""Per-frame pipeline: estimator -> tracker -> ring buffers -> fusion -> output filters.
+
+Two output streams per input frame (TEMPORAL_DESIGN.md section 5):
+
+* ``raw``: this frame's people (lag 0) with causal filters only (One-Euro on SO(3), the tracker's
+  translation Kalman, per-track betas mean);
+* ``fused``: the people of the frame ``lag_frames`` back, fused over a window reaching up to the
+  newest frame, then lightly filtered. ``None`` while the first ``lag_frames`` frames are queued;
+  :meth:`Pipeline.flush` emits the queued rest at the end of a stream so every input frame yields
+  exactly one fused frame.
+
+After fusion changes parameters, joints, 2D keypoints and vertices are recomputed with the
+estimator's body model and the camera matrix. No ROS imports here; time is the frame stamp.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from aios_ros.pipeline.types import Bodies, Camera, Estimator, PipelineOutput, StreamFrame, TrackState
+from aios_ros.temporal.buffer import FIELDS, RingBuffer
+from aios_ros.temporal.config import TemporalConfig
+from aios_ros.temporal.filters import PoseSmoother
+from aios_ros.temporal.fusion import Fuser, Window
+from aios_ros.temporal.tracker import Tracker
+
+
+@dataclass
+class _Pending:
+    """A processed frame waiting for its fused output: its published people (raw parameters)."""
+
+    key: object
+    stamp: float
+    camera: Camera
+    bodies: Bodies
+
+
+class Pipeline:
+    """Streaming temporal stage around a per-frame :class:`Estimator`.
+
+    Parameters
+    ----------
+    estimator : provides ``estimate`` (for :meth:`process`), ``body_model`` and, for
+        ``fusion.mode: tokens``, ``regress``.
+    config : tracker, fusion and filter settings.
+    with_vertices : also compute mesh vertices (N, V, 3) for the outputs.
+    """
+
+    def __init__(self, estimator: Estimator, config: TemporalConfig, with_vertices: bool = True):
+        self.estimator = estimator
+        self.config = config
+        self.with_vertices = with_vertices
+        self.lag_frames = config.fusion.lag_frames
+        regress = estimator.regress if config.fusion.mode == 'tokens' else None
+        self._fuser = Fuser(config.fusion, regress)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all identities, buffers, filter states and queued frames."""
+        self._tracker = Tracker(self.config.tracker)
+        self._buffers: dict[int, RingBuffer] = {}
+        self._raw_filter = PoseSmoother(self.config.filters.raw)
+        self._fused_filter = PoseSmoother(self.config.filters.fused)
+        self._queue: deque[_Pending] = deque()
+
+    def process(self, image_bgr: np.ndarray, camera: Camera, stamp_s: float,
+                key: object = None) -> PipelineOutput:
+        """Run the estimator on one BGR uint8 image (H, W, 3) taken at ``stamp_s`` seconds."""
+        return self.process_bodies(self.estimator.estimate(image_bgr, camera), camera, stamp_s, key)
+
+    def process_bodies(self, bodies: Bodies, camera: Camera, stamp_s: float,
+                       key: object = None) -> PipelineOutput:
+        """Same as :meth:`process` for people already estimated in this frame."""
+        stamp_s = float(stamp_s)
+        result = self._tracker.update(bodies, stamp_s)
+        for tid in result.deleted + result.restarted:
+            self._forget(tid)
+        for i in np.flatnonzero(result.track_ids >= 0):
+            buf = self._buffers.setdefault(int(result.track_ids[i]), RingBuffer(
+                self.config.fusion.buffer_capacity, self.config.fusion.buffer_horizon_s))
+            buf.push(stamp_s, {k: None if getattr(bodies, k, None) is None else getattr(bodies, k)[i]
+                               for k in FIELDS if k != 'score'} | {'score': bodies.scores[i]})
+        publish = result.track_ids >= 0
+        if not self.config.tracker.publish_tentative:
+            publish &= result.states == TrackState.CONFIRMED
+        people = bodies.select(publish)
+        people.track_ids = result.track_ids[publish]
+        people.track_states = result.states[publish]
+        people.betas = self._betas(people.track_ids, people.betas)
+        people.transl = np.stack([self._tracker.tracks[int(t)].motion.transl
+                                  for t in people.track_ids]).astype(np.float32) \
+            if len(people) else people.transl
+        self._queue.append(_Pending(key, stamp_s, camera, people))
+        raw = self._finish(people, camera, stamp_s, self._raw_filter, people.pose)
+        fused = self._emit() if len(self._queue) > self.lag_frames else None
+        return PipelineOutput(StreamFrame(key, raw), fused, self.lag_frames)
+
+    def flush(self) -> list[StreamFrame]:
+        """Fused frames still queued (end of stream), oldest first; the queue is left empty."""
+        out = []
+        while self._queue:
+            out.append(self._emit())
+        return out
+
+    def _forget(self, track_id: int) -> None:
+        buf = self._buffers.pop(track_id, None)
+        if buf is not None:
+            buf.clear()
+        self._raw_filter.forget(track_id)
+        self._fused_filter.forget(track_id)
+
+    def _betas(self, track_ids: np.ndarray, betas: np.ndarray) -> np.ndarray:
+        if not len(track_ids):
+            return betas
+        return np.stack([self._tracker.tracks[int(t)].betas_mean for t in track_ids]).astype(np.float32)
+
+    def _emit(self) -> StreamFrame:
+        """Fuse and filter the oldest queued frame."""
+        p = self._queue.popleft()
+        people = p.bodies
+        if not len(people) or self.config.fusion.mode == 'off':
+            return StreamFrame(p.key, self._finish(people, p.camera, p.stamp, self._fused_filter, people.pose))
+        fusion = self.config.fusion
+        windows = []
+        for i, tid in enumerate(people.track_ids):
+            buf = self._buffers.get(int(tid))
+            stamps, data = buf.window(p.stamp - fusion.history_s, np.inf) if buf else (np.zeros(0), {})
+            hit = np.flatnonzero(stamps == p.stamp)
+            if len(hit) == 0:  # the identity was reset since this frame: nothing to fuse with
+                stamps, data, hit = np.array([p.stamp]), _entry(people, i), [0]
+            windows.append(Window(stamps, data, int(hit[0])))
+        res = self._fuser.fuse(windows, np.full(len(people), p.stamp))
+        fused = replace(people, expression=res.expression.astype(np.float32))
+        return StreamFrame(p.key, self._finish(fused, p.camera, p.stamp, self._fused_filter, res.pose))
+
+    def _finish(self, people: Bodies, camera: Camera, stamp: float, smoother: PoseSmoother,
+                pose: np.ndarray) -> Bodies:
+        """Filter poses, then recompute joints, keypoints and vertices for the final parameters."""
+        if not len(people):
+            return people
+        if self.config.filters.enabled:
+            pose = smoother.apply(people.track_ids, pose, np.full(len(people), stamp))
+        pose = pose.astype(np.float32)
+        joints, verts = self.estimator.body_model.joints_and_vertices(
+            pose, people.betas, people.expression, people.transl, self.with_vertices)
+        return replace(people, pose=pose, joints_3d=joints.astype(np.float32),
+                       keypoints_2d=project(joints, camera.K).astype(np.float32),
+                       vertices=None if verts is None else verts.astype(np.float32))
+
+
+def _entry(people: Bodies, i: int) -> dict[str, np.ndarray]:
+    """One person's fields as a one-entry window."""
+    data = {k: getattr(people, k)[i:i + 1] for k in FIELDS if k not in ('score', 'tokens')}
+    data['score'] = people.scores[i:i + 1]
+    if people.tokens is not None:
+        data['tokens'] = people.tokens[i:i + 1]
+    return data
+
+
+def project(points: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Pinhole projection of camera-frame points (..., 3) metres with K (3, 3) -> pixels (..., 2)."""
+    z = np.maximum(points[..., 2:3], 1e-6)
+    uv = points[..., :2] / z
+    return uv @ k[:2, :2].T + k[:2, 2]

@@ -1,0 +1,1 @@
+"""ROS 2 layer: the camera node and the pure message, marker and image converters it uses."""

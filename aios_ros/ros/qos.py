@@ -1,0 +1,39 @@
+"""QoS profiles of the node's topics (REP 2003 and the conventions table in the README).
+
+Camera inputs are subscribed best-effort, which matches both best-effort and reliable
+publishers (a reliable subscription would not hear a best-effort camera). The image QoS can
+be overridden per topic with the standard ``qos_overrides.<topic>.subscription.*`` parameters,
+e.g. ``reliability: reliable`` for lossless bag replay.
+"""
+from __future__ import annotations
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+
+def image_qos(depth: int) -> QoSProfile:
+    """Sensor-data image subscription: best effort, volatile, keep the last ``depth``.
+
+    Depth 1 in live mode, so DDS itself never queues stale frames; the replay mode's FIFO size
+    in ``every_frame`` mode.
+    """
+    return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+CAMERA_INFO = image_qos(1)
+# Results: small, consumers want every one.
+BODIES = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
+                    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+# Static model description, latched for late joiners.
+MODEL_INFO = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                        reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# RViz subscribes to markers reliably.
+MARKERS = QoSProfile(depth=2, history=HistoryPolicy.KEEP_LAST,
+                     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+# Large and lossy-tolerant.
+OVERLAY = image_qos(1)
+DIAGNOSTICS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
+                         reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.VOLATILE)

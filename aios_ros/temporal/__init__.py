@@ -1,0 +1,1 @@
+"""Temporal stage: identity tracking, per-identity buffers, STAF-style fusion, output filters."""

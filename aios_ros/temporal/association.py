@@ -1,0 +1,59 @@
+"""Association costs between tracks and detections, and gated Hungarian matching.
+
+Every cost term lies in [0, 1]; the combined cost is the weighted mean of the terms that are
+available for a pair (a term is unavailable when its cue is missing, e.g. no tokens), so stage
+thresholds are comparable whichever cues exist. Gated pairs get ``INFEASIBLE``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+INFEASIBLE = 1e5
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of boxes a (M, 4) and b (N, 4), xyxy -> (M, N)."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0.0, None), axis=-1)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=-1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def mahalanobis(mean: np.ndarray, cov: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Mahalanobis distance of points (N, 3) from each of M Gaussians mean (M, 3), cov (M, 3, 3)."""
+    diff = points[None, :, :] - mean[:, None, :]
+    sol = np.linalg.solve(cov[:, None], diff[..., None])[..., 0]
+    return np.sqrt(np.maximum(np.sum(diff * sol, axis=-1), 0.0))
+
+
+def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of rows a (M, D) and b (N, D) -> (M, N)."""
+    an = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+    bn = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
+    return an @ bn.T
+
+
+def combine(terms: list[tuple[float, np.ndarray | None]]) -> np.ndarray:
+    """Weighted mean of (weight, cost (M, N) with NaN = unavailable) terms; None terms are skipped."""
+    num = den = 0.0
+    for weight, cost in terms:
+        if cost is None or weight <= 0.0:
+            continue
+        ok = ~np.isnan(cost)
+        num = num + weight * np.where(ok, cost, 0.0)
+        den = den + weight * ok
+    if isinstance(den, float):
+        raise ValueError('no association cue has a positive weight')
+    return np.where(den > 0, num / np.maximum(den, 1e-12), INFEASIBLE)
+
+
+def match(cost: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """Minimum-cost one-to-one pairs (row, col) of ``cost`` (M, N) with cost < threshold."""
+    if cost.size == 0:
+        return []
+    rows, cols = linear_sum_assignment(cost)
+    return [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] < threshold]

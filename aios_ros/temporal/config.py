@@ -1,0 +1,134 @@
+"""Configuration of the temporal stage: the ``tracker:``, ``fusion:`` and ``filters:`` sections
+of ``config/camera.yaml``. Build with ``aios_ros.config.build(TemporalConfig, params)`` where
+``params`` holds those three sections (other sections are ignored by :func:`from_parameters`).
+
+Times are seconds (taken from frame stamps), distances metres, angles radians, frequencies Hz.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+from aios_ros.config import ConfigError, build
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """ByteTrack-style association with 3D, shape and token cues (TRACKING.md section 3)."""
+
+    high_score: float = 0.5         # stage 1 / new-track candidates at or above this score
+    low_score: float = 0.1          # stage 2 uses candidates in [low_score, high_score)
+    new_track_score: float = 0.6    # a new identity needs at least this score
+    n_init: int = 3                 # matched frames before TENTATIVE -> CONFIRMED
+    coast_s: float = 0.2            # unmatched this long: still COASTING (published state)
+    max_age_s: float = 1.0          # unmatched longer than this: deleted, moved to the gallery
+    gallery_s: float = 5.0          # how long deleted tracks stay available for re-identification
+    w_iou: float = 0.5              # cost weight of 1 - IoU(predicted box, detected box)
+    w_3d: float = 0.3               # cost weight of min(1, Mahalanobis 3D distance / gate_sigma)
+    w_app: float = 0.2              # cost weight of 1 - cos(track token embedding, detection's)
+    w_shape: float = 0.3            # cost weight of min(1, |betas mean - betas| / shape_scale)
+    gate_sigma: float = 4.5         # Mahalanobis 3D distance beyond which pairs are never matched
+    d0_m: float = 1.0               # gallery re-id: 3D radius right after deletion, metres
+    speed_mps: float = 2.0          # gallery re-id: radius grows by this speed times the time lost
+    shape_scale: float = 3.0        # betas L2 distance that saturates the shape cost and gates
+    match_cost: float = 0.8         # stage 1 accepts pairs below this cost
+    low_cost: float = 0.5           # stage 2 (low-score candidates) accepts costs below this
+    tentative_cost: float = 0.7     # stage 3 (tentative tracks) accepts costs below this
+    reid_cost: float = 0.5          # re-identification (betas, tokens) accepts costs below this
+    appearance_momentum: float = 0.9  # EMA of the L2-normalised body-box token
+    sigma_accel: float = 3.0        # Kalman process noise, m/s^2 (and px/s^2 per box-height)
+    sigma_xy_m: float = 0.03        # translation measurement noise in x, y
+    sigma_z_rel: float = 0.017      # depth measurement noise = sigma_z_rel * z^2 (metres)
+    publish_tentative: bool = False # output TENTATIVE tracks too (state says so)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.low_score <= self.high_score <= self.new_track_score <= 1.0:
+            raise ValueError('need 0 <= low_score <= high_score <= new_track_score <= 1')
+        if self.n_init < 1:
+            raise ValueError('n_init must be >= 1')
+        if not 0.0 < self.coast_s <= self.max_age_s:
+            raise ValueError('need 0 < coast_s <= max_age_s')
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """Similarity- and recency-weighted averaging (TEMPORAL_DESIGN.md section 4)."""
+
+    mode: Literal['params', 'tokens', 'off'] = 'params'
+    lag_frames: int = 2             # fused stream target = this many frames back (0..4)
+    history_s: float = 0.3          # window reaches this far before the target stamp
+    sigma_s: float = 0.1            # Gaussian recency prior on |t_j - t_target|
+    tau: float = 0.3                # similarity temperature: weight *= exp((s - 1) / tau)
+    s_min: float = -1.0             # entries less similar than this are ignored
+    blend: float = 1.0              # residual blend lambda: (1 - lambda) target + lambda mean
+    hand_sigma_s: float = 0.05      # hands and face are fused over a shorter time prior
+    orient_sigma_s: float = 0.05    # global orientation: time prior only (no turning lag)
+    betas_tau_s: float = 2.0        # time constant of the per-track betas running mean
+    guard_angle_rad: float = 0.785  # fused vs raw major-joint angle above this -> fall back
+    buffer_capacity: int = 32       # ring-buffer entries per identity (memory bound)
+    buffer_horizon_s: float = 1.0   # entries older than this are dropped
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.lag_frames <= 4:
+            raise ValueError('lag_frames must be in 0..4')
+        if min(self.sigma_s, self.hand_sigma_s, self.orient_sigma_s, self.tau) <= 0:
+            raise ValueError('sigma_s, hand_sigma_s, orient_sigma_s and tau must be > 0')
+        if not 0.0 <= self.blend <= 1.0:
+            raise ValueError('blend must be in [0, 1]')
+        if self.buffer_capacity < 2 * (self.lag_frames + 1):
+            raise ValueError('buffer_capacity too small for lag_frames')
+
+
+@dataclass(frozen=True)
+class OneEuroConfig:
+    """One-Euro filter parameters (Casiez et al. 2012); speeds in rad/s or m/s."""
+
+    min_cutoff: float = 1.0
+    beta: float = 0.3
+    d_cutoff: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.min_cutoff <= 0 or self.d_cutoff <= 0 or self.beta < 0:
+            raise ValueError('min_cutoff and d_cutoff must be > 0, beta >= 0')
+
+
+@dataclass(frozen=True)
+class StreamFilterConfig:
+    """Causal output filters of one stream, per joint group (TEMPORAL_DESIGN.md section 8.1)."""
+
+    global_orient: OneEuroConfig = field(default_factory=OneEuroConfig)
+    body: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(1.5, 0.2, 1.0))
+    hands: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(2.0, 0.1, 1.0))
+    jaw: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(2.0, 0.1, 1.0))
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Output filters: ``raw`` stream (lag 0) and the lighter ``fused`` stream."""
+
+    enabled: bool = True
+    raw: StreamFilterConfig = field(default_factory=StreamFilterConfig)
+    fused: StreamFilterConfig = field(default_factory=lambda: StreamFilterConfig(
+        global_orient=OneEuroConfig(2.0, 0.3, 1.0), body=OneEuroConfig(4.0, 0.3, 1.0),
+        hands=OneEuroConfig(4.0, 0.2, 1.0), jaw=OneEuroConfig(4.0, 0.2, 1.0)))
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """Everything the temporal stage reads; one attribute per YAML section."""
+
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    filters: FilterConfig = field(default_factory=FilterConfig)
+
+
+SECTIONS = ('tracker', 'fusion', 'filters')
+
+
+def from_parameters(params: Mapping[str, Any]) -> TemporalConfig:
+    """TemporalConfig from the whole ``ros__parameters`` mapping (only its own sections)."""
+    mine = {k: params[k] for k in SECTIONS if k in params}
+    for key, value in mine.items():
+        if not isinstance(value, Mapping):
+            raise ConfigError(f'{key}: expected a mapping, got {value!r}')
+    return build(TemporalConfig, mine)

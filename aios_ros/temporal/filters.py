@@ -1,0 +1,102 @@
+"""Causal output filters: One-Euro on SO(3) in the tangent space, batched over people and joints.
+
+The One-Euro filter (Casiez, Roussel & Vogel, CHI 2012) adapts its cutoff to the speed:
+f_c = min_cutoff + beta * |smoothed speed|, alpha = r / (1 + r) with r = 2 pi f_c dt. On SO(3)
+the innovation is w = Log(R_hat^T R) (radians), the speed is w / dt (rad/s), and the update is
+R_hat <- R_hat Exp(alpha w), i.e. exponential smoothing by geodesic interpolation. Nothing is
+ever filtered component-wise on axis-angle.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from aios_ros.pipeline.types import NUM_POSE_JOINTS, POSE_SLICES
+from aios_ros.temporal.config import StreamFilterConfig
+from aios_ros.temporal.so3 import exp_map, log_map
+
+
+def _alpha(cutoff_hz: np.ndarray, dt: np.ndarray) -> np.ndarray:
+    r = 2.0 * np.pi * cutoff_hz * dt
+    return r / (1.0 + r)
+
+
+@dataclass(frozen=True)
+class OneEuroParams:
+    """Per-joint parameters, each (J,) float64: Hz, s/rad, Hz."""
+
+    min_cutoff: np.ndarray
+    beta: np.ndarray
+    d_cutoff: np.ndarray
+
+    @classmethod
+    def for_pose(cls, cfg: StreamFilterConfig) -> 'OneEuroParams':
+        """Parameters for the 53 AiOS pose joints from the per-group configuration."""
+        groups = {'global_orient': cfg.global_orient, 'body_pose': cfg.body,
+                  'left_hand_pose': cfg.hands, 'right_hand_pose': cfg.hands, 'jaw_pose': cfg.jaw}
+        arrays = {k: np.zeros(NUM_POSE_JOINTS) for k in ('min_cutoff', 'beta', 'd_cutoff')}
+        for name, sl in POSE_SLICES.items():
+            for key, arr in arrays.items():
+                arr[sl] = getattr(groups[name], key)
+        return cls(**arrays)
+
+
+def one_euro_so3_step(r_hat: np.ndarray, speed_hat: np.ndarray, r: np.ndarray, dt: np.ndarray,
+                      params: OneEuroParams) -> tuple[np.ndarray, np.ndarray]:
+    """One causal One-Euro step for rotations.
+
+    Parameters
+    ----------
+    r_hat : (N, J, 3, 3) previous filtered rotations.
+    speed_hat : (N, J, 3) previous smoothed angular velocity, rad/s (tangent at r_hat).
+    r : (N, J, 3, 3) new measurements.
+    dt : (N,) seconds since the previous sample of each person (> 0).
+    params : per-joint parameters (J,).
+
+    Returns
+    -------
+    (new r_hat (N, J, 3, 3), new speed_hat (N, J, 3)).
+    """
+    dt = np.maximum(np.asarray(dt, dtype=np.float64), 1e-6)[:, None]
+    innovation = log_map(np.swapaxes(r_hat, -1, -2) @ r)
+    a_d = _alpha(params.d_cutoff, dt)[..., None]
+    speed = speed_hat + a_d * (innovation / dt[..., None] - speed_hat)
+    cutoff = params.min_cutoff + params.beta * np.linalg.norm(speed, axis=-1)
+    a = _alpha(cutoff, dt)[..., None]
+    return r_hat @ exp_map(a * innovation), speed
+
+
+class PoseSmoother:
+    """Per-identity One-Euro state for one output stream; call :meth:`apply` once per frame."""
+
+    def __init__(self, cfg: StreamFilterConfig):
+        self._params = OneEuroParams.for_pose(cfg)
+        self._state: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
+
+    def apply(self, track_ids: np.ndarray, pose: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+        """Filter pose (N, 53, 3, 3) of identities ``track_ids`` (N,) observed at ``stamps`` (N,) s.
+
+        A new identity (or one whose previous sample is not older) starts from its measurement.
+        """
+        pose = pose.astype(np.float64)
+        out = pose.copy()
+        known = [i for i, t in enumerate(track_ids)
+                 if int(t) in self._state and stamps[i] > self._state[int(t)][2]]
+        if known:
+            prev = [self._state[int(track_ids[i])] for i in known]
+            r_hat, speed = one_euro_so3_step(
+                np.stack([p[0] for p in prev]), np.stack([p[1] for p in prev]), pose[known],
+                np.array([stamps[i] - p[2] for i, p in zip(known, prev)]), self._params)
+            out[known] = r_hat
+        for i, t in enumerate(track_ids):
+            speed_i = speed[known.index(i)] if known and i in known else np.zeros(pose.shape[1:-1])
+            self._state[int(t)] = (out[i], speed_i, float(stamps[i]))
+        return out
+
+    def forget(self, track_id: int) -> None:
+        """Drop the state of one identity (deleted, or re-acquired after a long gap)."""
+        self._state.pop(int(track_id), None)
+
+    def clear(self) -> None:
+        self._state.clear()

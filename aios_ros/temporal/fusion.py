@@ -1,0 +1,175 @@
+"""STAF-style temporal fusion over per-identity windows (TEMPORAL_DESIGN.md section 4).
+
+Weights (SRWA) for entry j of a window around the target stamp t*:
+
+    w_j ∝ score_j * exp(-(t_j - t*)^2 / (2 sigma^2)) * exp((s_j - 1) / tau) * [s_j >= s_min]
+
+then the residual blend w <- (1 - blend) * onehot(target) + blend * w. With tau = sigma = inf,
+s_min = -1, blend = 1 and equal scores this is APM's uniform window mean.
+
+* ``params`` mode: s_j = cos(mean geodesic angle to the target) over the block's joints; rotations
+  are averaged per joint with the weighted chordal mean, expression linearly.
+* ``tokens`` mode: s_j = cosine of the flattened token block (body 21 tokens, hands 16, face 8),
+  each block's weighted token mean is re-regressed with ``Estimator.regress``; a guard falls back
+  to ``params`` for a person whose fused major joints move more than guard_angle_rad from raw.
+* Global orientation always comes from a short, similarity-free time window (no turning lag);
+  translation and betas are not fused here (tracker Kalman and per-track betas mean).
+
+Windows of all people are padded to a common length and fused in one batched call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from aios_ros.pipeline.types import POSE_SLICES
+from aios_ros.temporal.config import FusionConfig
+from aios_ros.temporal.so3 import geodesic_angle, project_to_so3
+
+# Token indices of the AiOS final decoder layer per person (TEMPORAL_DESIGN.md section 1).
+BODY_TOKENS = np.array([0, *range(1, 18), 18, 25, 32])
+HAND_TOKENS = np.array([0, 18, 25, *range(19, 25), *range(26, 32)])
+FACE_TOKENS = np.array([0, 32, *range(33, 39)])
+#: hips, knees, shoulders, elbows (SMPL-X joint ids = pose rows) checked by the safety guard.
+MAJOR_JOINTS = np.array([1, 2, 4, 5, 16, 17, 18, 19])
+_HAND_JOINTS = np.r_[POSE_SLICES['left_hand_pose'], POSE_SLICES['right_hand_pose']]
+_BODY_JOINTS = np.r_[POSE_SLICES['body_pose']]
+
+Regress = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
+@dataclass
+class Window:
+    """Buffered entries of one identity: stamps (K,), fields {name: (K, ...)}, target row index."""
+
+    stamps: np.ndarray
+    data: dict[str, np.ndarray]
+    target: int
+
+
+@dataclass
+class FusionResult:
+    """pose (N, 53, 3, 3) and expression (N, 10) per window; fallback (N,) bool (guard fired)."""
+
+    pose: np.ndarray
+    expression: np.ndarray
+    fallback: np.ndarray
+
+
+def srwa_weights(dt: np.ndarray, score: np.ndarray, sim: np.ndarray | None, valid: np.ndarray,
+                 target: np.ndarray, sigma: float, tau: float, s_min: float, blend: float
+                 ) -> np.ndarray:
+    """Normalised weights (N, K) from stamp offsets dt (N, K) s, scores and similarities (N, K)."""
+    w = score * np.exp(-0.5 * (dt / sigma) ** 2) * valid
+    if sim is not None:
+        w = w * np.exp((sim - 1.0) / tau) * (sim >= s_min)
+    rows = np.arange(len(w))
+    w[rows, target] = np.maximum(w[rows, target], 1e-12)  # the target always counts
+    w = w / w.sum(axis=1, keepdims=True)
+    onehot = np.zeros_like(w)
+    onehot[rows, target] = 1.0
+    return (1.0 - blend) * onehot + blend * w
+
+
+def mean_rotations(pose: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted chordal mean over K: pose (N, K, J, 3, 3), w (N, K) -> (N, J, 3, 3)."""
+    return project_to_so3(np.einsum('nk,nkjab->njab', w, pose))
+
+
+class Fuser:
+    """Batched fusion of the windows of all people of one target frame."""
+
+    def __init__(self, cfg: FusionConfig, regress: Regress | None = None):
+        if cfg.mode == 'tokens' and regress is None:
+            raise ValueError('fusion.mode "tokens" needs an estimator with regress()')
+        self.cfg = cfg
+        self._regress = regress
+
+    def fuse(self, windows: list[Window], t_target: np.ndarray) -> FusionResult:
+        """Fuse N windows; ``t_target`` (N,) are the target stamps in seconds."""
+        pad = _pad(windows)
+        dt = pad['stamps'] - t_target[:, None]
+        target = np.array([w.target for w in windows])
+        result = self._fuse_params(pad, dt, target)
+        if self.cfg.mode == 'tokens' and 'tokens' in pad:
+            self._fuse_tokens(pad, dt, target, result)
+        return result
+
+    def _weights(self, pad: dict, dt: np.ndarray, target: np.ndarray, sim: np.ndarray | None,
+                 sigma: float) -> np.ndarray:
+        c = self.cfg
+        return srwa_weights(dt, pad['score'], sim, pad['valid'], target, sigma, c.tau, c.s_min,
+                            c.blend)
+
+    def _fuse_params(self, pad: dict, dt: np.ndarray, target: np.ndarray) -> FusionResult:
+        c = self.cfg
+        pose = pad['pose'].astype(np.float64)
+        tgt = pose[np.arange(len(pose)), target]
+        w_body = self._weights(pad, dt, target, _pose_similarity(pose, tgt, _BODY_JOINTS), c.sigma_s)
+        w_hand = self._weights(pad, dt, target, _pose_similarity(pose, tgt, _HAND_JOINTS),
+                               c.hand_sigma_s)
+        w_orient = self._weights(pad, dt, target, None, c.orient_sigma_s)
+        out = np.empty_like(tgt)
+        out[:, :22] = mean_rotations(pose[:, :, :22], w_body)
+        out[:, 22:] = mean_rotations(pose[:, :, 22:], w_hand)
+        out[:, :1] = mean_rotations(pose[:, :, :1], w_orient)
+        expression = np.einsum('nk,nkd->nd', w_hand, pad['expression'].astype(np.float64))
+        return FusionResult(out, expression, np.zeros(len(pose), bool))
+
+    def _fuse_tokens(self, pad: dict, dt: np.ndarray, target: np.ndarray,
+                     result: FusionResult) -> None:
+        c = self.cfg
+        tokens = pad['tokens'].astype(np.float32)
+        n = len(tokens)
+        fused = []
+        for block, sigma in ((BODY_TOKENS, c.sigma_s), (HAND_TOKENS, c.hand_sigma_s),
+                             (FACE_TOKENS, c.hand_sigma_s)):
+            w = self._weights(pad, dt, target, _token_similarity(tokens, target, block), sigma)
+            fused.append(np.einsum('nk,nktd->ntd', w.astype(np.float32), tokens))
+        out = self._regress(np.concatenate(fused, axis=0))
+        pose = result.pose.copy()
+        pose[:, 1:22] = out['pose'][:n, 1:22]
+        pose[:, 22:52] = out['pose'][n:2 * n, 22:52]
+        pose[:, 52:] = out['pose'][2 * n:, 52:]
+        raw = pad['pose'][np.arange(n), target].astype(np.float64)
+        angle = geodesic_angle(pose[:, MAJOR_JOINTS], raw[:, MAJOR_JOINTS]).max(axis=1)
+        ok = angle <= c.guard_angle_rad
+        result.pose[ok] = pose[ok]
+        result.expression[ok] = out['expression'][2 * n:][ok]
+        result.fallback = ~ok
+
+
+def _pose_similarity(pose: np.ndarray, target: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """cos(mean geodesic angle over ``joints``) of each entry (N, K) to the target pose (N, ...)."""
+    ang = geodesic_angle(pose[:, :, joints], target[:, None, joints])
+    return np.cos(ang.mean(axis=-1))
+
+
+def _token_similarity(tokens: np.ndarray, target: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """Cosine of flattened token blocks (N, K, 39, 256) against the target entry -> (N, K)."""
+    flat = tokens[:, :, block].reshape(tokens.shape[0], tokens.shape[1], -1)
+    flat = flat / np.maximum(np.linalg.norm(flat, axis=-1, keepdims=True), 1e-6)
+    ref = flat[np.arange(len(flat)), target]
+    return np.einsum('nkd,nd->nk', flat, ref)
+
+
+def _pad(windows: list[Window]) -> dict[str, np.ndarray]:
+    """Stack windows into (N, Kmax, ...) arrays; padded rows have valid = 0 and identity poses."""
+    k_max = max(len(w.stamps) for w in windows)
+    n = len(windows)
+    keys = set.intersection(*(set(w.data) for w in windows))
+    pad = {key: np.zeros((n, k_max) + windows[0].data[key].shape[1:], windows[0].data[key].dtype)
+           for key in keys}
+    pad['stamps'] = np.zeros((n, k_max))
+    pad['valid'] = np.zeros((n, k_max))
+    if 'pose' in pad:
+        pad['pose'][:] = np.eye(3, dtype=pad['pose'].dtype)
+    for i, w in enumerate(windows):
+        k = len(w.stamps)
+        for key in keys:
+            pad[key][i, :k] = w.data[key]
+        pad['stamps'][i, :k] = w.stamps
+        pad['valid'][i, :k] = 1.0
+    return pad

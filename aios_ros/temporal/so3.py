@@ -1,0 +1,127 @@
+"""Rotation-matrix utilities on SO(3), batched over any leading dimensions.
+
+All functions take and return float arrays; rotations are (..., 3, 3), tangent vectors
+(axis * angle, radians) are (..., 3). Averaging is done on matrices (chordal L2 mean), never on
+axis-angle components (TEMPORAL_DESIGN.md section 7).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_EPS = 1e-8
+
+
+def hat(w: np.ndarray) -> np.ndarray:
+    """(..., 3) -> skew-symmetric (..., 3, 3) with hat(w) @ v == cross(w, v)."""
+    out = np.zeros(w.shape[:-1] + (3, 3), dtype=w.dtype)
+    out[..., 0, 1], out[..., 0, 2] = -w[..., 2], w[..., 1]
+    out[..., 1, 0], out[..., 1, 2] = w[..., 2], -w[..., 0]
+    out[..., 2, 0], out[..., 2, 1] = -w[..., 1], w[..., 0]
+    return out
+
+
+def exp_map(w: np.ndarray) -> np.ndarray:
+    """Rodrigues: tangent vector (..., 3) -> rotation matrix (..., 3, 3)."""
+    theta = np.linalg.norm(w, axis=-1)[..., None, None]
+    small = theta < 1e-6
+    safe = np.where(small, 1.0, theta)
+    a = np.where(small, 1.0 - theta ** 2 / 6.0, np.sin(safe) / safe)
+    b = np.where(small, 0.5 - theta ** 2 / 24.0, (1.0 - np.cos(safe)) / safe ** 2)
+    k = hat(w)
+    return np.eye(3, dtype=w.dtype) + a * k + b * (k @ k)
+
+
+def log_map(r: np.ndarray) -> np.ndarray:
+    """Rotation matrix (..., 3, 3) -> tangent vector (..., 3), angle in [0, pi].
+
+    Near pi the axis is taken from the symmetric part (R + I) / 2 = n n^T, which stays accurate
+    where the antisymmetric part vanishes.
+    """
+    trace = r[..., 0, 0] + r[..., 1, 1] + r[..., 2, 2]
+    cos = np.clip((trace - 1.0) / 2.0, -1.0, 1.0)
+    theta = np.arccos(cos)
+    vee = np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0],
+                    r[..., 1, 0] - r[..., 0, 1]], axis=-1)
+    sin = np.sin(theta)
+    scale = np.where(theta < 1e-6, 0.5 + theta ** 2 / 12.0, theta / (2.0 * np.maximum(sin, _EPS)))
+    out = vee * scale[..., None]
+    near_pi = theta > np.pi - 1e-3
+    if np.any(near_pi):
+        out[near_pi] = _log_near_pi(r[near_pi], theta[near_pi])
+    return out
+
+
+def _log_near_pi(r: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    sym = (r + np.swapaxes(r, -1, -2)) / 2.0 + np.eye(3)
+    col = np.argmax(np.linalg.norm(sym, axis=-2), axis=-1)
+    axis = np.take_along_axis(sym, col[:, None, None], axis=-1)[..., 0]
+    axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
+    vee = np.stack([r[:, 2, 1] - r[:, 1, 2], r[:, 0, 2] - r[:, 2, 0], r[:, 1, 0] - r[:, 0, 1]], -1)
+    sign = np.where(np.sum(axis * vee, axis=-1) < 0, -1.0, 1.0)
+    return axis * (sign * theta)[:, None]
+
+
+def project_to_so3(m: np.ndarray) -> np.ndarray:
+    """Closest rotation (Frobenius) to each (..., 3, 3) matrix: U diag(1, 1, det(U V^T)) V^T.
+
+    Batched SVDs of 3x3 matrices are slow in numpy, so well-conditioned matrices with det > 0
+    use Newton's polar iteration X <- (X + X^-T) / 2 (same result to ~1e-12); the rest, and any
+    row that has not converged, use the SVD.
+    """
+    flat = np.asarray(m, dtype=np.float64).reshape(-1, 9)
+    x, ok = _newton_polar(flat.T.copy())
+    out = x.T
+    if not np.all(ok):
+        out[~ok] = _svd_project(flat[~ok].reshape(-1, 3, 3)).reshape(-1, 9)
+    return out.reshape(m.shape)
+
+
+def _newton_polar(x: np.ndarray, iters: int = 12, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """x: (9, n) row-major components -> (polar factors (9, n), usable (n,) bool)."""
+    scale = np.maximum(np.sqrt(np.sum(x * x, axis=0) / 3.0), 1e-300)
+    x = x / scale
+    ok = None
+    for _ in range(iters):
+        a, b, c, d, e, f, g, h, i = x
+        cof = np.stack([e * i - f * h, f * g - d * i, d * h - e * g, c * h - b * i, a * i - c * g,
+                        b * g - a * h, b * f - c * e, c * d - a * f, a * e - b * d])
+        det = a * cof[0] + b * cof[1] + c * cof[2]
+        if ok is None:
+            ok = det > 1e-3  # det <= 0 needs the det fix of the SVD; tiny det converges slowly
+            det = np.where(ok, det, 1.0)
+        step = 0.5 * (cof / det - x)
+        x = x + step
+        if np.max(np.abs(step[:, ok]), initial=0.0) < tol:
+            break
+    ok &= np.max(np.abs(step), axis=0) < 1e-9
+    return x, ok
+
+
+def _svd_project(m: np.ndarray) -> np.ndarray:
+    u, _, vt = np.linalg.svd(m)
+    det = np.linalg.det(u @ vt)
+    u = u.copy()
+    u[..., :, 2] *= det[..., None]
+    return u @ vt
+
+
+def chordal_mean(rotations: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted chordal L2 mean: rotations (..., K, 3, 3), weights broadcastable to (..., K).
+
+    Weights need not be normalised (the projection is scale-invariant) but must not all be 0.
+    """
+    w = np.asarray(weights, dtype=rotations.dtype)[..., None, None]
+    return project_to_so3(np.sum(w * rotations, axis=-3))
+
+
+def geodesic_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angle (radians) of a^T b for rotations (..., 3, 3)."""
+    trace = np.einsum('...ij,...ij->...', a, b)
+    return np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0))
+
+
+def rotation_about(axis: np.ndarray, angle: float | np.ndarray) -> np.ndarray:
+    """Rotation matrix about unit ``axis`` (3,) by ``angle`` radians (scalar or (...,))."""
+    axis = np.asarray(axis, dtype=np.float64)
+    angle = np.asarray(angle, dtype=np.float64)
+    return exp_map(axis / np.linalg.norm(axis) * angle[..., None])

@@ -1,0 +1,264 @@
+"""Benchmark the AiOS forward against a plain ResNet-50 measured side by side (script, not a test).
+
+    python -m aios_ros.tools.bench_model --size 800x1333 [--dtype fp32|bf16] [--repeats 5] --json OUT
+
+Builds the network with seeded random weights, then times, interleaved (model, ResNet-50, model,
+...) so that machine load hits both alike: the whole estimator step (network + SMPL-X for the
+returned people + post-processing) and, inside it, the stages backbone / encoder / decoder / heads
+(everything else in the network forward: input projections, position encodings, query selection,
+prediction heads) / SMPL-X / postprocess. The ResNet-50 is the torchvision layout (fp32, NCHW,
+eval BatchNorm, returns C3-C5 like a detection backbone). The printed ratio model / ResNet-50 is
+the machine-independent number; absolute times on a shared machine are noisy.
+
+With ``--dtype bf16`` the network runs under CPU bf16 autocast and the tool also reports the
+relative error of the returned people's boxes, joints and vertices against an fp32 run of the same
+weights and image.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from aios_ros.model.camera import cam_to_translation
+from aios_ros.model.config import ModelConfig
+from aios_ros.model.estimator import AiosEstimator, build_model
+from aios_ros.pipeline.types import Camera, IntrinsicsSource
+
+STAGES = ('backbone', 'encoder', 'decoder', 'heads', 'smplx', 'postprocess')
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'800x1333' -> (800, 1333)."""
+    try:
+        h, w = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'size must look like 800x1333, got {text!r}') from None
+    if h < 64 or w < 64:
+        raise argparse.ArgumentTypeError(f'size must be at least 64x64, got {text!r}')
+    return h, w
+
+
+class _Bottleneck(nn.Module):
+    def __init__(self, in_ch: int, width: int, stride: int) -> None:
+        super().__init__()
+        out = width * 4
+        self.body = nn.Sequential(
+            nn.Conv2d(in_ch, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out))
+        self.skip = (nn.Identity() if stride == 1 and in_ch == out else
+                     nn.Sequential(nn.Conv2d(in_ch, out, 1, stride, bias=False), nn.BatchNorm2d(out)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+class PlainResNet50(nn.Module):
+    """torchvision-layout ResNet-50 without pool/fc, returning C3, C4, C5 (the yardstick)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64),
+                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        stages, in_ch = [], 64
+        for width, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+            stages.append(nn.Sequential(*[_Bottleneck(in_ch if i == 0 else width * 4, width,
+                                                      stride if i == 0 else 1) for i in range(blocks)]))
+            in_ch = width * 4
+        self.stages = nn.ModuleList(stages)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem(x)
+        feats = []
+        for stage in self.stages:
+            x = stage(x)
+            feats.append(x)
+        return feats[1:]
+
+
+def plain_resnet50(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return PlainResNet50().eval()
+
+
+class Subject:
+    """The estimator step on one synthetic BGR image whose network input is exactly ``size``."""
+
+    def __init__(self, size: tuple[int, int], dtype: str, seed: int) -> None:
+        h, w = size
+        self.config = ModelConfig(dtype=dtype, short_side=min(h, w), max_size=max(h, w), seed=seed,
+                                  candidate_threshold=0.0, score_threshold=0.0)
+        model = build_model(self.config)
+        self.estimator = AiosEstimator(model, model.body_model, self.config)
+        rng = torch.Generator().manual_seed(seed)
+        self.image = torch.randint(0, 256, (h, w, 3), generator=rng, dtype=torch.uint8).numpy()
+        K = torch.tensor([[1000.0, 0, w / 2], [0, 1000.0, h / 2], [0, 0, 1]], dtype=torch.float64)
+        self.camera = Camera(K.numpy(), w, h, IntrinsicsSource.PARAMETER)
+        self.stage_modules = {'network': model, 'backbone': model.backbone[0],
+                              'encoder': model.transformer.encoder,
+                              'decoder': model.transformer.decoder, 'smplx': self.estimator.smplx}
+
+    def step(self):
+        return self.estimator.estimate(self.image, self.camera)
+
+    @staticmethod
+    def split_stages(seconds: dict[str, float], total: float) -> dict[str, float]:
+        """Hook times -> STAGES; 'heads' = network minus backbone/encoder/decoder (projections,
+        position encodings, query selection, heads); 'postprocess' = everything outside the
+        network and SMPL-X (image resize/normalisation, selection, projection, numpy output)."""
+        inner = seconds['backbone'] + seconds['encoder'] + seconds['decoder']
+        return {'backbone': seconds['backbone'], 'encoder': seconds['encoder'],
+                'decoder': seconds['decoder'], 'heads': seconds['network'] - inner,
+                'smplx': seconds.get('smplx', 0.0),
+                'postprocess': total - seconds['network'] - seconds.get('smplx', 0.0)}
+
+    def people(self) -> dict[str, torch.Tensor]:
+        """Network outputs of the returned people keyed by decoder query id (for bf16 vs fp32)."""
+        est = self.estimator
+        from aios_ros.model.preprocess import make_batch
+        batch = make_batch([self.image], self.config.short_side, self.config.max_size)
+        with est._autocast():
+            out, t = est.model(batch.img, batch.mask)
+        out = {k: v.float() for k, v in out.items()}
+        _, slots = est._select(out['pred_logits'][0])
+        rot = out['rotmat'][0, slots]
+        body = est.smplx(rot[:, 0:1], rot[:, 1:22], rot[:, 22:37], rot[:, 37:52], rot[:, 52:53],
+                         out['pred_smpl_beta'][0, slots], out['pred_smpl_expr'][0, slots])
+        transl = cam_to_translation(out['pred_smpl_cam'][0, slots])[:, None]
+        hw = batch.img_shape[0].flip(0).repeat(2).float()
+        return {'query': t.decoder.person_index[0, slots],
+                'boxes_px': torch.stack([out[k][0, slots] * hw for k in (
+                    'pred_boxes', 'pred_lhand_boxes', 'pred_rhand_boxes', 'pred_face_boxes')], 1),
+                'joints_m': body.joints + transl, 'vertices_m': body.vertices + transl}
+
+
+def relative_errors(ref: dict[str, torch.Tensor], test: dict[str, torch.Tensor]) -> dict:
+    """||test - ref|| / ||ref|| per output over the people both runs return (matched by query)."""
+    pos = {int(q): i for i, q in enumerate(test['query'])}
+    pairs = [(i, pos[int(q)]) for i, q in enumerate(ref['query']) if int(q) in pos]
+    result = {'people_fp32': len(ref['query']), 'people_matched': len(pairs)}
+    if pairs:
+        a, b = (torch.tensor(ix) for ix in zip(*pairs))
+        for key in ('boxes_px', 'joints_m', 'vertices_m'):
+            r, t = ref[key][a], test[key][b]
+            result[key] = float((t - r).norm() / r.norm())
+            result[key + '_per_person_max'] = float(((t - r).flatten(1).norm(dim=1)
+                                                     / r.flatten(1).norm(dim=1)).max())
+    return result
+
+
+class StageClock:
+    """Wall time per named module, collected with forward hooks (CPU execution is synchronous)."""
+
+    def __init__(self, modules: dict[str, nn.Module]) -> None:
+        self.seconds: dict[str, float] = {}
+        self._start: dict[str, float] = {}
+        for name, module in modules.items():
+            module.register_forward_pre_hook(self._pre(name))
+            module.register_forward_hook(self._post(name))
+
+    def _pre(self, name: str) -> Callable:
+        def hook(*_):
+            self._start[name] = time.perf_counter()
+        return hook
+
+    def _post(self, name: str) -> Callable:
+        def hook(*_):
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - self._start[name]
+        return hook
+
+    @contextmanager
+    def run(self) -> Iterator[dict[str, float]]:
+        self.seconds = {}
+        yield self.seconds
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure(size: tuple[int, int], dtype: str, repeats: int, warmup: int, seed: int) -> dict:
+    """Interleaved timings of the estimator step and the ResNet-50; see module docstring."""
+    subject = Subject(size, dtype, seed)
+    resnet = plain_resnet50(seed)
+    image = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(seed))
+    clock = StageClock(subject.stage_modules)
+    model_s, resnet_s, stages = [], [], []
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            with clock.run() as seconds:
+                t0 = time.perf_counter()
+                subject.step()
+                model_t = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            resnet(image)
+            resnet_t = time.perf_counter() - t0
+            if i >= warmup:
+                model_s.append(model_t)
+                resnet_s.append(resnet_t)
+                stages.append(subject.split_stages(dict(seconds), model_t))
+            print(f'  run {i + 1}/{warmup + repeats}: model {model_t:.3f} s, '
+                  f'resnet50 {resnet_t:.3f} s{" (warm-up)" if i < warmup else ""}', file=sys.stderr)
+    med, res_med = statistics.median(model_s), statistics.median(resnet_s)
+    result = {
+        'size': list(size), 'dtype': dtype, 'threads': torch.get_num_threads(),
+        'torch': torch.__version__, 'repeats': repeats,
+        'forward_median_s': med, 'forward_p90_s': _quantile(model_s, 0.9),
+        'resnet50_median_s': res_med, 'resnet50_p90_s': _quantile(resnet_s, 0.9),
+        'ratio': med / res_med,
+        'ratio_of_pairs_median': statistics.median(m / r for m, r in zip(model_s, resnet_s)),
+        'per_stage_s': {k: statistics.median(s[k] for s in stages) for k in STAGES},
+        'forward_runs_s': model_s, 'resnet50_runs_s': resnet_s,
+    }
+    if dtype == 'bf16':
+        reference = Subject(size, 'fp32', seed)
+        with torch.inference_mode():
+            result['bf16_rel_error_vs_fp32'] = relative_errors(reference.people(), subject.people())
+    return result
+
+
+def print_table(r: dict) -> None:
+    h, w = r['size']
+    print(f'\nAiOS forward {h}x{w} {r["dtype"]}, {r["threads"]} threads, torch {r["torch"]}, '
+          f'median of {r["repeats"]}')
+    print(f'{"stage":<14}{"median s":>10}')
+    for k, v in r['per_stage_s'].items():
+        print(f'{k:<14}{v:>10.3f}')
+    print(f'{"total":<14}{r["forward_median_s"]:>10.3f}   (p90 {r["forward_p90_s"]:.3f})')
+    print(f'{"resnet50":<14}{r["resnet50_median_s"]:>10.3f}   (p90 {r["resnet50_p90_s"]:.3f})')
+    print(f'ratio model / ResNet-50: {r["ratio"]:.2f}x (median of per-pair ratios '
+          f'{r["ratio_of_pairs_median"]:.2f}x)')
+    if 'bf16_rel_error_vs_fp32' in r:
+        print('bf16 relative error vs fp32:', json.dumps(r['bf16_rel_error_vs_fp32']))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--size', type=parse_size, required=True, help='network input HxW, e.g. 800x1333')
+    p.add_argument('--dtype', choices=('fp32', 'bf16'), default='fp32')
+    p.add_argument('--repeats', type=int, default=5, help='timed runs of each (default 5)')
+    p.add_argument('--warmup', type=int, default=1, help='untimed runs first (default 1)')
+    p.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')
+    p.add_argument('--seed', type=int, default=0, help='weights and input seed')
+    p.add_argument('--json', required=True, help='output JSON path')
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error('--repeats must be >= 1')
+    torch.set_num_threads(args.threads)
+    result = measure(args.size, args.dtype, args.repeats, args.warmup, args.seed)
+    print_table(result)
+    with open(args.json, 'w') as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,173 @@
+"""Evaluate tracking, fusion and output filters on synthetic multi-person SMPL-X sequences.
+
+    python -m aios_ros.tools.eval_temporal --seeds 0,1,2,3,4 --json temporal_eval.json
+
+Per seed: a scene with crossing walks, occlusion gaps up to 2 s, entries and exits
+(``aios_ros.temporal.scenes``), AiOS-like noisy detections (``aios_ros.temporal.detections``),
+then the SAME ``Pipeline.process_bodies`` the ROS node runs. Joints come from the real SMPL-X
+layer on a synthetic SMPL-X-format body file. Streams: ``input`` (per-frame detections with
+score >= tracker.high_score, no identities), ``raw`` (lag 0) and ``fused`` (lag
+fusion.lag_frames). The JSON holds medians over seeds per stream plus every seed's numbers.
+
+``--tokens`` additionally runs ``fusion.mode: tokens`` with a linear stand-in token model
+(``aios_ros.temporal.token_codec``): this checks the token path's plumbing only; it cannot say
+how AiOS's trained heads respond to averaged tokens.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aios_ros.config import ConfigError, build, read_parameters
+from aios_ros.pipeline.pipeline import Pipeline
+from aios_ros.pipeline.types import Camera, IntrinsicsSource
+from aios_ros.temporal.config import TemporalConfig, from_parameters
+from aios_ros.temporal.detections import DetectionFrame, make_detections
+from aios_ros.temporal.metrics import FrameData, clear_matches, mot_metrics, pose_metrics
+from aios_ros.temporal.scenes import HEIGHT, K, WIDTH, make_scene
+from aios_ros.temporal.token_codec import LinearTokenCodec
+
+METRICS = ('mpjpe_mm', 'pa_mpjpe_mm', 'accel_mm_per_frame2', 'id_switches', 'idf1', 'mota',
+           'ms_per_frame')
+TOKEN_NOTE = ('token fusion ran with a linear stand-in token model (plumbing check only); '
+              'it says nothing about AiOS trained heads on averaged tokens')
+
+
+class SyntheticEstimator:
+    """Body model + (optional) stand-in token regressor; detections come precomputed."""
+
+    def __init__(self, body_model, codec: LinearTokenCodec | None):
+        self.body_model = body_model
+        self._codec = codec
+
+    def estimate(self, image, camera):
+        raise NotImplementedError('the evaluation feeds precomputed detections')
+
+    def regress(self, tokens: np.ndarray) -> dict[str, np.ndarray]:
+        if self._codec is None:
+            raise RuntimeError('no token model in this evaluation run')
+        return self._codec.regress(tokens)
+
+
+def run_sequence(frames: list[DetectionFrame], estimator, config: TemporalConfig,
+                 stamps: np.ndarray) -> dict[str, dict]:
+    """Metrics of the input, raw and fused streams of one sequence."""
+    camera = Camera(K, WIDTH, HEIGHT, IntrinsicsSource.PARAMETER)
+    pipe = Pipeline(estimator, config, with_vertices=False)
+    raw, fused = [], []
+    start = time.perf_counter()
+    for i, (f, stamp) in enumerate(zip(frames, stamps)):
+        out = pipe.process_bodies(f.bodies, camera, float(stamp), key=i)
+        raw.append(out.raw)
+        fused += [out.fused] if out.fused is not None else []
+    fused += pipe.flush()
+    ms = 1000.0 * (time.perf_counter() - start) / len(frames)
+    if [s.key for s in fused] != list(range(len(frames))):
+        raise AssertionError('fused stream does not hold exactly one frame per input frame')
+    gt = [FrameData(f.gt_ids, f.gt_boxes, f.gt_joints) for f in frames]
+    high = config.tracker.high_score
+    inputs = [FrameData(None, f.bodies.boxes[f.bodies.scores >= high, 0],
+                        f.bodies.joints_3d[f.bodies.scores >= high]) for f in frames]
+    result = {'input': _stream_metrics(gt, inputs, None)}
+    for name, stream in (('raw', raw), ('fused', fused)):
+        hyp = [FrameData(s.bodies.track_ids, s.bodies.boxes[:, 0], s.bodies.joints_3d) for s in stream]
+        result[name] = _stream_metrics(gt, hyp, ms)
+    return result
+
+
+def _stream_metrics(gt: list[FrameData], hyp: list[FrameData], ms: float | None) -> dict:
+    matches = clear_matches(gt, hyp)
+    out = pose_metrics(gt, hyp, matches)
+    if hyp[0].ids is None:
+        out |= {'id_switches': None, 'idf1': None, 'mota': None}
+    else:
+        out |= mot_metrics(gt, hyp, matches)
+    return out | {'ms_per_frame': ms}
+
+
+def _median(rows: list[dict], key: str) -> float | None:
+    vals = [r[key] for r in rows if r[key] is not None]
+    return float(np.median(vals)) if vals else None
+
+
+def evaluate(seeds: list[int], config: TemporalConfig, body_model, people: int, duration_s: float,
+             tokens: bool) -> dict:
+    """Run every seed; return the JSON document (medians per stream and per-seed numbers)."""
+    codec = LinearTokenCodec(0) if tokens else None
+    estimator = SyntheticEstimator(body_model, codec)
+    per_seed = []
+    for seed in seeds:
+        scene = make_scene(seed, num_people=people, duration_s=duration_s)
+        frames = make_detections(scene, body_model, seed, codec=codec)
+        row = {'seed': seed, 'streams': run_sequence(frames, estimator, config, scene.stamps)}
+        if tokens:
+            cfg = dataclasses.replace(config, fusion=dataclasses.replace(config.fusion, mode='tokens'))
+            row['token_fusion_plumbing'] = run_sequence(frames, estimator, cfg, scene.stamps)['fused']
+        per_seed.append(row)
+    doc = {'streams': {s: {k: _median([r['streams'][s] for r in per_seed], k) for k in METRICS}
+                       for s in ('input', 'raw', 'fused')},
+           'lag_frames': config.fusion.lag_frames, 'seeds': per_seed}
+    if tokens:
+        doc['token_fusion_plumbing'] = {k: _median([r['token_fusion_plumbing'] for r in per_seed], k)
+                                        for k in METRICS} | {'note': TOKEN_NOTE}
+    return doc
+
+
+def format_table(doc: dict) -> str:
+    """Plain-text table of the median metrics per stream."""
+    rows = dict(doc['streams'])
+    if 'token_fusion_plumbing' in doc:
+        rows['tokens*'] = doc['token_fusion_plumbing']
+    fmt = lambda v: '-' if v is None else f'{v:.3f}' if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ['stream   ' + ' '.join(f'{k:>20}' for k in METRICS)]
+    lines += [f'{name:<8} ' + ' '.join(f'{fmt(row[k]):>20}' for k in METRICS) for name, row in rows.items()]
+    if 'token_fusion_plumbing' in doc:
+        lines.append('* ' + TOKEN_NOTE)
+    return '\n'.join(lines)
+
+
+def _body_model(folder: str | None):
+    from aios_ros.body.body_model import SmplxBodyModel
+    from aios_ros.body.synthetic import write_synthetic_smplx
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix='aios_eval_smplx_')
+        write_synthetic_smplx(folder, seed=0)
+    return SmplxBodyModel.from_smplx_folder(folder)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--seeds', required=True, help='comma-separated integers, e.g. 0,1,2,3,4')
+    parser.add_argument('--json', required=True, type=Path, help='output JSON path')
+    parser.add_argument('--config', type=Path, help='YAML with tracker/fusion/filters sections')
+    parser.add_argument('--lag', type=int, help='override fusion.lag_frames (0..4)')
+    parser.add_argument('--people', type=int, default=5)
+    parser.add_argument('--duration', type=float, default=12.0, help='seconds per sequence')
+    parser.add_argument('--smplx', help='folder with smplx/SMPLX_NEUTRAL.npz (default: synthetic)')
+    parser.add_argument('--tokens', action='store_true', help='also run the token path (plumbing)')
+    args = parser.parse_args(argv)
+    try:
+        seeds = [int(s) for s in args.seeds.split(',') if s.strip()]
+        config = from_parameters(read_parameters(args.config)) if args.config else build(TemporalConfig, {})
+        if args.lag is not None:
+            config = dataclasses.replace(config, fusion=dataclasses.replace(config.fusion, lag_frames=args.lag))
+    except (ValueError, ConfigError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    torch.set_num_threads(1)
+    doc = evaluate(seeds, config, _body_model(args.smplx), args.people, args.duration, args.tokens)
+    print(format_table(doc))
+    args.json.write_text(json.dumps(doc, indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

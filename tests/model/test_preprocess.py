@@ -1,0 +1,72 @@
+"""Official resize rule, OpenCV-4 fixed-point warp, normalisation, batching and input errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aios_ros.model.preprocess import (ImageError, input_size, make_batch, normalise_image,
+                                       resize_transforms, warp_scale)
+
+
+@pytest.mark.parametrize('hw, expected', [
+    ((1080, 1920), (750, 1333)),   # long side capped: round(1333 * 1080 / 1920) = 750 short side
+    ((800, 1333), (800, 1333)),    # already the right size
+    ((480, 640), (800, 1066)),     # int(800 * 640 / 480) truncates 1066.67
+    ((640, 480), (1066, 800)),
+    ((500, 500), (800, 800)),
+])
+def test_input_size_official_rule(hw, expected):
+    assert input_size(*hw, 800, 1333) == expected
+
+
+def test_warp_doubles_size_with_exact_bilinear_taps():
+    image = np.zeros((2, 2, 3), np.uint8)
+    image[..., 0] = [[0, 64], [128, 255]]
+    img2bb, _ = resize_transforms(2, 2, 4, 4)
+    out = warp_scale(image, img2bb, 4, 4)[..., 0]
+    # x_src = x_dst / 2: taps at 0, 0.5, 1, 1.5; the last half step reads the zero border
+    expected = np.array([[0, 32, 64, 32], [64, 111.75, 159.5, 79.75], [128, 191.5, 255, 127.5],
+                         [64, 95.75, 127.5, 63.75]], np.float32)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_warp_fixed_point_is_1_32_pixel():
+    image = np.zeros((1, 3, 3), np.uint8)
+    image[0, :, 0] = [0, 96, 0]
+    img2bb, _ = resize_transforms(1, 3, 1, 2)     # x_src = 1.5 * x_dst
+    out = warp_scale(image, img2bb, 1, 2)[0, :, 0]
+    np.testing.assert_array_equal(out, [0.0, 48.0])
+
+
+def test_normalisation_is_rgb_imagenet():
+    image = np.full((4, 6, 3), (10, 20, 30), np.uint8)  # B, G, R
+    chw, img2bb, bb2img = normalise_image(image, 4, 100)
+    assert chw.shape == (3, 4, 6)
+    expected = (np.array([30, 20, 10]) - [123.675, 116.28, 103.53]) / [58.395, 57.12, 57.375]
+    np.testing.assert_allclose(chw[:, 1, 1], expected, rtol=1e-6)
+    np.testing.assert_allclose(img2bb @ [6, 4, 1], [6, 4])
+    np.testing.assert_allclose(bb2img @ [6, 4, 1], [6, 4])
+
+
+def test_batch_pads_bottom_right_and_masks():
+    a = np.full((40, 60, 3), 200, np.uint8)
+    b = np.full((60, 40, 3), 200, np.uint8)
+    batch = make_batch([a, b], 32, 64)
+    assert batch.img.shape == (2, 3, 48, 48)
+    assert batch.img_shape.tolist() == [[32, 48], [48, 32]]
+    assert batch.ori_shape.tolist() == [[40, 60], [60, 40]]
+    assert not batch.mask[0, :32, :48].any() and batch.mask[0, 32:].all()
+    assert batch.mask[1, :, 32:].all() and torch.all(batch.img[1, :, :, 32:] == 0)
+
+
+@pytest.mark.parametrize('image, message', [
+    (np.zeros((0, 10, 3), np.uint8), 'empty image'),
+    (np.zeros((10, 10), np.uint8), '(H, W, 3)'),
+    (np.zeros((10, 10, 3), np.float32), 'uint8'),
+    (np.zeros((1, 5000, 3), np.uint8), 'too elongated'),
+    ([[0, 0, 0]], 'numpy'),
+])
+def test_bad_images_are_rejected(image, message):
+    with pytest.raises(ImageError, match=message.replace('(', r'\(').replace(')', r'\)')):
+        make_batch([image], 800, 1333)

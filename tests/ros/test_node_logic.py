@@ -1,0 +1,97 @@
+"""The node's ROS-free logic: frame hand-over, intrinsics choice, health counters and levels."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
+
+from aios_ros.pipeline.types import IntrinsicsSource
+from aios_ros.ros.diagnostics import NodeStats, diagnostic_status
+from aios_ros.ros.frame_queue import FrameQueue
+from aios_ros.ros.intrinsics import IntrinsicsSelector, model_default_K
+
+
+def test_latest_policy_keeps_only_the_newest_frame():
+    q = FrameQueue('latest', capacity=30)
+    assert [q.put(i) for i in range(4)] == [False, True, True, True]
+    assert q.get(0.0) == 3 and q.get(0.0) is None
+
+
+def test_every_frame_policy_is_a_bounded_fifo():
+    q = FrameQueue('every_frame', capacity=3)
+    assert [q.put(i) for i in range(5)] == [False, False, False, True, True]
+    assert [q.get(0.0) for _ in range(4)] == [2, 3, 4, None]
+
+
+def test_close_wakes_a_waiting_worker():
+    q = FrameQueue('latest', capacity=1)
+    got = []
+    worker = threading.Thread(target=lambda: got.append(q.get(10.0)))
+    worker.start()
+    q.close()
+    worker.join(2.0)
+    assert not worker.is_alive() and got == [None]
+    q.put(1)
+    assert q.get(0.0) is None
+
+
+def test_intrinsics_priority_camera_info_then_parameter_then_model():
+    default = lambda w, h: model_default_K(w, h, 800, 1333)  # noqa: E731
+    sel = IntrinsicsSelector([0.0] * 9, default)
+    cam = sel.camera_for(640, 480)
+    assert cam.source == IntrinsicsSource.MODEL_DEFAULT
+    # Network input 1066 x 800 (short side 800): 5000 px there = 5000 * 640 / 1066 px here.
+    np.testing.assert_allclose(cam.K, [[5000 * 640 / 1066, 0, 320], [0, 3000, 240], [0, 0, 1]])
+    assert 'model default' in sel.fallback_reason('/cam/camera_info')
+    sel = IntrinsicsSelector([500.0, 0, 320, 0, 500, 240, 0, 0, 1], default)
+    assert sel.camera_for(640, 480).source == IntrinsicsSource.PARAMETER
+    assert not sel.update_camera_info([0.0] * 9, 640, 480)   # uncalibrated: ignored
+    assert 'uncalibrated' in sel.fallback_reason('/cam/camera_info')
+    assert sel.update_camera_info([600.0, 0, 320, 0, 600, 240, 0, 0, 1], 640, 480)
+    cam = sel.camera_for(320, 240)                             # half-size image: K scaled
+    assert cam.source == IntrinsicsSource.CAMERA_INFO
+    np.testing.assert_allclose(cam.K, [[300, 0, 160], [0, 300, 120], [0, 0, 1]])
+
+
+def test_model_default_K_respects_the_long_side_limit():
+    K = model_default_K(4000, 1000, 800, 1333)   # long side limits: input 1332 x 333
+    assert K[0, 0] == pytest.approx(5000 * 4000 / 1332) and K[0, 2] == 2000
+    assert K[1, 1] == pytest.approx(5000 * 1000 / 333)
+
+
+def status_values(status) -> dict:
+    return {kv.key: kv.value for kv in status.values}
+
+
+def test_stats_counters_and_levels():
+    stats = NodeStats()
+    for _ in range(4):
+        stats.received()
+    stats.dropped('superseded')
+    for latency in (0.010, 0.020, 0.030):
+        stats.processed(latency, 2, IntrinsicsSource.CAMERA_INFO)
+    snap = stats.snapshot()
+    assert (snap.received, snap.processed, snap.dropped) == (4, 3, {'superseded': 1})
+    assert snap.latency_p50_ms == pytest.approx(20.0) and 29.0 < snap.latency_p99_ms <= 30.0
+    status = diagnostic_status(snap, 'n: pipeline', '/n')
+    assert status.level == DiagnosticStatus.OK
+    values = status_values(status)
+    assert values['dropped.superseded'] == '1' and values['people'] == '2'
+    assert values['intrinsics_source'] == 'camera_info'
+    stats.bad_input('corrupt_compressed')
+    status = diagnostic_status(stats.snapshot(), 'n: pipeline', '/n')
+    assert status.level == DiagnosticStatus.WARN and status_values(status)['bad_input.corrupt_compressed'] == '1'
+    # The WARN is about new bad input only: the next period is OK again.
+    assert diagnostic_status(stats.snapshot(), 'n', '/n').level == DiagnosticStatus.OK
+
+
+def test_fallback_intrinsics_warn_and_a_stall_is_an_error():
+    stats = NodeStats()
+    stats.processed(0.01, 0, IntrinsicsSource.MODEL_DEFAULT)
+    assert diagnostic_status(stats.snapshot(), 'n', '/n').level == DiagnosticStatus.WARN
+    snap = stats.snapshot()
+    snap.input_rate_hz, snap.seconds_since_processed = 30.0, 6.0
+    status = diagnostic_status(snap, 'n', '/n')
+    assert status.level == DiagnosticStatus.ERROR and 'no frame processed' in status.message
