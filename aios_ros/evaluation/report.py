@@ -13,21 +13,27 @@ def match_sequence(gt: PersonTable, pred: PersonTable, min_iou: float = 0.1
                    ) -> tuple[np.ndarray, dict[str, int]]:
     """Match frames by stamp, then people per frame.
 
-    Returns (K, 3) int64 rows ``(gt_row, pred_row, gt_frame)`` and the counts tp/fp/fn; predicted
-    frames whose stamp is not in the ground truth are ignored.
+    Only frames present in both tables are evaluated (a prediction table lists every processed
+    frame, also empty ones, so a missing stamp means "not processed", e.g. a partial replay).
+    Returns (K, 3) int64 rows ``(gt_row, pred_row, gt_frame)`` and the counts
+    frames/tp/fp/fn plus ``gt_frames_skipped``.
     """
     pred_frame_of = {int(s): i for i, s in enumerate(pred.stamps_ns)}
-    pairs, fp, fn = [], 0, 0
+    pairs, fp, fn, frames = [], 0, 0, 0
     for f, stamp in enumerate(gt.stamps_ns):
-        g = gt.rows_of(f)
         pf = pred_frame_of.get(int(stamp))
-        p = pred.rows_of(pf) if pf is not None else np.zeros(0, np.int64)
+        if pf is None:
+            continue
+        frames += 1
+        g, p = gt.rows_of(f), pred.rows_of(pf)
         gi, pi = m.match_people(gt.keypoints_2d[g], gt.boxes[g], pred.keypoints_2d[p],
                                 pred.boxes[p], min_iou)
         pairs += [(g[a], p[b], f) for a, b in zip(gi, pi)]
         fp += len(p) - len(pi)
         fn += len(g) - len(gi)
-    return np.array(pairs, np.int64).reshape(-1, 3), {'tp': len(pairs), 'fp': fp, 'fn': fn}
+    counts = {'frames': frames, 'gt_frames_skipped': len(gt.stamps_ns) - frames,
+              'tp': len(pairs), 'fp': fp, 'fn': fn}
+    return np.array(pairs, np.int64).reshape(-1, 3), counts
 
 
 def evaluate(gt: PersonTable, pred: PersonTable, min_iou: float = 0.1,
@@ -38,8 +44,9 @@ def evaluate(gt: PersonTable, pred: PersonTable, min_iou: float = 0.1,
                          f'predictions {pred.joints_3d.shape[1]}: use the same body model')
     pairs, counts = match_sequence(gt, pred, min_iou)
     precision, recall, f1 = m.prf1(counts['tp'], counts['fp'], counts['fn'])
-    out = {'frames': len(gt.stamps_ns), 'gt_people': len(gt.frame), 'pred_people': len(pred.frame),
-           **counts, 'precision': precision, 'recall': recall, 'f1': f1}
+    out = {**counts, 'gt_people': counts['tp'] + counts['fn'],
+           'pred_people': counts['tp'] + counts['fp'],
+           'precision': precision, 'recall': recall, 'f1': f1}
     gr, pr = pairs[:, 0], pairs[:, 1]
     gj = gt.joints_3d[gr]
     pj = pred.joints_3d[pr] if len(pairs) else gj

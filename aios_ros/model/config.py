@@ -43,8 +43,9 @@ class ModelConfig:
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if self.dtype not in ('fp32', 'bf16'):
             raise ValueError(f"dtype must be 'fp32' or 'bf16', got {self.dtype!r}")
-        if not 32 <= self.short_side <= self.max_size:
-            raise ValueError(f'need 32 <= short_side <= max_size, got {self.short_side}, {self.max_size}')
+        if not 224 <= self.short_side <= self.max_size:
+            raise ValueError('need 224 <= short_side <= max_size (the model needs >= 900 feature '
+                             f'tokens), got {self.short_side}, {self.max_size}')
         if not 0.0 <= self.candidate_threshold <= self.score_threshold <= 1.0:
             raise ValueError('need 0 <= candidate_threshold <= score_threshold <= 1, got '
                              f'{self.candidate_threshold}, {self.score_threshold}')

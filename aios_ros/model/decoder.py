@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from aios_ros.model.heads import MLP, inverse_sigmoid
@@ -59,7 +58,7 @@ class DecoderLayer(nn.Module):
         attn = self.cross_attn(tgt + query_pos, reference_points, memory, spatial_shapes,
                                level_start_index, memory_padding_mask)
         tgt = self.norm1(tgt + attn)
-        return self.norm3(tgt + self.linear2(F.relu(self.linear1(tgt))))
+        return self.norm3(tgt + self.linear2(self.linear1(tgt).relu_()))
 
 
 @lru_cache(maxsize=8)

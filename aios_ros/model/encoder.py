@@ -5,7 +5,6 @@ Tokens are the flattened feature maps of the 4 levels (batch-first (B, S, 256)).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from aios_ros.model.ms_deform_attn import MSDeformAttn
@@ -30,7 +29,7 @@ class EncoderLayer(nn.Module):
         attn = self.self_attn(src + pos, reference_points, src, spatial_shapes, level_start_index,
                               key_padding_mask)
         src = self.norm1(src + attn)
-        return self.norm2(src + self.linear2(F.relu(self.linear1(src))))
+        return self.norm2(src + self.linear2(self.linear1(src).relu_()))
 
 
 def encoder_reference_points(spatial_shapes: list[tuple[int, int]],
@@ -58,12 +57,11 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(EncoderLayer() for _ in range(num_layers))
 
-    def forward(self, src: torch.Tensor, pos: torch.Tensor, spatial_shapes: torch.Tensor,
-                level_start_index: torch.Tensor, valid_ratios: torch.Tensor,
+    def forward(self, src: torch.Tensor, pos: torch.Tensor, reference_points: torch.Tensor,
+                spatial_shapes: torch.Tensor, level_start_index: torch.Tensor,
                 key_padding_mask: torch.Tensor | None) -> torch.Tensor:
-        """src, pos (B, S, C) -> memory (B, S, C); other arguments as in :class:`EncoderLayer`."""
-        shapes = [(int(h), int(w)) for h, w in spatial_shapes.tolist()]
-        reference_points = encoder_reference_points(shapes, valid_ratios)
+        """src, pos (B, S, C) -> memory (B, S, C); reference points from
+        :func:`encoder_reference_points`; other arguments as in :class:`EncoderLayer`."""
         for layer in self.layers:
             src = layer(src, pos, reference_points, spatial_shapes, level_start_index, key_padding_mask)
         return src

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ['MSDeformAttn', 'msda_core', 'msda_core_fast', 'msda_core_reference']
+__all__ = ['MSDeformAttn', 'level_shapes', 'msda_core', 'msda_core_fast', 'msda_core_reference']
 
 
 ShapesLike = Union[torch.Tensor, Sequence[Sequence[int]]]
@@ -60,7 +60,6 @@ def _level_constants(shapes: tuple[tuple[int, int], ...], heads: int, points: in
     starts = torch.tensor([0] + padded[:-1], dtype=torch.float32).cumsum(0).view(levels, 1)
     heads_col = torch.arange(heads, dtype=torch.float32).view(heads, 1, 1)
     consts = {
-        'wh': hw.flip(-1),                                            # (L, 2) (w, h)
         'wh_full': hw.flip(-1).view(levels, 1, 2).expand(levels, points, 2).contiguous(),
         # Row of padded pixel (i, j), level l, head h: (start_l + (i+1)*wp + (j+1))*heads + h.
         'row_const': (wp + 1 + starts) * heads + heads_col,           # (H, L, P)

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import torch
 
+MIN_FEATURE_TOKENS = 900  # the two-stage selection keeps 900 encoder tokens
 MEAN_RGB = np.array([123.675, 116.28, 103.53], dtype=np.float64)
 STD_RGB = np.array([58.395, 57.12, 57.375], dtype=np.float64)
 
@@ -35,6 +36,17 @@ def input_size(h: int, w: int, short_side: int, max_size: int) -> tuple[int, int
     if w < h:
         return int(size * h / w), size
     return size, int(size * w / h)
+
+
+def feature_tokens(h: int, w: int) -> int:
+    """Encoder tokens of an h x w network input: 4 levels at strides 8, 16, 32, 64, each stride-2
+    step mapping x -> floor((x - 1) / 2) + 1 (ResNet stem, pooling, stages, extra level)."""
+    tokens = 0
+    for step in range(1, 7):
+        h, w = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+        if step >= 3:
+            tokens += h * w
+    return tokens
 
 
 def resize_transforms(h: int, w: int, oh: int, ow: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,6 +120,9 @@ def normalise_image(image: np.ndarray, short_side: int, max_size: int
     if oh < 1 or ow < 1:
         raise ImageError(f'image of {w}x{h} pixels is too elongated for a {short_side}/{max_size} '
                          'input size')
+    if feature_tokens(oh, ow) < MIN_FEATURE_TOKENS:
+        raise ImageError(f'network input {ow}x{oh} (from a {w}x{h} image) is too small: AiOS needs '
+                         f'at least {MIN_FEATURE_TOKENS} feature tokens (short side >= 224 px)')
     img2bb, bb2img = resize_transforms(h, w, oh, ow)
     warped = warp_scale(image, img2bb, oh, ow)
     rgb = np.clip(warped, 0, 255)[:, :, ::-1]

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from aios_ros.model.decoder import DecoderOutput, TransformerDecoder
-from aios_ros.model.encoder import TransformerEncoder
+from aios_ros.model.encoder import TransformerEncoder, encoder_reference_points
 from aios_ros.model.heads import MLP
 from aios_ros.model.two_stage import Selection, select_queries
 
@@ -25,8 +25,8 @@ def valid_ratios(mask: torch.Tensor) -> torch.Tensor:
 @dataclass
 class TransformerOutput:
     """memory (B, S, C) encoder output; mask_flatten (B, S) True on padding; spatial_shapes (L, 2)
-    (h, w) int64; level_start_index (L,); valid_ratios (B, L, 2); selection: two-stage result;
-    decoder: decoder result."""
+    (h, w) int64 and level_start_index (L,), both on the CPU; valid_ratios (B, L, 2);
+    selection: two-stage result; decoder: decoder result."""
 
     memory: torch.Tensor
     mask_flatten: torch.Tensor
@@ -55,7 +55,9 @@ class Transformer(nn.Module):
                 final_reference: bool = False) -> TransformerOutput:
         """srcs, pos: L x (B, C, h, w); masks: L x (B, h, w) True on padding."""
         shapes = [tuple(s.shape[-2:]) for s in srcs]
-        spatial_shapes = torch.as_tensor(shapes, dtype=torch.long, device=srcs[0].device)
+        # Level shapes are host metadata: kept on the CPU they never cost a device sync (a must
+        # under CUDA-graph capture); the deformable attention only reads them as ints.
+        spatial_shapes = torch.as_tensor(shapes, dtype=torch.long)
         level_start_index = torch.cat((spatial_shapes.new_zeros((1,)),
                                        spatial_shapes.prod(1).cumsum(0)[:-1]))
         src_flatten = torch.cat([s.flatten(2).transpose(1, 2) for s in srcs], 1)
@@ -63,8 +65,9 @@ class Transformer(nn.Module):
         lvl_pos = torch.cat([p.flatten(2).transpose(1, 2) + self.level_embed[lvl].view(1, 1, -1)
                              for lvl, p in enumerate(pos)], 1)
         ratios = torch.stack([valid_ratios(m) for m in masks], 1)
-        memory = self.encoder(src_flatten, lvl_pos, spatial_shapes, level_start_index, ratios,
-                              mask_flatten)
+        reference_points = encoder_reference_points(shapes, ratios)
+        memory = self.encoder(src_flatten, lvl_pos, reference_points, spatial_shapes,
+                              level_start_index, mask_flatten)
         selection = select_queries(self.enc_output, self.enc_output_norm, self.enc_out_class_embed,
                                    self.enc_out_bbox_embed, memory, mask_flatten, shapes, NUM_QUERIES)
         decoded = self.decoder(selection.content, selection.boxes_unsig, memory, mask_flatten,

@@ -67,11 +67,13 @@ def select_queries(enc_output: nn.Linear, enc_output_norm: nn.LayerNorm, class_e
     masked, proposals = encoder_proposals(memory, padding_mask, spatial_shapes)
     content_all = enc_output_norm(enc_output(masked))
     logits = class_embed(content_all)
-    boxes_unsig = bbox_embed(content_all) + proposals
     indices = torch.topk(logits.max(-1)[0], num_queries, dim=1)[1]
 
     def gather(x: torch.Tensor) -> torch.Tensor:
         return torch.gather(x, 1, indices[..., None].expand(-1, -1, x.shape[-1]))
 
-    return Selection(logits=logits, indices=indices, content=gather(content_all),
-                     boxes_unsig=gather(boxes_unsig), proposals=gather(proposals).sigmoid())
+    # The box MLP is row-wise: running it on the selected tokens only (900 of up to 22k) gives
+    # the same boxes.
+    content, selected = gather(content_all), gather(proposals)
+    return Selection(logits=logits, indices=indices, content=content,
+                     boxes_unsig=bbox_embed(content) + selected, proposals=selected.sigmoid())

@@ -78,20 +78,17 @@ class Pipeline:
         for tid in result.deleted + result.restarted:
             self._forget(tid)
         for i in np.flatnonzero(result.track_ids >= 0):
-            buf = self._buffers.setdefault(int(result.track_ids[i]), RingBuffer(
-                self.config.fusion.buffer_capacity, self.config.fusion.buffer_horizon_s))
-            buf.push(stamp_s, {k: None if getattr(bodies, k, None) is None else getattr(bodies, k)[i]
-                               for k in FIELDS if k != 'score'} | {'score': bodies.scores[i]})
+            self._buffer(int(result.track_ids[i])).push(stamp_s, _entry(bodies, i))
         publish = result.track_ids >= 0
         if not self.config.tracker.publish_tentative:
             publish &= result.states == TrackState.CONFIRMED
         people = bodies.select(publish)
         people.track_ids = result.track_ids[publish]
         people.track_states = result.states[publish]
-        people.betas = self._betas(people.track_ids, people.betas)
-        people.transl = np.stack([self._tracker.tracks[int(t)].motion.transl
-                                  for t in people.track_ids]).astype(np.float32) \
-            if len(people) else people.transl
+        if len(people):  # published shape and translation: per-track betas mean, Kalman estimate
+            tracks = [self._tracker.tracks[int(t)] for t in people.track_ids]
+            people.betas = np.stack([t.betas_mean for t in tracks]).astype(np.float32)
+            people.transl = np.stack([t.motion.transl for t in tracks]).astype(np.float32)
         self._queue.append(_Pending(key, stamp_s, camera, people))
         raw = self._finish(people, camera, stamp_s, self._raw_filter, people.pose)
         fused = self._emit() if len(self._queue) > self.lag_frames else None
@@ -111,10 +108,11 @@ class Pipeline:
         self._raw_filter.forget(track_id)
         self._fused_filter.forget(track_id)
 
-    def _betas(self, track_ids: np.ndarray, betas: np.ndarray) -> np.ndarray:
-        if not len(track_ids):
-            return betas
-        return np.stack([self._tracker.tracks[int(t)].betas_mean for t in track_ids]).astype(np.float32)
+    def _buffer(self, track_id: int) -> RingBuffer:
+        if track_id not in self._buffers:
+            self._buffers[track_id] = RingBuffer(self.config.fusion.buffer_capacity,
+                                                 self.config.fusion.buffer_horizon_s)
+        return self._buffers[track_id]
 
     def _emit(self) -> StreamFrame:
         """Fuse and filter the oldest queued frame."""
@@ -129,7 +127,7 @@ class Pipeline:
             stamps, data = buf.window(p.stamp - fusion.history_s, np.inf) if buf else (np.zeros(0), {})
             hit = np.flatnonzero(stamps == p.stamp)
             if len(hit) == 0:  # the identity was reset since this frame: nothing to fuse with
-                stamps, data, hit = np.array([p.stamp]), _entry(people, i), [0]
+                stamps, data, hit = np.array([p.stamp]), _window_of_one(people, i), [0]
             windows.append(Window(stamps, data, int(hit[0])))
         res = self._fuser.fuse(windows, np.full(len(people), p.stamp))
         fused = replace(people, expression=res.expression.astype(np.float32))
@@ -150,13 +148,16 @@ class Pipeline:
                        vertices=None if verts is None else verts.astype(np.float32))
 
 
-def _entry(people: Bodies, i: int) -> dict[str, np.ndarray]:
-    """One person's fields as a one-entry window."""
-    data = {k: getattr(people, k)[i:i + 1] for k in FIELDS if k not in ('score', 'tokens')}
-    data['score'] = people.scores[i:i + 1]
-    if people.tokens is not None:
-        data['tokens'] = people.tokens[i:i + 1]
-    return data
+def _entry(bodies: Bodies, i: int) -> dict[str, np.ndarray | None]:
+    """Person ``i`` as a ring-buffer entry."""
+    entry = {k: getattr(bodies, k)[i] for k in FIELDS if k not in ('score', 'tokens')}
+    return entry | {'score': bodies.scores[i],
+                    'tokens': None if bodies.tokens is None else bodies.tokens[i]}
+
+
+def _window_of_one(people: Bodies, i: int) -> dict[str, np.ndarray]:
+    """Person ``i`` as a one-entry fusion window (fields with a leading axis of 1)."""
+    return {k: v[None] for k, v in _entry(people, i).items() if v is not None}
 
 
 def project(points: np.ndarray, k: np.ndarray) -> np.ndarray:

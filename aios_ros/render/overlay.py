@@ -54,9 +54,10 @@ def render_overlay(image_bgr: np.ndarray, bodies: Bodies, camera: Camera, faces:
     colors = body_colors_bgr(bodies)
     if draw_mesh and bodies.vertices is not None and len(bodies):
         layer = mesh_layer(out.shape[:2], bodies.vertices, camera.K, faces, colors)
-        mask = layer.any(axis=2)
-        blend = alpha * layer[mask] + (1.0 - alpha) * out[mask]
-        out[mask] = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
+        # Every mesh pixel has all channels >= 1 (mesh_layer), so its grey value is >= 1.
+        mask = cv2.cvtColor(layer, cv2.COLOR_BGR2GRAY) > 0
+        blend = cv2.addWeighted(layer, alpha, out, 1.0 - alpha, 0.0)
+        np.copyto(out, blend, where=mask[..., None])
     draw_skeletons(out, bodies, parents, colors)
     draw_labels(out, bodies, colors)
     if note:
@@ -91,8 +92,10 @@ def mesh_layer(shape: tuple[int, int], vertices: np.ndarray, K: np.ndarray, face
     order = np.argsort(-centroid[:, 2], kind='stable')                     # far to near
     limit = 8 * max(width, height)
     pts = (np.clip(uv[order], -limit, limit) * (1 << _SHIFT)).round().astype(np.int32)
-    for poly, col in zip(pts, rgb[order].tolist()):
-        cv2.fillConvexPoly(layer, poly, col, cv2.LINE_8, _SHIFT)
+    # Per-row conversion: one big .tolist() keeps thousands of lists alive at once, which can
+    # trigger a full garbage collection over a large heap (torch), costing 100s of ms.
+    for poly, col in zip(pts, rgb[order]):
+        cv2.fillConvexPoly(layer, poly, col.tolist(), cv2.LINE_8, _SHIFT)
     return layer
 
 

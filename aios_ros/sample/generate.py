@@ -47,23 +47,26 @@ def background() -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def frame_people(body_model: BodyModel, t_s: float) -> dict[str, np.ndarray]:
-    """Parameters, joints (N,J,3) and vertices (N,V,3) of every walker at ``t_s``, feet on the floor."""
-    poses, xz = zip(*(scene.walker_state(w, t_s) for w in scene.WALKERS))
-    n = len(poses)
+def scene_people(body_model: BodyModel, times_s: np.ndarray) -> dict[str, np.ndarray]:
+    """Parameters, joints (T,N,J,3) and vertices (T,N,V,3) of every walker at every time (one
+    batched forward pass), feet on the floor. Leading dims: T times x N walkers."""
+    states = [scene.walker_state(w, t) for t in times_s for w in scene.WALKERS]
+    n = len(states)
     betas = np.zeros((n, 10), np.float32)
-    for i, w in enumerate(scene.WALKERS):
+    for i in range(n):
+        w = scene.WALKERS[i % len(scene.WALKERS)]
         betas[i, :len(w.betas)] = w.betas
-    transl = np.array([[p[0], 0.0, p[1]] for p in xz], np.float32)
-    pose, expression = np.stack(poses), np.zeros((n, 10), np.float32)
+    transl = np.array([[xz[0], 0.0, xz[1]] for _, xz in states], np.float32)
+    pose, expression = np.stack([p for p, _ in states]), np.zeros((n, 10), np.float32)
     joints, verts = body_model.joints_and_vertices(pose, betas, expression, transl, True)
     # Translation only shifts the mesh: lift every person so the lowest vertex touches the floor.
-    lift = scene.FLOOR_Y_M - verts[:, :, 1].max(axis=1)
+    lift = (scene.FLOOR_Y_M - verts[:, :, 1].max(axis=1)).astype(np.float32)
     transl[:, 1] += lift
-    joints = joints + lift[:, None, None] * np.array([0, 1, 0])
-    verts = verts + lift[:, None, None] * np.array([0, 1, 0])
-    return dict(pose=pose, betas=betas, expression=expression, transl=transl,
-                joints=joints.astype(np.float32), vertices=verts.astype(np.float32))
+    up = lift[:, None, None] * np.array([0, 1, 0], np.float32)
+    shape = (len(times_s), len(scene.WALKERS))
+    out = dict(pose=pose, betas=betas, expression=expression, transl=transl,
+               joints=joints + up, vertices=verts + up)
+    return {k: v.astype(np.float32).reshape(shape + v.shape[1:]) for k, v in out.items()}
 
 
 def render_frame(backdrop: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -93,9 +96,9 @@ def write_sample(out: str | Path, body_model: BodyModel, frames: int | None = No
         img_conn = writer.add_connection(IMAGE_TOPIC, 'sensor_msgs/msg/CompressedImage',
                                          typestore=store)
         info_conn = writer.add_connection(INFO_TOPIC, 'sensor_msgs/msg/CameraInfo', typestore=store)
+        people = scene_people(body_model, (stamps - START_NS) * 1e-9)
         for f, t_ns in enumerate(stamps):
-            people = frame_people(body_model, (t_ns - START_NS) * 1e-9)
-            image = render_frame(backdrop, people['vertices'], faces)
+            image = render_frame(backdrop, people['vertices'][f], faces)
             header = _header(store, int(t_ns))
             ok, jpg = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             msg = store.types['sensor_msgs/msg/CompressedImage'](
@@ -107,7 +110,7 @@ def write_sample(out: str | Path, body_model: BodyModel, frames: int | None = No
                 rows['frame'].append(f)
                 rows['track_id'].append(walker.track_id)
                 for key in ('pose', 'betas', 'expression', 'transl', 'joints', 'vertices'):
-                    rows[key].append(people[key][i])
+                    rows[key].append(people[key][f, i])
     _save_ground_truth(out / 'ground_truth.npz', stamps, rows)
     return {'frames': len(stamps), 'people': len(scene.WALKERS),
             'bag_bytes': sum(p.stat().st_size for p in out.iterdir() if p.suffix != '.npz')}

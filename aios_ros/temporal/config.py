@@ -22,7 +22,7 @@ class TrackerConfig:
     n_init: int = 3                 # matched frames before TENTATIVE -> CONFIRMED
     coast_s: float = 0.2            # unmatched this long: still COASTING (published state)
     max_age_s: float = 1.0          # unmatched longer than this: deleted, moved to the gallery
-    gallery_s: float = 5.0          # how long deleted tracks stay available for re-identification
+    gallery_s: float = 10.0         # how long deleted tracks stay available for re-identification
     w_iou: float = 0.5              # cost weight of 1 - IoU(predicted box, detected box)
     w_3d: float = 0.3               # cost weight of min(1, Mahalanobis 3D distance / gate_sigma)
     w_app: float = 0.2              # cost weight of 1 - cos(track token embedding, detection's)
@@ -36,6 +36,7 @@ class TrackerConfig:
     tentative_cost: float = 0.7     # stage 3 (tentative tracks) accepts costs below this
     reid_cost: float = 0.5          # re-identification (betas, tokens) accepts costs below this
     appearance_momentum: float = 0.9  # EMA of the L2-normalised body-box token
+    betas_tau_s: float = 2.0        # time constant of the per-track (score-weighted) betas mean
     sigma_accel: float = 3.0        # Kalman process noise, m/s^2 (and px/s^2 per box-height)
     sigma_xy_m: float = 0.03        # translation measurement noise in x, y
     sigma_z_rel: float = 0.017      # depth measurement noise = sigma_z_rel * z^2 (metres)
@@ -56,14 +57,13 @@ class FusionConfig:
 
     mode: Literal['params', 'tokens', 'off'] = 'params'
     lag_frames: int = 2             # fused stream target = this many frames back (0..4)
-    history_s: float = 0.3          # window reaches this far before the target stamp
+    history_s: float = 0.07         # window reaches this far before the target stamp (~lag)
     sigma_s: float = 0.1            # Gaussian recency prior on |t_j - t_target|
     tau: float = 0.3                # similarity temperature: weight *= exp((s - 1) / tau)
     s_min: float = -1.0             # entries less similar than this are ignored
     blend: float = 1.0              # residual blend lambda: (1 - lambda) target + lambda mean
     hand_sigma_s: float = 0.05      # hands and face are fused over a shorter time prior
     orient_sigma_s: float = 0.05    # global orientation: time prior only (no turning lag)
-    betas_tau_s: float = 2.0        # time constant of the per-track betas running mean
     guard_angle_rad: float = 0.785  # fused vs raw major-joint angle above this -> fall back
     buffer_capacity: int = 32       # ring-buffer entries per identity (memory bound)
     buffer_horizon_s: float = 1.0   # entries older than this are dropped
@@ -92,14 +92,26 @@ class OneEuroConfig:
             raise ValueError('min_cutoff and d_cutoff must be > 0, beta >= 0')
 
 
+def _one_euro(min_cutoff: float, beta: float) -> OneEuroConfig:
+    return OneEuroConfig(min_cutoff, beta, 1.0)
+
+
 @dataclass(frozen=True)
 class StreamFilterConfig:
-    """Causal output filters of one stream, per joint group (TEMPORAL_DESIGN.md section 8.1)."""
+    """Causal output filters of one stream, per joint group (TEMPORAL_DESIGN.md section 8.1).
 
-    global_orient: OneEuroConfig = field(default_factory=OneEuroConfig)
-    body: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(1.5, 0.2, 1.0))
-    hands: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(2.0, 0.1, 1.0))
-    jaw: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(2.0, 0.1, 1.0))
+    Defaults are calibrated on the synthetic evaluation (``eval_temporal``): the raw stream's
+    filters remove ~60 % of the per-frame acceleration error at no MPJPE cost.
+    """
+
+    global_orient: OneEuroConfig = field(default_factory=lambda: _one_euro(8.0, 0.2))
+    body: OneEuroConfig = field(default_factory=lambda: _one_euro(8.0, 0.2))
+    hands: OneEuroConfig = field(default_factory=lambda: _one_euro(8.0, 0.2))
+    jaw: OneEuroConfig = field(default_factory=lambda: _one_euro(8.0, 0.2))
+
+
+def _light_filters() -> StreamFilterConfig:
+    return StreamFilterConfig(*(_one_euro(10.0, 0.3) for _ in range(4)))
 
 
 @dataclass(frozen=True)
@@ -108,9 +120,7 @@ class FilterConfig:
 
     enabled: bool = True
     raw: StreamFilterConfig = field(default_factory=StreamFilterConfig)
-    fused: StreamFilterConfig = field(default_factory=lambda: StreamFilterConfig(
-        global_orient=OneEuroConfig(2.0, 0.3, 1.0), body=OneEuroConfig(4.0, 0.3, 1.0),
-        hands=OneEuroConfig(4.0, 0.2, 1.0), jaw=OneEuroConfig(4.0, 0.2, 1.0)))
+    fused: StreamFilterConfig = field(default_factory=_light_filters)
 
 
 @dataclass(frozen=True)

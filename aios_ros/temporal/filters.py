@@ -81,17 +81,16 @@ class PoseSmoother:
         """
         pose = pose.astype(np.float64)
         out = pose.copy()
-        known = [i for i, t in enumerate(track_ids)
-                 if int(t) in self._state and stamps[i] > self._state[int(t)][2]]
-        if known:
-            prev = [self._state[int(track_ids[i])] for i in known]
-            r_hat, speed = one_euro_so3_step(
+        speed = np.zeros(pose.shape[:-1])
+        known = np.array([int(t) in self._state and stamps[i] > self._state[int(t)][2]
+                          for i, t in enumerate(track_ids)], bool)
+        if known.any():
+            prev = [self._state[int(t)] for t in track_ids[known]]
+            out[known], speed[known] = one_euro_so3_step(
                 np.stack([p[0] for p in prev]), np.stack([p[1] for p in prev]), pose[known],
-                np.array([stamps[i] - p[2] for i, p in zip(known, prev)]), self._params)
-            out[known] = r_hat
+                stamps[known] - np.array([p[2] for p in prev]), self._params)
         for i, t in enumerate(track_ids):
-            speed_i = speed[known.index(i)] if known and i in known else np.zeros(pose.shape[1:-1])
-            self._state[int(t)] = (out[i], speed_i, float(stamps[i]))
+            self._state[int(t)] = (out[i], speed[i], float(stamps[i]))
         return out
 
     def forget(self, track_id: int) -> None:

@@ -73,11 +73,6 @@ def srwa_weights(dt: np.ndarray, score: np.ndarray, sim: np.ndarray | None, vali
     return (1.0 - blend) * onehot + blend * w
 
 
-def mean_rotations(pose: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted chordal mean over K: pose (N, K, J, 3, 3), w (N, K) -> (N, J, 3, 3)."""
-    return project_to_so3(np.einsum('nk,nkjab->njab', w, pose))
-
-
 class Fuser:
     """Batched fusion of the windows of all people of one target frame."""
 
@@ -111,10 +106,11 @@ class Fuser:
         w_hand = self._weights(pad, dt, target, _pose_similarity(pose, tgt, _HAND_JOINTS),
                                c.hand_sigma_s)
         w_orient = self._weights(pad, dt, target, None, c.orient_sigma_s)
-        out = np.empty_like(tgt)
-        out[:, :22] = mean_rotations(pose[:, :, :22], w_body)
-        out[:, 22:] = mean_rotations(pose[:, :, 22:], w_hand)
-        out[:, :1] = mean_rotations(pose[:, :, :1], w_orient)
+        # One projection for all joints: body rows use w_body, hands and jaw w_hand, root w_orient.
+        sums = np.concatenate([np.einsum('nk,nkjab->njab', w_orient, pose[:, :, :1]),
+                               np.einsum('nk,nkjab->njab', w_body, pose[:, :, 1:22]),
+                               np.einsum('nk,nkjab->njab', w_hand, pose[:, :, 22:])], axis=1)
+        out = project_to_so3(sums)
         expression = np.einsum('nk,nkd->nd', w_hand, pad['expression'].astype(np.float64))
         return FusionResult(out, expression, np.zeros(len(pose), bool))
 

@@ -22,13 +22,19 @@ class LinearTokenCodec:
 
     def __init__(self, seed: int = 0):
         rng = np.random.default_rng(seed)
-        basis, _ = np.linalg.qr(rng.normal(size=(TOKENS_PER_PERSON * TOKEN_DIM, _CODE_DIM)))
-        self._basis = basis.astype(np.float32)  # orthonormal columns
-        self._scale = np.float32(np.sqrt(TOKENS_PER_PERSON * TOKEN_DIM / _CODE_DIM))
+        size = TOKENS_PER_PERSON * TOKEN_DIM
+        per_code = size // _CODE_DIM
+        # Each code entry spreads over its own random token entries with random signs:
+        # orthonormal columns without a QR of a 9984 x 497 matrix.
+        slots = rng.permutation(size)[:per_code * _CODE_DIM].reshape(_CODE_DIM, per_code)
+        basis = np.zeros((size, _CODE_DIM), np.float32)
+        basis[slots, np.arange(_CODE_DIM)[:, None]] = rng.choice([-1.0, 1.0], slots.shape) / np.sqrt(per_code)
+        self._basis = basis
+        self._scale = np.float32(np.sqrt(per_code))
 
     def encode(self, pose: np.ndarray, betas: np.ndarray, expression: np.ndarray) -> np.ndarray:
         """(N, 53, 3, 3), (N, 10), (N, 10) -> (N, 39, 256) float16."""
-        code = np.concatenate([pose.reshape(len(pose), -1), betas, expression], axis=1)
+        code = np.concatenate([pose.reshape(len(pose), _POSE_DIM), betas, expression], axis=1)
         tokens = (code.astype(np.float32) @ self._basis.T) * self._scale
         return tokens.reshape(-1, TOKENS_PER_PERSON, TOKEN_DIM).astype(np.float16)
 

@@ -73,9 +73,6 @@ class Tracker:
         self._next_id = 1
         self._stamp: float | None = None
 
-    def reset(self) -> None:
-        self.__init__(self.cfg)
-
     def update(self, bodies: Bodies, stamp: float) -> TrackerResult:
         """Associate the people of one frame taken at ``stamp`` seconds (must not decrease)."""
         if self._stamp is not None and stamp < self._stamp:
@@ -83,39 +80,41 @@ class Tracker:
         for track in self.tracks.values():
             track.motion.predict(stamp - (self._stamp if self._stamp is not None else stamp))
         self._stamp = stamp
+        self._gallery = {k: t for k, t in self._gallery.items() if stamp - t.last_seen <= self.cfg.gallery_s}
         emb = _embeddings(bodies)
-        n = len(bodies)
-        ids = np.full(n, -1, np.int64)
-        high = np.flatnonzero(bodies.scores >= self.cfg.high_score)
-        low = np.flatnonzero((bodies.scores >= self.cfg.low_score) & (bodies.scores < self.cfg.high_score))
-        confirmed = [t for t in self.tracks.values() if t.confirmed]
-        tentative = [t for t in self.tracks.values() if not t.confirmed]
-        pairs = self._stage(confirmed, bodies, emb, high, stamp, self.cfg.match_cost)
-        used = {p[0].track_id for p in pairs}
-        left = [t for t in confirmed if t.track_id not in used]
-        pairs += self._stage(left, bodies, emb, low, stamp, self.cfg.low_cost)
-        taken = {d for _, d in pairs}
-        rest = np.array([d for d in high if d not in taken], np.int64)
-        pairs += self._stage(tentative, bodies, emb, rest, stamp, self.cfg.tentative_cost)
-        taken = {d for _, d in pairs}
-        used = {p[0].track_id for p in pairs}
-        coasting = [t for t in confirmed if t.track_id not in used]
-        unmatched = [d for d in np.r_[high, low] if d not in taken]
-        revived = self._reidentify(coasting + list(self._gallery.values()), bodies, emb, unmatched, stamp)
-        taken |= {d for _, d in revived}
-        births = [d for d in high if d not in taken and bodies.scores[d] >= self.cfg.new_track_score]
-        restarted = [t.track_id for t, _ in pairs + revived if stamp - t.last_seen > self.cfg.coast_s]
-        for track, d in pairs + revived:
+        pairs, births = self._associate(bodies, emb, stamp)
+        ids = np.full(len(bodies), -1, np.int64)
+        restarted = [t.track_id for t, _ in pairs if stamp - t.last_seen > self.cfg.coast_s]
+        for track, d in pairs:
             if track.track_id in self._gallery:
                 self._revive(track, bodies, emb, d, stamp)
             else:
                 self._apply_match(track, bodies, emb, d, stamp)
             ids[d] = track.track_id
-        deleted = self._expire({t.track_id for t, _ in pairs + revived}, stamp)
+        deleted = self._expire({t.track_id for t, _ in pairs}, stamp)
         for d in births:
-            if ids[d] < 0:
-                ids[d] = self._birth(bodies, emb, d, stamp).track_id
+            ids[d] = self._birth(bodies, emb, d, stamp).track_id
         return TrackerResult(ids, self._states(ids), restarted, deleted)
+
+    def _associate(self, bodies: Bodies, emb: np.ndarray | None, stamp: float
+                   ) -> tuple[list[tuple[Track, int]], list[int]]:
+        """The cascade of the module docstring: (track, detection) pairs and detections to birth."""
+        c = self.cfg
+        high = np.flatnonzero(bodies.scores >= c.high_score)
+        low = np.flatnonzero((bodies.scores >= c.low_score) & (bodies.scores < c.high_score))
+        confirmed = [t for t in self.tracks.values() if t.confirmed]
+        tentative = [t for t in self.tracks.values() if not t.confirmed]
+        pairs = self._stage(confirmed, bodies, emb, high, stamp, c.match_cost)
+        left = [t for t in confirmed if t.track_id not in {p[0].track_id for p in pairs}]
+        pairs += self._stage(left, bodies, emb, low, stamp, c.low_cost)
+        rest = np.array([d for d in high if d not in {p[1] for p in pairs}], np.int64)
+        pairs += self._stage(tentative, bodies, emb, rest, stamp, c.tentative_cost)
+        coasting = [t for t in confirmed if t.track_id not in {p[0].track_id for p in pairs}]
+        unmatched = [d for d in np.r_[high, low] if d not in {p[1] for p in pairs}]
+        pairs += self._reidentify(coasting + list(self._gallery.values()), bodies, emb, unmatched, stamp)
+        taken = {p[1] for p in pairs}
+        births = [int(d) for d in high if d not in taken and bodies.scores[d] >= c.new_track_score]
+        return pairs, births
 
     def _stage(self, tracks: list[Track], bodies: Bodies, emb: np.ndarray | None,
                dets: np.ndarray, stamp: float, thr: float) -> list[tuple[Track, int]]:
@@ -153,7 +152,7 @@ class Tracker:
         dt = stamp - track.last_seen
         if not seeded:
             track.motion.update(bodies.transl[d], bodies.boxes[d, 0])
-        decay = float(np.exp(-dt / 2.0)) if track.betas_weight > 0 else 0.0
+        decay = float(np.exp(-dt / self.cfg.betas_tau_s)) if track.betas_weight > 0 else 0.0
         score = float(bodies.scores[d])
         track.betas_sum = decay * track.betas_sum + score * bodies.betas[d]
         track.betas_weight = decay * track.betas_weight + score
@@ -175,9 +174,6 @@ class Tracker:
                 deleted.append(tid)
                 if track.confirmed:
                     self._gallery[tid] = track
-        for tid, track in list(self._gallery.items()):
-            if stamp - track.last_seen > self.cfg.gallery_s:
-                del self._gallery[tid]
         return deleted
 
     def _reidentify(self, candidates: list[Track], bodies: Bodies, emb: np.ndarray | None,

@@ -30,6 +30,8 @@ from torch import nn
 from aios_ros.model.camera import cam_to_translation
 from aios_ros.model.config import ModelConfig
 from aios_ros.model.estimator import AiosEstimator, build_model
+from aios_ros.model.ms_deform_attn import msda_core_fast, msda_core_reference
+from aios_ros.model.preprocess import make_batch
 from aios_ros.pipeline.types import Camera, IntrinsicsSource
 
 STAGES = ('backbone', 'encoder', 'decoder', 'heads', 'smplx', 'postprocess')
@@ -121,37 +123,43 @@ class Subject:
                 'postprocess': total - seconds['network'] - seconds.get('smplx', 0.0)}
 
     def people(self) -> dict[str, torch.Tensor]:
-        """Network outputs of the returned people keyed by decoder query id (for bf16 vs fp32)."""
+        """All G decoder people (network outputs + SMPL-X), keyed by the decoder query they came
+        from, and the queries the estimator would return (for bf16 vs fp32)."""
         est = self.estimator
-        from aios_ros.model.preprocess import make_batch
         batch = make_batch([self.image], self.config.short_side, self.config.max_size)
         with est._autocast():
-            out, t = est.model(batch.img, batch.mask)
-        out = {k: v.float() for k, v in out.items()}
-        _, slots = est._select(out['pred_logits'][0])
-        rot = out['rotmat'][0, slots]
+            out, trace = est.model(batch.img, batch.mask)
+        out = {k: v.float()[0] for k, v in out.items()}
+        query = trace.transformer.decoder.person_index[0]
+        rot = out['rotmat']
         body = est.smplx(rot[:, 0:1], rot[:, 1:22], rot[:, 22:37], rot[:, 37:52], rot[:, 52:53],
-                         out['pred_smpl_beta'][0, slots], out['pred_smpl_expr'][0, slots])
-        transl = cam_to_translation(out['pred_smpl_cam'][0, slots])[:, None]
+                         out['pred_smpl_beta'], out['pred_smpl_expr'])
+        transl = cam_to_translation(out['pred_smpl_cam'])[:, None]
         hw = batch.img_shape[0].flip(0).repeat(2).float()
-        return {'query': t.decoder.person_index[0, slots],
-                'boxes_px': torch.stack([out[k][0, slots] * hw for k in (
-                    'pred_boxes', 'pred_lhand_boxes', 'pred_rhand_boxes', 'pred_face_boxes')], 1),
-                'joints_m': body.joints + transl, 'vertices_m': body.vertices + transl}
+        boxes = [out[k] * hw for k in ('pred_boxes', 'pred_lhand_boxes', 'pred_rhand_boxes',
+                                       'pred_face_boxes')]
+        return {'query': query, 'returned': query[est._select(out['pred_logits'])[1]],
+                'boxes_px': torch.stack(boxes, 1), 'joints_m': body.joints + transl,
+                'vertices_m': body.vertices + transl}
 
 
 def relative_errors(ref: dict[str, torch.Tensor], test: dict[str, torch.Tensor]) -> dict:
-    """||test - ref|| / ||ref|| per output over the people both runs return (matched by query)."""
+    """||test - ref|| / ||ref|| per output over the decoder people both runs kept (matched by the
+    query they came from; with random weights near-tied scores make the selections differ)."""
     pos = {int(q): i for i, q in enumerate(test['query'])}
     pairs = [(i, pos[int(q)]) for i, q in enumerate(ref['query']) if int(q) in pos]
-    result = {'people_fp32': len(ref['query']), 'people_matched': len(pairs)}
+    returned = set(test['returned'].tolist())
+    result = {'people': len(ref['query']), 'people_matched': len(pairs),
+              'returned': len(ref['returned']),
+              'returned_also_in_bf16': sum(int(q) in returned for q in ref['returned'])}
     if pairs:
         a, b = (torch.tensor(ix) for ix in zip(*pairs))
         for key in ('boxes_px', 'joints_m', 'vertices_m'):
             r, t = ref[key][a], test[key][b]
+            per_person = (t - r).flatten(1).norm(dim=1) / r.flatten(1).norm(dim=1)
             result[key] = float((t - r).norm() / r.norm())
-            result[key + '_per_person_max'] = float(((t - r).flatten(1).norm(dim=1)
-                                                     / r.flatten(1).norm(dim=1)).max())
+            result[key + '_per_person_median'] = float(per_person.median())
+            result[key + '_per_person_max'] = float(per_person.max())
     return result
 
 
@@ -226,6 +234,31 @@ def measure(size: tuple[int, int], dtype: str, repeats: int, warmup: int, seed: 
     return result
 
 
+def measure_msda(size: tuple[int, int], repeats: int, seed: int) -> dict:
+    """Fast vs reference deformable-attention core, interleaved, on the encoder workload of an
+    input of ``size`` (every token of the 4 levels is a query; 8 heads, 4 points)."""
+    # Every stride-2 step rounds up, so level l of the input is ceil(size / stride_l).
+    shapes = [(-(-size[0] // s), -(-size[1] // s)) for s in (8, 16, 32, 64)]
+    tokens = sum(a * b for a, b in shapes)
+    g = torch.Generator().manual_seed(seed)
+    value = torch.randn(1, tokens, 8, 32, generator=g)
+    loc = torch.rand(1, tokens, 8, 4, 4, 2, generator=g) * 1.2 - 0.1
+    attn = torch.rand(1, tokens, 8, 16, generator=g).softmax(-1).view(1, tokens, 8, 4, 4)
+    times = {'fast': [], 'reference': []}
+    with torch.inference_mode():
+        for _ in range(repeats):
+            for name, core in (('fast', msda_core_fast), ('reference', msda_core_reference)):
+                t0 = time.perf_counter()
+                out = core(value, shapes, loc, attn)
+                times[name].append(time.perf_counter() - t0)
+                if name == 'fast':
+                    fast_out = out
+        max_diff = float((fast_out - out).abs().max())
+    fast, ref = statistics.median(times['fast']), statistics.median(times['reference'])
+    return {'queries': tokens, 'fast_median_s': fast, 'reference_median_s': ref,
+            'speedup': ref / fast, 'max_abs_diff': max_diff}
+
+
 def print_table(r: dict) -> None:
     h, w = r['size']
     print(f'\nAiOS forward {h}x{w} {r["dtype"]}, {r["threads"]} threads, torch {r["torch"]}, '
@@ -237,6 +270,11 @@ def print_table(r: dict) -> None:
     print(f'{"resnet50":<14}{r["resnet50_median_s"]:>10.3f}   (p90 {r["resnet50_p90_s"]:.3f})')
     print(f'ratio model / ResNet-50: {r["ratio"]:.2f}x (median of per-pair ratios '
           f'{r["ratio_of_pairs_median"]:.2f}x)')
+    if 'msda' in r:
+        m = r['msda']
+        print(f'MSDA core, {m["queries"]} queries: fast {m["fast_median_s"]:.3f} s, reference '
+              f'{m["reference_median_s"]:.3f} s, speed-up {m["speedup"]:.1f}x '
+              f'(max |diff| {m["max_abs_diff"]:.1e})')
     if 'bf16_rel_error_vs_fp32' in r:
         print('bf16 relative error vs fp32:', json.dumps(r['bf16_rel_error_vs_fp32']))
 
@@ -249,12 +287,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument('--warmup', type=int, default=1, help='untimed runs first (default 1)')
     p.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')
     p.add_argument('--seed', type=int, default=0, help='weights and input seed')
+    p.add_argument('--msda', action='store_true',
+                   help='also time the fast vs reference deformable-attention core (encoder workload)')
     p.add_argument('--json', required=True, help='output JSON path')
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error('--repeats must be >= 1')
     torch.set_num_threads(args.threads)
     result = measure(args.size, args.dtype, args.repeats, args.warmup, args.seed)
+    if args.msda:
+        result['msda'] = measure_msda(args.size, args.repeats, args.seed)
     print_table(result)
     with open(args.json, 'w') as f:
         json.dump(result, f, indent=1)

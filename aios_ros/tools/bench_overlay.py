@@ -23,7 +23,7 @@ from aios_ros.tools.make_sample import sample_body_model
 
 def sample_bodies(body_model) -> Bodies:
     """The three walkers at t = 5 s (track ids 1..3) as estimator output would hold them."""
-    people = generate.frame_people(body_model, 5.0)
+    people = {k: v[0] for k, v in generate.scene_people(body_model, np.array([5.0])).items()}
     n = len(people['pose'])
     uv = people['joints'] @ scene.K.T
     return Bodies(scores=np.ones(n, np.float32), boxes=np.zeros((n, 4, 4), np.float32),

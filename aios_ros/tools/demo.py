@@ -89,32 +89,21 @@ def run(a: argparse.Namespace) -> int:
         sink.close()
     print_summary(summary, options.out)
     print(f'  overlay: {sink.count} PNGs in {sink.folder}, video {sink.video_path}')
-    _print_accuracy(sample / 'ground_truth.npz', options.out, summary.frames)
+    _print_accuracy(sample / 'ground_truth.npz', options.out)
     print(f'demo wall time: {time.perf_counter() - t0:.0f} s')
     if summary.note:
         print(f'NOTE: {summary.note} (pass --checkpoint to use the trained AiOS model)')
     return 0
 
 
-def _print_accuracy(gt_path: Path, bag: Path, frames: int) -> None:
+def _print_accuracy(gt_path: Path, bag: Path) -> None:
     """Detection F1 and MPJPE of both streams on the replayed frames (no vertices in the bag)."""
     from aios_ros.evaluation.bag_table import table_from_bag
     from aios_ros.evaluation.layout import load_table
     from aios_ros.evaluation.report import evaluate
     gt = load_table(gt_path)
-    keep = np.arange(min(frames, len(gt.stamps_ns)))
-    rows = np.isin(gt.frame, keep)
-    gt.stamps_ns = gt.stamps_ns[keep]
-    for name in ('frame', 'track_id', 'keypoints_2d', 'joints_3d', 'boxes'):
-        setattr(gt, name, getattr(gt, name)[rows])
-    gt.vertices = None
     for stream in ('raw', 'fused'):
-        pred = table_from_bag(bag, stream)
-        if pred.joints_3d.shape[1] not in (0, gt.joints_3d.shape[1]):
-            print(f'  accuracy ({stream}): skipped, predictions have {pred.joints_3d.shape[1]} '
-                  f'joints, ground truth {gt.joints_3d.shape[1]}')
-            continue
-        r = evaluate(gt, pred)
+        r = evaluate(gt, table_from_bag(bag, stream))
         mpjpe = r['mpjpe'].get('all')
         print(f'  accuracy vs ground truth ({stream}): F1 {r["f1"]:.2f} '
               f'(TP {r["tp"]}, FP {r["fp"]}, FN {r["fn"]}), MPJPE '

@@ -37,7 +37,9 @@ def load_predictions(path: Path, stream: str, topic: Optional[str]):
 def format_report(name: str, r: dict) -> str:
     """Small text table of one evaluated stream."""
     lines = [f'== {name}: {r["frames"]} frames, {r["gt_people"]} GT people, '
-             f'{r["pred_people"]} predictions (TP {r["tp"]}, FP {r["fp"]}, FN {r["fn"]})']
+             f'{r["pred_people"]} predictions (TP {r["tp"]}, FP {r["fp"]}, FN {r["fn"]})'
+             + (f'; {r["gt_frames_skipped"]} GT frames without predictions skipped'
+                if r['gt_frames_skipped'] else '')]
     for key in ROWS:
         value = r[key]
         if isinstance(value, dict):

@@ -8,6 +8,7 @@ processed (no dropping).
 """
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +140,9 @@ def run_replay(options: ReplayOptions, should_stop: Callable[[], bool] = lambda:
             runtime = load_runtime(options.config, RuntimeOverrides(
                 checkpoint=options.checkpoint, smplx=options.smplx,
                 short_side=options.short_side))
+        # The model's import and build leave ~10^6 long-lived objects; without freezing them,
+        # every full garbage collection walks them all (100s of ms) in the middle of a frame.
+        gc.freeze()
         summary = ReplaySummary(note=runtime.note)
         total = sum(c.msgcount for c in reader.connections if c.topic in topics)
         if options.max_frames is not None:

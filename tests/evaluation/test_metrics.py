@@ -113,3 +113,13 @@ def test_no_predictions_gives_zero_f1_and_no_errors():
     r = evaluate(gt, empty)
     assert (r['tp'], r['fp'], r['fn'], r['f1']) == (0, 0, 8, 0.0)
     assert r['mpjpe']['all'] is None and r['nmje']['all'] is None and r['accel'] is None
+
+
+def test_frames_missing_from_predictions_are_skipped_not_missed():
+    gt, pred = _sequence()
+    rows = pred.frame < 3                          # frame 3 was never processed
+    partial = make_table(pred.stamps_ns[:3], pred.frame[rows], pred.track_id[rows],
+                         pred.keypoints_2d[rows], pred.joints_3d[rows])
+    r = evaluate(gt, partial)
+    assert (r['frames'], r['gt_frames_skipped']) == (3, 1)
+    assert (r['tp'], r['fp'], r['fn']) == (3, 1, 3)

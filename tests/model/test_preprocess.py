@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from aios_ros.model.preprocess import (ImageError, input_size, make_batch, normalise_image,
-                                       resize_transforms, warp_scale)
+from aios_ros.model.preprocess import (ImageError, feature_tokens, input_size, make_batch,
+                                       normalise_image, resize_transforms, warp_scale)
 
 
 @pytest.mark.parametrize('hw, expected', [
@@ -41,23 +41,28 @@ def test_warp_fixed_point_is_1_32_pixel():
 
 def test_normalisation_is_rgb_imagenet():
     image = np.full((4, 6, 3), (10, 20, 30), np.uint8)  # B, G, R
-    chw, img2bb, bb2img = normalise_image(image, 4, 100)
-    assert chw.shape == (3, 4, 6)
+    chw, img2bb, bb2img = normalise_image(image, 256, 400)
+    assert chw.shape == (3, 256, 384)
     expected = (np.array([30, 20, 10]) - [123.675, 116.28, 103.53]) / [58.395, 57.12, 57.375]
     np.testing.assert_allclose(chw[:, 1, 1], expected, rtol=1e-6)
-    np.testing.assert_allclose(img2bb @ [6, 4, 1], [6, 4])
-    np.testing.assert_allclose(bb2img @ [6, 4, 1], [6, 4])
+    np.testing.assert_allclose(img2bb @ [6, 4, 1], [384, 256], rtol=1e-6)
+    np.testing.assert_allclose(bb2img @ [384, 256, 1], [6, 4], rtol=1e-6)
 
 
 def test_batch_pads_bottom_right_and_masks():
     a = np.full((40, 60, 3), 200, np.uint8)
     b = np.full((60, 40, 3), 200, np.uint8)
-    batch = make_batch([a, b], 32, 64)
-    assert batch.img.shape == (2, 3, 48, 48)
-    assert batch.img_shape.tolist() == [[32, 48], [48, 32]]
+    batch = make_batch([a, b], 256, 427)
+    assert batch.img.shape == (2, 3, 384, 384)
+    assert batch.img_shape.tolist() == [[256, 384], [384, 256]]
     assert batch.ori_shape.tolist() == [[40, 60], [60, 40]]
-    assert not batch.mask[0, :32, :48].any() and batch.mask[0, 32:].all()
-    assert batch.mask[1, :, 32:].all() and torch.all(batch.img[1, :, :, 32:] == 0)
+    assert not batch.mask[0, :256, :384].any() and batch.mask[0, 256:].all()
+    assert batch.mask[1, :, 256:].all() and torch.all(batch.img[1, :, :, 256:] == 0)
+
+
+@pytest.mark.parametrize('hw, tokens', [((256, 341), 1840), ((800, 1333), 22223), ((512, 853), 9120)])
+def test_feature_tokens(hw, tokens):
+    assert feature_tokens(*hw) == tokens
 
 
 @pytest.mark.parametrize('image, message', [
@@ -65,6 +70,7 @@ def test_batch_pads_bottom_right_and_masks():
     (np.zeros((10, 10), np.uint8), '(H, W, 3)'),
     (np.zeros((10, 10, 3), np.float32), 'uint8'),
     (np.zeros((1, 5000, 3), np.uint8), 'too elongated'),
+    (np.zeros((10, 4000, 3), np.uint8), 'too small'),
     ([[0, 0, 0]], 'numpy'),
 ])
 def test_bad_images_are_rejected(image, message):

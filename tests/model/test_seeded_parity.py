@@ -4,7 +4,10 @@ from __future__ import annotations
 import hashlib
 import re
 
+import numpy as np
 import torch
+
+from aios_ros.model.preprocess import make_batch
 
 
 def _manifest(aios_ref):
@@ -51,3 +54,20 @@ def test_end_to_end_record_matches_official(seeded_record, official_record, seed
     for key in ('memory', 'out.pred_smpl_kp3d', 'out.pred_smpl_fullpose', 'post.smplx_joint_proj',
                 'post.cam_trans', 'out.pred_smpl_verts_mean', 'dec_hs.5'):
         assert key in compared, key
+
+
+def test_padded_batch_matches_single_images(seeded_model, synth_image, seeded_record):
+    """Several images = one padded batch; the unpadded (largest) image gets its single-image result."""
+    crop = np.ascontiguousarray(synth_image[:400, :480])          # -> 256 x 307, padded to 341
+    both = make_batch([synth_image, crop], 256, 427)
+    assert both.mask[1, :, 307:].all() and not both.mask[0].any()
+    with torch.inference_mode():
+        out, trace = seeded_model(both.img, both.mask)
+    t = trace.transformer
+    torch.testing.assert_close(t.valid_ratios[1, 0], torch.tensor([39 / 43, 1.0]))
+    assert (t.memory[0] - seeded_record['memory'][0]).abs().max() < 5e-4
+    person = torch.gather(t.selection.indices, 1, t.decoder.person_index)[0]
+    assert torch.equal(person, seeded_record['person_token'][0])
+    for key in ('pred_logits', 'pred_boxes', 'pred_keypoints', 'pred_smpl_cam'):
+        assert (out[key][0] - seeded_record['out'][key][0]).abs().max() < 2e-4, key
+    assert (out['rot6d'][0] - seeded_record['out_rot6d'][0]).abs().max() < 5e-4

@@ -5,27 +5,16 @@ import pytest
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
-from aios_ros.body.body_model import SmplxBodyModel
-from aios_ros.body.synthetic import write_synthetic_smplx
 from aios_ros.evaluation.layout import load_table
 from aios_ros.render.overlay import project_points
 from aios_ros.sample import generate, scene
 
-FRAMES = 3
-
 
 @pytest.fixture(scope='module')
-def body_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('smplx')
-    return SmplxBodyModel.from_smplx_folder(write_synthetic_smplx(folder, 1500, seed=0))
-
-
-@pytest.fixture(scope='module')
-def two_samples(body_model, tmp_path_factory):
-    root = tmp_path_factory.mktemp('sample')
-    for name in ('a', 'b'):
-        generate.write_sample(root / name, body_model, frames=FRAMES)
-    return root / 'a', root / 'b'
+def two_samples(body_model, tiny_bag, tiny_frames, tmp_path_factory):
+    again = tmp_path_factory.mktemp('sample') / 'b'
+    generate.write_sample(again, body_model, frames=tiny_frames)
+    return tiny_bag, again
 
 
 def _messages(path):
@@ -33,26 +22,26 @@ def _messages(path):
         return [(c.topic, t, bytes(raw)) for c, t, raw in r.messages()]
 
 
-def test_bag_is_deterministic_and_complete(two_samples):
+def test_bag_is_deterministic_and_complete(two_samples, tiny_frames):
     a, b = two_samples
     msgs = _messages(a)
     assert msgs == _messages(b)
     topics = [t for t, _, _ in msgs]
-    assert topics.count(generate.IMAGE_TOPIC) == FRAMES
-    assert topics.count(generate.INFO_TOPIC) == FRAMES
+    assert topics.count(generate.IMAGE_TOPIC) == tiny_frames
+    assert topics.count(generate.INFO_TOPIC) == tiny_frames
     ga, gb = np.load(a / 'ground_truth.npz'), np.load(b / 'ground_truth.npz')
     assert set(ga.files) == set(gb.files)
     assert all(np.array_equal(ga[k], gb[k]) for k in ga.files)
 
 
-def test_ground_truth_matches_images(two_samples):
+def test_ground_truth_matches_images(two_samples, tiny_frames):
     path = two_samples[0]
     gt = load_table(path / 'ground_truth.npz')
     store = get_typestore(Stores.ROS2_KILTED)
     with Reader(path) as r:
         conns = [c for c in r.connections if c.topic == generate.IMAGE_TOPIC]
         images = [store.deserialize_cdr(raw, c.msgtype) for c, _, raw in r.messages(conns)]
-    assert len(gt.stamps_ns) == FRAMES and len(gt.frame) == FRAMES * len(scene.WALKERS)
+    assert len(gt.stamps_ns) == tiny_frames and len(gt.frame) == tiny_frames * len(scene.WALKERS)
     for f, msg in enumerate(images):
         stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         assert stamp == gt.stamps_ns[f]

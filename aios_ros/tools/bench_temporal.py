@@ -1,0 +1,102 @@
+"""Benchmark of the temporal stage (tracker + ring buffers + fusion + output filters) on CPU.
+
+    python -m aios_ros.tools.bench_temporal [--people 10] [--frames 300] [--mode params]
+
+Feeds synthetic AiOS-like detections of ``--people`` people (all in view) through
+``Pipeline.process_bodies`` and prints the median and p90 milliseconds per frame. Body-model
+forward kinematics (joints/vertices after fusion) is excluded from the headline number by a
+kinematics stand-in that returns zeros; it is timed separately with the real SMPL-X layer.
+Target: <= 2 ms per frame for 10 people (median). Not a test: numbers depend on the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from aios_ros.body.body_model import SmplxBodyModel
+from aios_ros.body.synthetic import write_synthetic_smplx
+from aios_ros.config import build
+from aios_ros.pipeline.pipeline import Pipeline
+from aios_ros.pipeline.types import Camera, IntrinsicsSource
+from aios_ros.temporal.config import TemporalConfig
+from aios_ros.temporal.detections import make_detections
+from aios_ros.temporal.scenes import HEIGHT, K, WIDTH, make_scene
+from aios_ros.temporal.token_codec import LinearTokenCodec
+from aios_ros.tools.eval_temporal import SyntheticEstimator
+
+
+class ZeroKinematics:
+    """BodyModel stand-in with no cost: joints at the origin (isolates the temporal stage)."""
+
+    def __init__(self, num_joints: int):
+        self.faces = np.zeros((0, 3), np.int64)
+        self.joint_names = [f'joint_{i}' for i in range(num_joints)]
+
+    def joints_and_vertices(self, pose, betas, expression, transl, with_vertices):
+        return np.zeros((len(pose), len(self.joint_names), 3), np.float32), None
+
+
+def _frames(body_model, people: int, num_frames: int, codec):
+    scene = make_scene(seed=123, num_people=people, duration_s=num_frames / 30.0, max_gap_s=0.2)
+    for i, person in enumerate(scene.people):  # everyone in view, side by side, every frame
+        person.visible[:] = True
+        column = (i - (people - 1) / 2) * 0.9 / people
+        person.transl[:, 0] = person.transl[:, 2] * (column + 0.01 * np.sin(scene.stamps + i))
+    return scene, make_detections(scene, body_model, seed=123, codec=codec)
+
+
+def time_pipeline(estimator, config: TemporalConfig, scene, frames, warmup: int = 30) -> np.ndarray:
+    """CPU milliseconds per frame of ``process_bodies`` (after ``warmup`` frames).
+
+    Process CPU time rather than wall time, so other processes on a shared machine inflate the
+    numbers less (single-threaded numpy/torch, so CPU time ~ wall time on an idle machine).
+    """
+    camera = Camera(K, WIDTH, HEIGHT, IntrinsicsSource.PARAMETER)
+    pipe = Pipeline(estimator, config, with_vertices=False)
+    times = []
+    for i, (f, stamp) in enumerate(zip(frames, scene.stamps)):
+        start = time.process_time()
+        pipe.process_bodies(f.bodies, camera, float(stamp), i)
+        times.append(1000.0 * (time.process_time() - start))
+    return np.array(times[warmup:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--people', type=int, default=10)
+    parser.add_argument('--frames', type=int, default=300)
+    parser.add_argument('--mode', choices=('params', 'tokens'), default='params')
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    folder = tempfile.mkdtemp(prefix='aios_bench_smplx_')
+    write_synthetic_smplx(folder, seed=0)
+    smplx_model = SmplxBodyModel.from_smplx_folder(folder)
+    codec = LinearTokenCodec(0) if args.mode == 'tokens' else None
+    scene, frames = _frames(smplx_model, args.people, args.frames, codec)
+    config = build(TemporalConfig, {'fusion': {'mode': args.mode}})
+    n = np.mean([len(f.bodies) for f in frames])
+    zero = ZeroKinematics(len(smplx_model.joint_names))
+    fast = time_pipeline(SyntheticEstimator(zero, codec), config, scene, frames)
+    full = time_pipeline(SyntheticEstimator(smplx_model, codec), config, scene, frames[:90])
+    print(f'people per frame (mean, incl. false positives): {n:.1f}; fusion mode: {args.mode}; '
+          f'lag {config.fusion.lag_frames}; torch threads 1')
+    print(f'temporal stage (tracker+buffer+fusion+filters): median {np.median(fast):.2f} ms/frame, '
+          f'p90 {np.percentile(fast, 90):.2f} ms  (target <= 2 ms)')
+    print(f'with SMPL-X forward kinematics for both streams ({smplx_model.num_vertices}-vertex '
+          f'synthetic model, joints only): median {np.median(full):.2f} ms/frame')
+    no_filters = dataclasses.replace(config, filters=dataclasses.replace(config.filters, enabled=False))
+    no_fusion = dataclasses.replace(no_filters, fusion=dataclasses.replace(config.fusion, mode='off'))
+    for name, cfg in (('without output filters', no_filters), ('without filters and fusion', no_fusion)):
+        ms = time_pipeline(SyntheticEstimator(zero, codec), cfg, scene, frames)
+        print(f'  {name}: median {np.median(ms):.2f} ms/frame')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Pipeline bookkeeping (lag, flush, reset) and output consistency with the body model."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from aios_ros.config import build
+from aios_ros.pipeline.pipeline import Pipeline, project
+from aios_ros.pipeline.types import TrackState
+from aios_ros.temporal.config import TemporalConfig
+from aios_ros.temporal.so3 import geodesic_angle
+
+from conftest import StandInEstimator
+
+DT = 1.0 / 30.0
+
+
+def _config(lag=2, mode='params', n_init=1):
+    return build(TemporalConfig, {'fusion': {'lag_frames': lag, 'mode': mode}, 'tracker': {'n_init': n_init}})
+
+
+def _walk(people_at, k, knee=0.0):
+    return people_at([[-1.0 + 0.03 * k, 0.0, 4.0], [1.0 - 0.03 * k, 0.0, 6.0]], knee_angle=knee)
+
+
+@pytest.mark.parametrize('lag', [0, 2, 4])
+def test_one_fused_frame_per_input_frame_after_flush(body_model, camera, people_at, lag):
+    pipe = Pipeline(StandInEstimator(body_model), _config(lag), with_vertices=False)
+    fused = []
+    for k in range(7):
+        out = pipe.process_bodies(_walk(people_at, k), camera, k * DT, key=k)
+        assert out.lag_frames == lag and out.raw.key == k
+        assert (out.fused is None) == (k < lag)
+        if out.fused is not None:
+            assert out.fused.key == k - lag
+            fused.append(out.fused)
+    fused += pipe.flush()
+    assert [f.key for f in fused] == list(range(7))
+    assert all(len(f.bodies) == 2 for f in fused)
+    assert pipe.flush() == []
+
+
+def test_outputs_are_recomputed_from_the_final_parameters(body_model, camera, people_at):
+    pipe = Pipeline(StandInEstimator(body_model), _config(2), with_vertices=True)
+    frames = [pipe.process_bodies(_walk(people_at, k, knee=0.3 * (k % 2)), camera, k * DT, k)
+              for k in range(6)]
+    for stream in [frames[-1].raw, frames[-1].fused]:
+        b = stream.bodies
+        joints, verts = body_model.joints_and_vertices(b.pose, b.betas, b.expression, b.transl, True)
+        np.testing.assert_allclose(b.joints_3d, joints, atol=1e-5)
+        np.testing.assert_allclose(b.vertices, verts, atol=1e-5)
+        np.testing.assert_allclose(b.keypoints_2d, project(joints, camera.K), atol=1e-3)
+        assert b.track_ids.tolist() == [1, 2]
+        assert b.track_states.tolist() == [TrackState.CONFIRMED] * 2
+
+
+def test_fusion_smooths_an_alternating_knee(body_model, camera, people_at):
+    """Knee alternates 0 / 0.3 rad: the lag-2 fused stream sits near the middle, raw does not."""
+    cfg = dataclasses.replace(_config(2), filters=dataclasses.replace(_config(2).filters, enabled=False))
+    pipe = Pipeline(StandInEstimator(body_model), cfg, with_vertices=False)
+    outs = [pipe.process_bodies(_walk(people_at, k, knee=0.3 * (k % 2)), camera, k * DT, k)
+            for k in range(9)]
+    raw_knee = geodesic_angle(outs[6].raw.bodies.pose[0, 4], np.eye(3))
+    fused_knee = geodesic_angle(outs[8].fused.bodies.pose[0, 4], np.eye(3))  # also frame 6
+    assert raw_knee == pytest.approx(0.0, abs=1e-6)
+    assert 0.08 < fused_knee < 0.22
+
+
+def test_token_mode_runs_through_the_regressor(body_model, camera, people_at):
+    pipe = Pipeline(StandInEstimator(body_model), _config(2, 'tokens'), with_vertices=False)
+    for k in range(4):
+        out = pipe.process_bodies(_walk(people_at, k), camera, k * DT, k)
+    assert out.fused.bodies.pose.shape == (2, 53, 3, 3)
+    np.testing.assert_allclose(out.fused.bodies.pose[:, 4], np.broadcast_to(np.eye(3), (2, 3, 3)), atol=1e-3)
+
+
+def test_tentative_people_are_held_back_and_reset_forgets(body_model, camera, people_at):
+    pipe = Pipeline(StandInEstimator(body_model), _config(0, n_init=3), with_vertices=False)
+    sizes = [len(pipe.process_bodies(_walk(people_at, k), camera, k * DT, k).raw.bodies) for k in range(3)]
+    assert sizes == [0, 0, 2]
+    pipe.reset()
+    assert pipe.flush() == []
+    out = pipe.process_bodies(_walk(people_at, 0), camera, 0.0, 0)   # stamps may restart after reset
+    assert len(out.raw.bodies) == 0
+
+
+def test_process_runs_the_estimator_and_empty_frames_work(body_model, camera, people_at):
+    frames = [_walk(people_at, 0), people_at(np.zeros((0, 3)))]
+    pipe = Pipeline(StandInEstimator(body_model, frames), _config(0), with_vertices=False)
+    image = np.zeros((480, 640, 3), np.uint8)
+    assert len(pipe.process(image, camera, 0.0, 'a').raw.bodies) == 2
+    out = pipe.process(image, camera, DT, 'b')
+    assert len(out.raw.bodies) == 0 and len(out.fused.bodies) == 0
+    with pytest.raises(ValueError, match='older'):
+        pipe.process_bodies(_walk(people_at, 1), camera, 0.0, 'c')

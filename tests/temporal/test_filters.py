@@ -1,0 +1,84 @@
+"""One-Euro on SO(3) and the constant-velocity Kalman filter."""
+import numpy as np
+
+from aios_ros.temporal.config import OneEuroConfig, StreamFilterConfig
+from aios_ros.temporal.filters import OneEuroParams, PoseSmoother, one_euro_so3_step
+from aios_ros.temporal.motion import MotionFilter
+from aios_ros.temporal.so3 import exp_map, geodesic_angle, rotation_about
+
+DT = 1.0 / 30.0
+
+
+def _params(min_cutoff=1.0, beta=0.0, d_cutoff=1.0, joints=1):
+    return OneEuroParams(np.full(joints, min_cutoff), np.full(joints, beta), np.full(joints, d_cutoff))
+
+
+def test_constant_rotation_passes_unchanged():
+    r = exp_map(np.array([[[0.3, -1.2, 2.0]]]))
+    r_hat, speed = r.copy(), np.zeros((1, 1, 3))
+    for _ in range(100):
+        r_hat, speed = one_euro_so3_step(r_hat, speed, r, np.array([DT]), _params(beta=0.5))
+    np.testing.assert_allclose(r_hat, r, atol=1e-12)
+    np.testing.assert_allclose(speed, 0.0, atol=1e-12)
+
+
+def test_first_step_moves_by_the_one_euro_alpha():
+    # beta = 0: cutoff = min_cutoff, alpha = r / (1 + r) with r = 2 pi f dt; the step is a geodesic
+    # interpolation, so the remaining angle is (1 - alpha) of the initial one.
+    start = np.eye(3)[None, None]
+    target = rotation_about([0.0, 0.0, 1.0], 0.4)[None, None]
+    r_hat, _ = one_euro_so3_step(start, np.zeros((1, 1, 3)), target, np.array([DT]), _params(2.0))
+    r = 2 * np.pi * 2.0 * DT
+    np.testing.assert_allclose(geodesic_angle(r_hat, target), (1 - r / (1 + r)) * 0.4, atol=1e-12)
+
+
+def test_noisy_input_stays_on_so3_and_is_smoothed():
+    rng = np.random.default_rng(0)
+    truth = np.eye(3)
+    r_hat, speed = truth[None, None].copy(), np.zeros((1, 1, 3))
+    raw_err, out_err = [], []
+    for _ in range(600):
+        meas = (truth @ exp_map(0.05 * rng.normal(size=3)))[None, None]
+        r_hat, speed = one_euro_so3_step(r_hat, speed, meas, np.array([DT]), _params(1.0, 0.1))
+        raw_err.append(geodesic_angle(meas, truth).item())
+        out_err.append(geodesic_angle(r_hat, truth).item())
+    np.testing.assert_allclose(r_hat[0, 0].T @ r_hat[0, 0], np.eye(3), atol=1e-10)
+    assert np.isclose(np.linalg.det(r_hat[0, 0]), 1.0)
+    assert np.mean(out_err) < 0.5 * np.mean(raw_err)
+
+
+def test_pose_smoother_tracks_identities_separately():
+    cfg = StreamFilterConfig(*(OneEuroConfig(1.0, 0.0, 1.0) for _ in range(4)))
+    smoother = PoseSmoother(cfg)
+    a = np.broadcast_to(np.eye(3), (1, 53, 3, 3)).copy()
+    b = np.broadcast_to(rotation_about([1.0, 0.0, 0.0], 0.5), (1, 53, 3, 3)).copy()
+    np.testing.assert_allclose(smoother.apply(np.array([1]), a, np.array([0.0])), a)
+    np.testing.assert_allclose(smoother.apply(np.array([2]), b, np.array([0.0])), b)  # new id: as is
+    out = smoother.apply(np.array([2, 1]), np.concatenate([a, a]), np.array([DT, DT]))
+    assert 0.0 < geodesic_angle(out[0, 5], b[0, 5]) < 0.5   # id 2 moves part of the way
+    np.testing.assert_allclose(out[1], a[0])                  # id 1 constant
+    smoother.forget(2)
+    np.testing.assert_allclose(smoother.apply(np.array([2]), a, np.array([2 * DT])), a)
+
+
+def test_params_per_joint_group():
+    cfg = StreamFilterConfig(global_orient=OneEuroConfig(1.0, 0.3, 1.0), body=OneEuroConfig(2.0, 0.2, 1.0),
+                             hands=OneEuroConfig(3.0, 0.1, 1.0), jaw=OneEuroConfig(4.0, 0.1, 1.0))
+    p = OneEuroParams.for_pose(cfg)
+    assert p.min_cutoff[0] == 1.0 and p.min_cutoff[1] == p.min_cutoff[21] == 2.0
+    assert p.min_cutoff[22] == p.min_cutoff[51] == 3.0 and p.min_cutoff[52] == 4.0
+
+
+def test_kalman_learns_constant_velocity_and_predicts_through_a_gap():
+    velocity = np.array([1.0, 0.0, -0.5])
+    box = np.array([100.0, 100.0, 200.0, 400.0])
+    kf = MotionFilter(np.array([0.0, 0.0, 5.0]), box, sigma_accel=3.0, sigma_xy=0.03, sigma_z_rel=0.017)
+    for k in range(1, 31):
+        kf.predict(DT)
+        kf.update(np.array([0.0, 0.0, 5.0]) + velocity * k * DT, box)
+    kf.predict(0.5)                                   # 15 frames without detection
+    np.testing.assert_allclose(kf.transl, np.array([0.0, 0.0, 5.0]) + velocity * 1.5, atol=0.05)
+    before = kf.transl
+    kf.predict(0.0)                                   # same stamp: nothing changes
+    np.testing.assert_array_equal(kf.transl, before)
+    np.testing.assert_allclose(kf.box, box, atol=1.0)
