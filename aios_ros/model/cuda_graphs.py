@@ -190,8 +190,10 @@ class GraphRunner:
         return list(self._buckets)
 
     def _run(self, images: torch.Tensor, mask: torch.Tensor) -> Any:
+        # The autocast weight cache is freed when the context exits, but a captured graph keeps
+        # reading the cast copies it was recorded with: CUDA graphs require the cache off.
         with torch.autocast(self.device.type, dtype=self.autocast_dtype,
-                            enabled=self.autocast_dtype is not None):
+                            enabled=self.autocast_dtype is not None, cache_enabled=False):
             return self.forward(images, mask)
 
     def _load(self, bucket: _Bucket, images: torch.Tensor, mask: torch.Tensor) -> None:

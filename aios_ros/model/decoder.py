@@ -78,6 +78,11 @@ def self_attention_mask(layout: TokenLayout, groups: int, device: torch.device) 
     return _person_mask(layout, groups, str(device))
 
 
+def _slot(slot: int) -> slice:
+    """One token slot as a slice (keeps the slot dimension when indexing)."""
+    return slice(slot, slot + 1)
+
+
 def _expand(content: torch.Tensor, ref: torch.Tensor, embed: torch.Tensor, xy_mlp: nn.Module,
             hw_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """New tokens derived from a parent token (body box -> keypoints, hand box -> hand kps ...).
@@ -168,18 +173,19 @@ class TransformerDecoder(nn.Module):
         j, k = lid - 2, lid - 4
         B, T = tgt.shape[0], layout.size
         t = tgt.view(B, -1, T, D)
-        groups = [(slice(0, 1), self.bbox_embed[lid], None),
+        groups = [(_slot(layout.body_box), self.bbox_embed[lid], None),
                   (span(layout.body_kps), self.pose_embed[j], self.pose_hw_embed[j])]
         hand = (self.bbox_hand_embed[j], self.bbox_hand_hw_embed[j])
         face = (self.bbox_face_embed[j], self.bbox_face_hw_embed[j])
-        if layout.lhand_kps is None:
-            groups += [(slice(18, 20), *hand), (slice(20, 21), *face)]
+        if layout.lhand_kps is None:  # body stage: the two hand boxes are adjacent slots
+            groups += [(slice(layout.lhand_box, layout.rhand_box + 1), *hand),
+                       (_slot(layout.face_box), *face)]
         else:
             hand_kp = (self.pose_hand_embed[k], self.pose_hand_hw_embed[k])
             face_kp = (self.pose_face_embed[k], self.pose_face_hw_embed[k])
-            groups += [(slice(18, 19), *hand), (span(layout.lhand_kps), *hand_kp), (slice(25, 26), *hand),
-                       (span(layout.rhand_kps), *hand_kp), (slice(32, 33), *face),
-                       (span(layout.face_kps), *face_kp)]
+            groups += [(_slot(layout.lhand_box), *hand), (span(layout.lhand_kps), *hand_kp),
+                       (_slot(layout.rhand_box), *hand), (span(layout.rhand_kps), *hand_kp),
+                       (_slot(layout.face_box), *face), (span(layout.face_kps), *face_kp)]
         deltas = []
         for slots, xy_mlp, wh_mlp in groups:
             x = t[:, :, slots]

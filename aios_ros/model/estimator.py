@@ -28,15 +28,15 @@ from aios_ros.model.seeded_weights import seeded_state_dict, smplx_placeholder
 from aios_ros.pipeline.types import Bodies, Camera
 
 LOG = logging.getLogger(__name__)
-UNTRAINED_WARNING = ('AiOS: NO CHECKPOINT GIVEN - running with untrained (seeded random) weights: '
-                     'poses are meaningless')
+UNTRAINED_WARNING = ('AiOS: NO CHECKPOINT (model.checkpoint is empty) - untrained weights: poses are '
+                     'meaningless (seeded random weights, seed %d)')
 BOX_OUTPUTS = ('pred_boxes', 'pred_lhand_boxes', 'pred_rhand_boxes', 'pred_face_boxes')
 
 
 def build_model(config: ModelConfig) -> AiOS:
     """The AiOS network with the checkpoint's weights (or seeded weights if ``checkpoint`` is '')."""
     if not config.checkpoint:
-        LOG.warning(UNTRAINED_WARNING)
+        LOG.warning(UNTRAINED_WARNING, config.seed)
         model = AiOS(SmplxLayer(smplx_placeholder()))
         load_strict(model, seeded_state_dict(model.state_dict(), config.seed), f'seed {config.seed}')
         return model.eval()

@@ -23,7 +23,7 @@ from aios_ros.pipeline.types import Bodies, Camera, Estimator, PipelineOutput, S
 from aios_ros.temporal.buffer import FIELDS, RingBuffer
 from aios_ros.temporal.config import TemporalConfig
 from aios_ros.temporal.filters import PoseSmoother
-from aios_ros.temporal.fusion import Fuser, Window
+from aios_ros.temporal.fusion import FUSED_FIELDS, Fuser, Window
 from aios_ros.temporal.tracker import Tracker
 
 
@@ -64,6 +64,7 @@ class Pipeline:
         self._raw_filter = PoseSmoother(self.config.filters.raw)
         self._fused_filter = PoseSmoother(self.config.filters.fused)
         self._queue: deque[_Pending] = deque()
+        self._last_stamp: float | None = None
 
     def process(self, image_bgr: np.ndarray, camera: Camera, stamp_s: float,
                 key: object = None) -> PipelineOutput:
@@ -74,6 +75,10 @@ class Pipeline:
                        key: object = None) -> PipelineOutput:
         """Same as :meth:`process` for people already estimated in this frame."""
         stamp_s = float(stamp_s)
+        if self._last_stamp is not None and stamp_s <= self._last_stamp:
+            raise ValueError(f'frame stamp {stamp_s} s is not newer than the previous frame\'s '
+                             f'({self._last_stamp} s); stamps must increase (reset() to restart)')
+        self._last_stamp = stamp_s
         result = self._tracker.update(bodies, stamp_s)
         for tid in result.deleted + result.restarted:
             self._forget(tid)
@@ -124,7 +129,8 @@ class Pipeline:
         windows = []
         for i, tid in enumerate(people.track_ids):
             buf = self._buffers.get(int(tid))
-            stamps, data = buf.window(p.stamp - fusion.history_s, np.inf) if buf else (np.zeros(0), {})
+            stamps, data = buf.window(p.stamp - fusion.history_s, np.inf, FUSED_FIELDS) \
+                if buf else (np.zeros(0), {})
             hit = np.flatnonzero(stamps == p.stamp)
             if len(hit) == 0:  # the identity was reset since this frame: nothing to fuse with
                 stamps, data, hit = np.array([p.stamp]), _window_of_one(people, i), [0]
@@ -157,7 +163,7 @@ def _entry(bodies: Bodies, i: int) -> dict[str, np.ndarray | None]:
 
 def _window_of_one(people: Bodies, i: int) -> dict[str, np.ndarray]:
     """Person ``i`` as a one-entry fusion window (fields with a leading axis of 1)."""
-    return {k: v[None] for k, v in _entry(people, i).items() if v is not None}
+    return {k: v[None] for k, v in _entry(people, i).items() if v is not None and k in FUSED_FIELDS}
 
 
 def project(points: np.ndarray, k: np.ndarray) -> np.ndarray:

@@ -59,16 +59,17 @@ class RingBuffer:
         self._next = (i + 1) % self.capacity
         self._stamps[self._stamps < stamp - self.horizon_s] = np.nan
 
-    def window(self, t_lo: float, t_hi: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def window(self, t_lo: float, t_hi: float, fields: tuple[str, ...] = tuple(FIELDS)
+               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Entries with t_lo <= stamp <= t_hi in stamp order: (stamps (K,), {field: (K, ...)}).
 
-        ``tokens`` is present only when every entry of the window has tokens.
+        Only ``fields`` are returned; ``tokens`` only when every entry of the window has them.
         """
         with np.errstate(invalid='ignore'):
             sel = np.flatnonzero((self._stamps >= t_lo) & (self._stamps <= t_hi))
         sel = sel[np.argsort(self._stamps[sel])]
-        out = {k: v[sel] for k, v in self._data.items()
-               if k != 'tokens' or bool(np.all(self._has_tokens[sel]))}
+        out = {k: self._data[k][sel] for k in fields if k in self._data
+               and (k != 'tokens' or bool(np.all(self._has_tokens[sel])))}
         return self._stamps[sel], out
 
     def clear(self) -> None:

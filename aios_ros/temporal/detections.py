@@ -19,7 +19,6 @@ import numpy as np
 
 from aios_ros.pipeline.types import Bodies, BodyModel, NUM_POSE_JOINTS
 from aios_ros.pipeline.pipeline import project
-from aios_ros.temporal.association import iou_matrix
 from aios_ros.temporal.scenes import K, WIDTH, Scene, smooth_noise
 from aios_ros.temporal.so3 import exp_map
 from aios_ros.temporal.token_codec import LinearTokenCodec
@@ -32,9 +31,9 @@ _HEAD_JOINTS = np.array([12, 15, 22, 23, 24])
 class NoiseModel:
     """Magnitudes of the synthetic AiOS-like errors (degrees, metres, fractions, per frame)."""
 
-    rot_white_deg: float = 0.7
+    rot_white_deg: float = 0.63
     rot_bias_deg: float = 4.0
-    orient_white_deg: float = 0.35
+    orient_white_deg: float = 0.32
     transl_xy_m: float = 0.03
     transl_z_rel: float = 0.01     # depth noise = transl_z_rel * z^2
     betas_bias: float = 0.3

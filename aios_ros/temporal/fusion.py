@@ -38,6 +38,8 @@ _HAND_JOINTS = np.r_[POSE_SLICES['left_hand_pose'], POSE_SLICES['right_hand_pose
 _BODY_JOINTS = np.r_[POSE_SLICES['body_pose']]
 
 Regress = Callable[[np.ndarray], dict[str, np.ndarray]]
+#: ring-buffer fields a fusion window needs
+FUSED_FIELDS = ('score', 'pose', 'expression', 'tokens')
 
 
 @dataclass

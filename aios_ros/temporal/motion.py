@@ -13,6 +13,8 @@ from filterpy.kalman import KalmanFilter
 _DIM = 7
 _PERSON_HEIGHT_M = 1.7  # converts the metric acceleration noise into box heights per s^2
 _H = np.hstack([np.eye(_DIM), np.zeros((_DIM, _DIM))])
+_POS = np.arange(_DIM)
+_VEL = _POS + _DIM
 
 
 def box_to_cxcywh(box: np.ndarray) -> np.ndarray:
@@ -49,37 +51,40 @@ class MotionFilter:
         # Velocities are unknown at birth: walking speed for translation, a box-height per s.
         vel_var = np.concatenate([np.full(3, 1.5 ** 2), np.full(4, z[6] ** 2)])
         self._kf.P = np.diag(np.concatenate([np.diag(r), vel_var]))
+        self._innovation: np.ndarray | None = None
 
     @staticmethod
     def _measurement(transl: np.ndarray, box: np.ndarray) -> np.ndarray:
         return np.concatenate([np.asarray(transl, np.float64), box_to_cxcywh(np.asarray(box, np.float64))])
 
     def _noise(self, z: np.ndarray) -> np.ndarray:
-        h = max(z[6], 1.0)
-        sz = self._sigma_z_rel * max(z[2], 0.1) ** 2
-        box_sd = h / 20.0  # ByteTrack's position noise weight
-        return np.diag(np.array([self._sigma_xy, self._sigma_xy, sz, box_sd, box_sd, box_sd, box_sd]) ** 2)
+        """Measurement covariance R (7, 7) for measurement ``z``."""
+        box_sd = max(z[6], 1.0) / 20.0  # ByteTrack's position noise weight
+        sd = [self._sigma_xy, self._sigma_xy, self._sigma_z_rel * max(z[2], 0.1) ** 2] + [box_sd] * 4
+        return np.diag(np.square(sd))
 
     def predict(self, dt: float) -> None:
         """Advance the state by ``dt`` seconds (no-op for dt <= 0)."""
         if dt <= 0.0:
             return
         f = np.eye(2 * _DIM)
-        f[:_DIM, _DIM:] = np.eye(_DIM) * dt
+        f[_POS, _VEL] = dt
         h = max(self._kf.x[6], 1.0)
-        var = np.concatenate([np.full(3, self._sigma_accel ** 2),
-                              np.full(4, (self._sigma_accel / _PERSON_HEIGHT_M * h) ** 2)])
-        q = np.zeros((2 * _DIM, 2 * _DIM))
-        idx = np.arange(_DIM)
-        q[idx, idx] = var * dt ** 4 / 4.0
-        q[idx, idx + _DIM] = q[idx + _DIM, idx] = var * dt ** 3 / 2.0
-        q[idx + _DIM, idx + _DIM] = var * dt ** 2
+        var = np.empty(_DIM)
+        var[:3] = self._sigma_accel ** 2
+        var[3:] = (self._sigma_accel / _PERSON_HEIGHT_M * h) ** 2
+        q = np.zeros((2 * _DIM, 2 * _DIM))  # white-acceleration noise, per axis
+        q[_POS, _POS] = var * (dt ** 4 / 4.0)
+        q[_POS, _VEL] = q[_VEL, _POS] = var * (dt ** 3 / 2.0)
+        q[_VEL, _VEL] = var * dt ** 2
         self._kf.predict(F=f, Q=q)
+        self._innovation = None
 
     def update(self, transl: np.ndarray, box: np.ndarray) -> None:
         """Correct with a detection's translation (3,) metres and body box (4,) xyxy pixels."""
         z = self._measurement(transl, box)
         self._kf.update(z, R=self._noise(z))
+        self._innovation = None
 
     @property
     def transl(self) -> np.ndarray:
@@ -93,4 +98,6 @@ class MotionFilter:
 
     def transl_innovation_cov(self) -> np.ndarray:
         """(3, 3) covariance of a translation measurement around the prediction (P + R)."""
-        return self._kf.P[:3, :3] + self._noise(self._kf.x[:_DIM])[:3, :3]
+        if self._innovation is None:
+            self._innovation = self._kf.P[:3, :3] + self._noise(self._kf.x[:_DIM])[:3, :3]
+        return self._innovation

@@ -44,10 +44,10 @@ class ZeroKinematics:
 
 def _frames(body_model, people: int, num_frames: int, codec):
     scene = make_scene(seed=123, num_people=people, duration_s=num_frames / 30.0, max_gap_s=0.2)
-    for i, person in enumerate(scene.people):  # everyone in view, side by side, every frame
+    for i, person in enumerate(scene.people):  # everyone in view, side by side, not overlapping
         person.visible[:] = True
-        column = (i - (people - 1) / 2) * 0.9 / people
-        person.transl[:, 0] = person.transl[:, 2] * (column + 0.01 * np.sin(scene.stamps + i))
+        person.transl[:, 2] = 8.0 + 0.5 * (i % 2)
+        person.transl[:, 0] = (i - (people - 1) / 2) * 9.0 / people + 0.1 * np.sin(scene.stamps + i)
     return scene, make_detections(scene, body_model, seed=123, codec=codec)
 
 

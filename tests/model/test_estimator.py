@@ -124,3 +124,17 @@ def test_missing_smplx_folder(tmp_path, seeded_model):
     with pytest.raises(FileNotFoundError, match='smpl-x.is.tue.mpg.de'):
         build_smplx(dataclasses.replace(CONFIG, smplx_path=str(tmp_path / 'nothing')),
                     seeded_model.body_model)
+
+
+def test_metric_camera_with_the_equivalent_intrinsics_is_official(seeded_model, detections, bodies):
+    """Real K equal to the official camera (f = 5000 px at the network input) -> same result."""
+    sx, sy = 640 / 341, 480 / 256
+    K = np.array([[5000 * sx, 0, 320], [0, 5000 * sy, 240], [0, 0, 1]])
+    config = dataclasses.replace(CONFIG, metric_camera=True)
+    metric = AiosEstimator(seeded_model, seeded_model.body_model, config).bodies(
+        detections, Camera(K, 640, 480, IntrinsicsSource.CAMERA_INFO))
+    np.testing.assert_allclose(metric.transl, bodies.transl, rtol=1e-4)
+    np.testing.assert_allclose(metric.keypoints_2d, bodies.keypoints_2d, rtol=1e-4, atol=0.05)
+    half_focal = Camera(K * [[0.5], [0.5], [1]], 640, 480, IntrinsicsSource.CAMERA_INFO)
+    closer = AiosEstimator(seeded_model, seeded_model.body_model, config).bodies(detections, half_focal)
+    np.testing.assert_allclose(closer.transl[:, 2], bodies.transl[:, 2] / 2, rtol=1e-4)

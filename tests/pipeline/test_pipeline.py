@@ -19,11 +19,18 @@ def _config(lag=2, mode='params', n_init=1):
     return build(TemporalConfig, {'fusion': {'lag_frames': lag, 'mode': mode}, 'tracker': {'n_init': n_init}})
 
 
+_WALKS = {}
+
+
 def _walk(people_at, k, knee=0.0):
-    return people_at([[-1.0 + 0.03 * k, 0.0, 4.0], [1.0 - 0.03 * k, 0.0, 6.0]], knee_angle=knee)
+    """Two people crossing at 4 m and 6 m (the pipeline never modifies its input: cached)."""
+    if (k, knee) not in _WALKS:
+        _WALKS[k, knee] = people_at([[-1.0 + 0.03 * k, 0.0, 4.0], [1.0 - 0.03 * k, 0.0, 6.0]],
+                                    knee_angle=knee)
+    return _WALKS[k, knee]
 
 
-@pytest.mark.parametrize('lag', [0, 2, 4])
+@pytest.mark.parametrize('lag', [0, 4])
 def test_one_fused_frame_per_input_frame_after_flush(body_model, camera, people_at, lag):
     pipe = Pipeline(StandInEstimator(body_model), _config(lag), with_vertices=False)
     fused = []
@@ -91,5 +98,6 @@ def test_process_runs_the_estimator_and_empty_frames_work(body_model, camera, pe
     assert len(pipe.process(image, camera, 0.0, 'a').raw.bodies) == 2
     out = pipe.process(image, camera, DT, 'b')
     assert len(out.raw.bodies) == 0 and len(out.fused.bodies) == 0
-    with pytest.raises(ValueError, match='older'):
-        pipe.process_bodies(_walk(people_at, 1), camera, 0.0, 'c')
+    for stamp in (0.0, DT):                                          # older, then equal
+        with pytest.raises(ValueError, match='not newer'):
+            pipe.process_bodies(_walk(people_at, 1), camera, stamp, 'c')
