@@ -55,7 +55,7 @@ def make_table(stamps_ns, frame, track_id, keypoints_2d, joints_3d, boxes=None,
         raise ValueError(f'keypoints_2d {kp.shape} / joints_3d {joints.shape} must be (P, J, 2) '
                          f'/ (P, J, 3) with P = {len(frame)} rows')
     if kp.shape[1] != joints.shape[1]:
-        raise ValueError(f'keypoints_2d has {kp.shape[1]} joints but joints_3d has {joints.shape[1]}')
+        raise ValueError(f'keypoints_2d has {kp.shape[1]} joints, joints_3d {joints.shape[1]}')
     boxes = boxes_from_keypoints(kp) if boxes is None else np.asarray(boxes, np.float64)
     verts = None if vertices is None else np.asarray(vertices, np.float64)
     frame = np.asarray(frame, np.int64)

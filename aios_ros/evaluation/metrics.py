@@ -110,13 +110,13 @@ def prf1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
 
 def root_aligned_error(pred: np.ndarray, gt: np.ndarray, pred_root: np.ndarray,
                        gt_root: np.ndarray) -> np.ndarray:
-    """(P, K, 3) points and (P, 3) roots (m) -> (P,) mean per-point error after root alignment, mm."""
+    """(P, K, 3) points, (P, 3) roots (m) -> (P,) mean per-point error after root alignment, mm."""
     diff = (pred - pred_root[:, None]) - (gt - gt_root[:, None])
     return 1000.0 * np.linalg.norm(diff, axis=2).mean(axis=1)
 
 
 def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Similarity transform (scale, rotation, translation) of pred (K, 3) that best fits gt (K, 3)."""
+    """pred (K, 3) moved by the similarity transform (scale, rotation, shift) best fitting gt."""
     mu_p, mu_g = pred.mean(axis=0), gt.mean(axis=0)
     p, g = pred - mu_p, gt - mu_g
     u, s, vt = np.linalg.svd(p.T @ g)

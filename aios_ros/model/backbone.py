@@ -26,6 +26,8 @@ class FrozenBatchNorm2d(nn.Module):
         backward does not need it), and skipping two full-size temporaries saves memory traffic."""
         scale = self.weight * (self.running_var + 1e-5).rsqrt()
         shift = self.bias - self.running_mean * scale
+        # Same dtype as x (bf16 under autocast): mixed-dtype in-place ops take a slow path.
+        scale, shift = scale.to(x.dtype), shift.to(x.dtype)
         return x.mul_(scale[None, :, None, None]).add_(shift[None, :, None, None])
 
 

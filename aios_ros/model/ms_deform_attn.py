@@ -156,20 +156,18 @@ def _bilinear_taps(consts: dict[str, torch.Tensor], rows_per_image: int, locatio
     frac = pix.sub_(corner0)
     fx, fy = frac[..., 0], frac[..., 1]
     ay1 = attention_weights * fy
-    ay0 = attention_weights - ay1
-    wx0 = 1 - fx
-    weight = torch.stack((ay0 * wx0, ay0 * fx, ay1 * wx0, ay1 * fx), dim=3)  # (B, Lq, H, 4, L, P)
+    wy = torch.stack((attention_weights - ay1, ay1), dim=3)          # (B, Lq, H, 2, L, P)
+    wx = torch.stack((1 - fx, fx), dim=3)
+    # Corner order (y0,x0), (y0,x1), (y1,x0), (y1,x1): (B, Lq, H, 2, 2, L, P) -> 4 corners.
+    weight = (wy.unsqueeze(4) * wx.unsqueeze(3)).flatten(3, 4)
 
     base = torch.addcmul(consts['row_const'], corner0[..., 1], consts['row_step_y'])
     base.add_(corner0[..., 0], alpha=heads)
     if b > 1:
         image_off = torch.arange(b, dtype=torch.float32, device=base.device) * rows_per_image
         base.add_(image_off.view(b, 1, 1, 1, 1))
-    base = base.to(torch.int32)
-    index = torch.empty(b, lq, heads, 4, levels, points, dtype=torch.int32, device=base.device)
-    for k in range(4):
-        torch.add(base, consts['corner_step'][k], out=index[:, :, :, k])
-    return index.view(b * lq * heads, -1), weight.view(b * lq * heads, -1)
+    index = base.to(torch.int32).unsqueeze(3) + consts['corner_step']  # (B, Lq, H, 4, L, P)
+    return index.view(b * lq * heads, -1), weight.reshape(b * lq * heads, -1)
 
 
 def msda_core_fast(value: torch.Tensor, spatial_shapes: ShapesLike,

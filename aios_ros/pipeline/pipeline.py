@@ -61,8 +61,8 @@ class Pipeline:
         """Forget all identities, buffers, filter states and queued frames."""
         self._tracker = Tracker(self.config.tracker)
         self._buffers: dict[int, RingBuffer] = {}
-        self._raw_filter = PoseSmoother(self.config.filters.raw)
-        self._fused_filter = PoseSmoother(self.config.filters.fused)
+        self._smoother = PoseSmoother({'raw': self.config.filters.raw,
+                                       'fused': self.config.filters.fused})
         self._queue: deque[_Pending] = deque()
         self._last_stamp: float | None = None
 
@@ -94,24 +94,26 @@ class Pipeline:
             tracks = [self._tracker.tracks[int(t)] for t in people.track_ids]
             people.betas = np.stack([t.betas_mean for t in tracks]).astype(np.float32)
             people.transl = np.stack([t.motion.transl for t in tracks]).astype(np.float32)
-        self._queue.append(_Pending(key, stamp_s, camera, people))
-        raw = self._finish(people, camera, stamp_s, self._raw_filter, people.pose)
-        fused = self._emit() if len(self._queue) > self.lag_frames else None
-        return PipelineOutput(StreamFrame(key, raw), fused, self.lag_frames)
+        current = _Pending(key, stamp_s, camera, people)
+        self._queue.append(current)
+        target = self._queue.popleft() if len(self._queue) > self.lag_frames else None
+        raw, fused = self._finish([('raw', current, people.pose), self._fuse(target)])
+        fused_frame = None if target is None else StreamFrame(target.key, fused)
+        return PipelineOutput(StreamFrame(key, raw), fused_frame, self.lag_frames)
 
     def flush(self) -> list[StreamFrame]:
         """Fused frames still queued (end of stream), oldest first; the queue is left empty."""
         out = []
         while self._queue:
-            out.append(self._emit())
+            target = self._queue.popleft()
+            out.append(StreamFrame(target.key, self._finish([self._fuse(target)])[0]))
         return out
 
     def _forget(self, track_id: int) -> None:
         buf = self._buffers.pop(track_id, None)
         if buf is not None:
             buf.clear()
-        self._raw_filter.forget(track_id)
-        self._fused_filter.forget(track_id)
+        self._smoother.forget(track_id)
 
     def _buffer(self, track_id: int) -> RingBuffer:
         if track_id not in self._buffers:
@@ -119,17 +121,17 @@ class Pipeline:
                                                  self.config.fusion.buffer_horizon_s)
         return self._buffers[track_id]
 
-    def _emit(self) -> StreamFrame:
-        """Fuse and filter the oldest queued frame."""
-        p = self._queue.popleft()
+    def _fuse(self, p: _Pending | None) -> tuple[str, _Pending, np.ndarray] | None:
+        """Fused parameters of a queued frame: ('fused', frame with fused expression, pose)."""
+        if p is None:
+            return None
         people = p.bodies
         if not len(people) or self.config.fusion.mode == 'off':
-            return StreamFrame(p.key, self._finish(people, p.camera, p.stamp, self._fused_filter, people.pose))
-        fusion = self.config.fusion
+            return 'fused', p, people.pose
         windows = []
         for i, tid in enumerate(people.track_ids):
             buf = self._buffers.get(int(tid))
-            stamps, data = buf.window(p.stamp - fusion.history_s, np.inf, FUSED_FIELDS) \
+            stamps, data = buf.window(p.stamp - self.config.fusion.history_s, np.inf, FUSED_FIELDS) \
                 if buf else (np.zeros(0), {})
             hit = np.flatnonzero(stamps == p.stamp)
             if len(hit) == 0:  # the identity was reset since this frame: nothing to fuse with
@@ -137,21 +139,34 @@ class Pipeline:
             windows.append(Window(stamps, data, int(hit[0])))
         res = self._fuser.fuse(windows, np.full(len(people), p.stamp))
         fused = replace(people, expression=res.expression.astype(np.float32))
-        return StreamFrame(p.key, self._finish(fused, p.camera, p.stamp, self._fused_filter, res.pose))
+        return 'fused', replace(p, bodies=fused), res.pose
 
-    def _finish(self, people: Bodies, camera: Camera, stamp: float, smoother: PoseSmoother,
-                pose: np.ndarray) -> Bodies:
-        """Filter poses, then recompute joints, keypoints and vertices for the final parameters."""
-        if not len(people):
-            return people
-        if self.config.filters.enabled:
-            pose = smoother.apply(people.track_ids, pose, np.full(len(people), stamp))
-        pose = pose.astype(np.float32)
-        joints, verts = self.estimator.body_model.joints_and_vertices(
-            pose, people.betas, people.expression, people.transl, self.with_vertices)
-        return replace(people, pose=pose, joints_3d=joints.astype(np.float32),
-                       keypoints_2d=project(joints, camera.K).astype(np.float32),
-                       vertices=None if verts is None else verts.astype(np.float32))
+    def _finish(self, parts: list[tuple[str, _Pending, np.ndarray] | None]) -> list[Bodies | None]:
+        """Filter the poses of every (stream, frame, pose) part, then recompute joints, keypoints
+        and vertices for the final parameters; one filter step and one body-model call for all."""
+        parts_ = [p for p in parts if p is not None and len(p[1].bodies)]
+        if parts_:
+            pose = np.concatenate([p[2] for p in parts_]).astype(np.float64)
+            if self.config.filters.enabled:
+                keys = [(name, int(t)) for name, f, _ in parts_ for t in f.bodies.track_ids]
+                stamps = np.concatenate([np.full(len(f.bodies), f.stamp) for _, f, _ in parts_])
+                pose = self._smoother.apply(keys, pose, stamps)
+            pose = pose.astype(np.float32)
+            cat = {k: np.concatenate([getattr(f.bodies, k) for _, f, _ in parts_])
+                   for k in ('betas', 'expression', 'transl')}
+            joints, verts = self.estimator.body_model.joints_and_vertices(
+                pose, cat['betas'], cat['expression'], cat['transl'], self.with_vertices)
+        out, start = [], 0
+        for part in parts:
+            if part is None or not len(part[1].bodies):
+                out.append(None if part is None else part[1].bodies)
+                continue
+            f, sl = part[1], slice(start, start + len(part[1].bodies))
+            start = sl.stop
+            out.append(replace(f.bodies, pose=pose[sl], joints_3d=joints[sl].astype(np.float32),
+                               keypoints_2d=project(joints[sl], f.camera.K).astype(np.float32),
+                               vertices=None if verts is None else verts[sl].astype(np.float32)))
+        return out
 
 
 def _entry(bodies: Bodies, i: int) -> dict[str, np.ndarray | None]:

@@ -16,16 +16,17 @@ from aios_ros.config import ConfigError, build
 class TrackerConfig:
     """ByteTrack-style association with 3D, shape and token cues (TRACKING.md section 3)."""
 
-    high_score: float = 0.5         # stage 1 / new-track candidates at or above this score
+    high_score: float = 0.5         # stage 1 uses people at or above this score
     low_score: float = 0.1          # stage 2 uses candidates in [low_score, high_score)
     new_track_score: float = 0.6    # a new identity needs at least this score
     n_init: int = 3                 # matched frames before TENTATIVE -> CONFIRMED
-    coast_s: float = 0.2            # unmatched this long: still COASTING (published state)
+    coast_s: float = 0.2            # unmatched up to this long: predicted box trusted; a longer
+                                    # gap resets the identity's buffer and filters on re-match
     max_age_s: float = 1.0          # unmatched longer than this: deleted, moved to the gallery
     gallery_s: float = 10.0         # how long deleted tracks stay available for re-identification
     w_iou: float = 0.5              # cost weight of 1 - IoU(predicted box, detected box)
     w_3d: float = 0.3               # cost weight of min(1, Mahalanobis 3D distance / gate_sigma)
-    w_app: float = 0.2              # cost weight of 1 - cos(track token embedding, detection's)
+    w_app: float = 0.2              # cost weight of (1 - cos(track token embedding, det's)) / 2
     w_shape: float = 0.3            # cost weight of min(1, |betas mean - betas| / shape_scale)
     gate_sigma: float = 4.5         # Mahalanobis 3D distance beyond which pairs are never matched
     d0_m: float = 1.0               # gallery re-id: 3D radius right after deletion, metres
@@ -37,7 +38,7 @@ class TrackerConfig:
     reid_cost: float = 0.5          # re-identification (betas, tokens) accepts costs below this
     appearance_momentum: float = 0.9  # EMA of the L2-normalised body-box token
     betas_tau_s: float = 2.0        # time constant of the per-track (score-weighted) betas mean
-    sigma_accel: float = 3.0        # Kalman process noise, m/s^2 (and px/s^2 per box-height)
+    sigma_accel: float = 3.0        # Kalman white-acceleration noise, m/s^2 (box: per 1.7 m)
     sigma_xy_m: float = 0.03        # translation measurement noise in x, y
     sigma_z_rel: float = 0.017      # depth measurement noise = sigma_z_rel * z^2 (metres)
     publish_tentative: bool = False # output TENTATIVE tracks too (state says so)

@@ -24,7 +24,7 @@ def _alpha(cutoff_hz: np.ndarray, dt: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class OneEuroParams:
-    """Per-joint parameters, each (J,) float64: Hz, s/rad, Hz."""
+    """Per-joint parameters, each (J,) (or (N, J)) float64: Hz, s/rad, Hz."""
 
     min_cutoff: np.ndarray
     beta: np.ndarray
@@ -52,7 +52,7 @@ def one_euro_so3_step(r_hat: np.ndarray, speed_hat: np.ndarray, r: np.ndarray, d
     speed_hat : (N, J, 3) previous smoothed angular velocity, rad/s (tangent at r_hat).
     r : (N, J, 3, 3) new measurements.
     dt : (N,) seconds since the previous sample of each person (> 0).
-    params : per-joint parameters (J,).
+    params : per-joint parameters, (J,) or per person (N, J).
 
     Returns
     -------
@@ -68,34 +68,41 @@ def one_euro_so3_step(r_hat: np.ndarray, speed_hat: np.ndarray, r: np.ndarray, d
 
 
 class PoseSmoother:
-    """Per-identity One-Euro state for one output stream; call :meth:`apply` once per frame."""
+    """One-Euro states of several streams' identities, stepped together in one batched call.
 
-    def __init__(self, cfg: StreamFilterConfig):
-        self._params = OneEuroParams.for_pose(cfg)
-        self._state: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
+    A state is addressed by a key, e.g. ``('raw', track_id)``; each stream has its own parameters.
+    """
 
-    def apply(self, track_ids: np.ndarray, pose: np.ndarray, stamps: np.ndarray) -> np.ndarray:
-        """Filter pose (N, 53, 3, 3) of identities ``track_ids`` (N,) observed at ``stamps`` (N,) s.
+    def __init__(self, streams: dict[str, StreamFilterConfig]):
+        self._stream_index = {name: i for i, name in enumerate(streams)}
+        per_stream = [OneEuroParams.for_pose(cfg) for cfg in streams.values()]
+        self._table = {f: np.stack([getattr(p, f) for p in per_stream])  # (streams, 53)
+                       for f in ('min_cutoff', 'beta', 'd_cutoff')}
+        self._state: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, float]] = {}
 
-        A new identity (or one whose previous sample is not older) starts from its measurement.
+    def apply(self, keys: list[tuple[str, int]], pose: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+        """Filter pose (N, 53, 3, 3) of ``keys`` (N ``(stream, track id)``) taken at ``stamps`` (N,) s.
+
+        A new key (or one whose previous sample is not older) starts from its measurement.
         """
         pose = pose.astype(np.float64)
         out = pose.copy()
         speed = np.zeros(pose.shape[:-1])
-        known = np.array([int(t) in self._state and stamps[i] > self._state[int(t)][2]
-                          for i, t in enumerate(track_ids)], bool)
+        known = np.array([k in self._state and stamps[i] > self._state[k][2] for i, k in enumerate(keys)],
+                         bool).reshape(len(keys))
         if known.any():
-            prev = [self._state[int(t)] for t in track_ids[known]]
-            out[known], speed[known] = one_euro_so3_step(
-                np.stack([p[0] for p in prev]), np.stack([p[1] for p in prev]), pose[known],
-                stamps[known] - np.array([p[2] for p in prev]), self._params)
-        for i, t in enumerate(track_ids):
-            self._state[int(t)] = (out[i], speed[i], float(stamps[i]))
+            rows = np.flatnonzero(known)
+            prev = [self._state[keys[i]] for i in rows]
+            stream = np.array([self._stream_index[keys[i][0]] for i in rows])
+            params = OneEuroParams(**{f: table[stream] for f, table in self._table.items()})
+            out[rows], speed[rows] = one_euro_so3_step(
+                np.stack([p[0] for p in prev]), np.stack([p[1] for p in prev]), pose[rows],
+                stamps[rows] - np.array([p[2] for p in prev]), params)
+        for i, k in enumerate(keys):
+            self._state[k] = (out[i], speed[i], float(stamps[i]))
         return out
 
     def forget(self, track_id: int) -> None:
-        """Drop the state of one identity (deleted, or re-acquired after a long gap)."""
-        self._state.pop(int(track_id), None)
-
-    def clear(self) -> None:
-        self._state.clear()
+        """Drop every stream's state of one identity (deleted, or re-acquired after a gap)."""
+        for name in self._stream_index:
+            self._state.pop((name, int(track_id)), None)

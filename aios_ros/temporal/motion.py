@@ -87,6 +87,11 @@ class MotionFilter:
         self._innovation = None
 
     @property
+    def mean(self) -> np.ndarray:
+        """(7,) current [x, y, z, cx, cy, w, h] estimate (a view: do not modify)."""
+        return self._kf.x[:_DIM]
+
+    @property
     def transl(self) -> np.ndarray:
         """(3,) current translation estimate, metres."""
         return self._kf.x[:3].copy()

@@ -21,14 +21,20 @@ def hat(w: np.ndarray) -> np.ndarray:
 
 
 def exp_map(w: np.ndarray) -> np.ndarray:
-    """Rodrigues: tangent vector (..., 3) -> rotation matrix (..., 3, 3)."""
-    theta = np.linalg.norm(w, axis=-1)[..., None, None]
-    small = theta < 1e-6
-    safe = np.where(small, 1.0, theta)
-    a = np.where(small, 1.0 - theta ** 2 / 6.0, np.sin(safe) / safe)
-    b = np.where(small, 0.5 - theta ** 2 / 24.0, (1.0 - np.cos(safe)) / safe ** 2)
-    k = hat(w)
-    return np.eye(3, dtype=w.dtype) + a * k + b * (k @ k)
+    """Rodrigues: tangent vector (..., 3) -> rotation matrix (..., 3, 3).
+
+    Uses hat(w)^2 = w w^T - |w|^2 I, so no matrix products are needed.
+    """
+    theta2 = np.sum(w * w, axis=-1)[..., None, None]
+    small = theta2 < 1e-12
+    theta = np.sqrt(np.where(small, 1.0, theta2))
+    a = np.where(small, 1.0 - theta2 / 6.0, np.sin(theta) / theta)
+    b = np.where(small, 0.5 - theta2 / 24.0, (1.0 - np.cos(theta)) / (theta * theta))
+    out = a * hat(w) + b * (w[..., :, None] * w[..., None, :])
+    diag = 1.0 - b[..., 0, 0] * theta2[..., 0, 0]
+    for i in range(3):
+        out[..., i, i] += diag
+    return out
 
 
 def log_map(r: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 from aios_ros.pipeline.types import Bodies, TrackState
 from aios_ros.temporal import association as assoc
 from aios_ros.temporal.config import TrackerConfig
-from aios_ros.temporal.motion import MotionFilter
+from aios_ros.temporal.motion import MotionFilter, cxcywh_to_box
 
 @dataclass
 class Track:
@@ -127,10 +127,10 @@ class Tracker:
              stamp: float) -> np.ndarray:
         """Association cost (tracks, dets) in [0, 1], INFEASIBLE where the 3D gate rejects."""
         c = self.cfg
-        pred_t = np.stack([t.motion.transl for t in tracks])
+        mean = np.stack([t.motion.mean for t in tracks])
         cov = np.stack([t.motion.transl_innovation_cov() for t in tracks])
-        maha = assoc.mahalanobis(pred_t, cov, bodies.transl[dets].astype(np.float64))
-        iou = assoc.iou_matrix(np.stack([t.motion.box for t in tracks]), bodies.boxes[dets, 0])
+        maha = assoc.mahalanobis(mean[:, :3], cov, bodies.transl[dets].astype(np.float64))
+        iou = assoc.iou_matrix(cxcywh_to_box(mean[:, 3:]), bodies.boxes[dets, 0])
         # The predicted box of a track unseen for longer than coast_s drifts: a poor overlap then
         # counts as "unknown" (0.5) rather than as evidence against the pair.
         stale = np.array([stamp - t.last_seen > c.coast_s for t in tracks])[:, None]

@@ -1,7 +1,10 @@
-"""End-to-end benchmark over real DDS (loopback): publisher process -> aios_node -> subscriber process.
+"""End-to-end benchmark over real DDS (loopback): publisher -> aios_node -> subscriber.
 
-    python -m aios_ros.tools.bench_e2e --json OUT [--short-side 256] [--frames 5]
+    python -m aios_ros.tools.bench_e2e --json OUT [--short-side PX] [--frames 5]
            [--rate auto|HZ] [--overload-rate 30] [--overload-s 10] [--replay-frames 5]
+
+The model input size comes from config/camera.yaml (model.short_side) unless --short-side is
+given.
 
 Measures, on the bundled sample (generated if missing):
 
@@ -55,8 +58,15 @@ class TimedEstimator:
 
 
 def measure_replay(runtime, frames: int, out_dir: Path) -> dict:
-    """Replay-mode throughput (aios_ros.tools.replay's loop, every frame, no DDS)."""
+    """Replay-mode throughput (aios_ros.tools.replay's loop, every frame, no DDS), after one
+    warm-up forward pass (the first call builds the CPU kernels for the input shape)."""
+    import cv2
+    from aios_ros.tools.bench_e2e_roles import load_frames
     from aios_ros.tools.replay_run import ReplayOptions, run_replay
+    jpegs, _ = load_frames(SAMPLE_DIR)
+    image = cv2.imdecode(np.frombuffer(jpegs[0], np.uint8), cv2.IMREAD_COLOR)
+    runtime.estimator.inner.estimate(image, runtime.new_intrinsics().camera_for(
+        image.shape[1], image.shape[0]))
     summary = run_replay(ReplayOptions(bag=SAMPLE_DIR, out=out_dir / 'replay', progress=False,
                                        max_frames=frames), runtime=runtime)
     return {'replay_fps': summary.fps, 'replay_frames': summary.frames,
@@ -148,9 +158,11 @@ def analyse(dds: dict, forward_s: list[float]) -> dict:
                         'drop_rate': 1.0 - len(hits) / max(len(pub['stamps_ns']), 1),
                         'e2e_ms': _stats(e2e), 'forward_ms': _stats(fwd),
                         'non_model_ms': _stats(e2e - fwd),
-                        'overhead_ratio': float(np.median((e2e - fwd) / e2e)) if len(hits) else None}
+                        'overhead_ratio': (float(np.median((e2e - fwd) / e2e)) if len(hits)
+                                           else None)}
     diag = dds['diagnostics']
-    node_ms = {k: float(diag[f'latency_{k}_ms']) for k in ('p50', 'p99') if f'latency_{k}_ms' in diag}
+    node_ms = {k: float(diag[f'latency_{k}_ms']) for k in ('p50', 'p99')
+               if f'latency_{k}_ms' in diag}
     rss = [m for _, m in dds['rss']]
     return {'phases': phases, 'node_callback_to_publish_ms': node_ms, 'node_diagnostics': diag,
             'rss_mb': {'max': max(rss, default=0.0), 'last': rss[-1] if rss else 0.0,
@@ -187,7 +199,8 @@ def print_table(report: dict) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog='bench_e2e', description=__doc__.split('\n\n')[0])
     p.add_argument('--json', type=Path, required=True)
-    p.add_argument('--short-side', type=int, default=256)
+    p.add_argument('--short-side', type=int, default=None,
+                   help='network input short side, px (default: model.short_side of the config)')
     p.add_argument('--frames', type=int, default=5, help='frames of the "rate" phase')
     p.add_argument('--rate', default='auto', help="input rate (Hz) of the 'rate' phase")
     p.add_argument('--overload-rate', type=float, default=30.0)
@@ -207,7 +220,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         phases = [(rate, a.frames), (a.overload_rate, int(a.overload_rate * a.overload_s))]
         timed.forward_s.clear()
         dds = run_dds(timed, phases, Path(tmp), drain_s=3 * fwd_p50_s + 5.0)
-    report = {'short_side': a.short_side, 'torch_threads': torch.get_num_threads(),
+    report = {'short_side': runtime.model.short_side, 'torch_threads': torch.get_num_threads(),
               'replay': replay, **analyse(dds, timed.forward_s)}
     print_table(report)
     a.json.parent.mkdir(parents=True, exist_ok=True)

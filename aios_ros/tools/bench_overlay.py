@@ -28,7 +28,8 @@ def sample_bodies(body_model) -> Bodies:
     uv = people['joints'] @ scene.K.T
     return Bodies(scores=np.ones(n, np.float32), boxes=np.zeros((n, 4, 4), np.float32),
                   pose=people['pose'], betas=people['betas'], expression=people['expression'],
-                  transl=people['transl'], keypoints_2d=(uv[..., :2] / uv[..., 2:]).astype(np.float32),
+                  transl=people['transl'],
+                  keypoints_2d=(uv[..., :2] / uv[..., 2:]).astype(np.float32),
                   joints_3d=people['joints'], vertices=people['vertices'],
                   track_ids=np.arange(1, n + 1), track_states=np.full(n, 2, np.uint8))
 
@@ -43,7 +44,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     camera = Camera(scene.K, scene.WIDTH, scene.HEIGHT, IntrinsicsSource.CAMERA_INFO)
     parents = body_model.skeleton_parents()
     target = NodeConfig().markers.mesh_faces
-    for name, faces in ((f'decimated ({target} faces/person)', decimate_faces(body_model.faces, target)),
+    decimated = decimate_faces(body_model.faces, target)
+    for name, faces in ((f'decimated ({target} faces/person)', decimated),
                         (f'full ({len(body_model.faces)} faces/person)', body_model.faces)):
         times = []
         for _ in range(a.repeats):

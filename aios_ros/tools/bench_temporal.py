@@ -67,6 +67,18 @@ def time_pipeline(estimator, config: TemporalConfig, scene, frames, warmup: int 
     return np.array(times[warmup:])
 
 
+def numpy_call_us(calls: int = 20000) -> float:
+    """CPU microseconds of one tiny numpy call: the per-call overhead this stage is made of.
+
+    Printed with the results so numbers from a busy machine can be compared with others.
+    """
+    a = np.zeros((10, 10))
+    start = time.process_time()
+    for _ in range(calls):
+        a = a + 1.0
+    return 1e6 * (time.process_time() - start) / calls
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--people', type=int, default=10)
@@ -85,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     fast = time_pipeline(SyntheticEstimator(zero, codec), config, scene, frames)
     full = time_pipeline(SyntheticEstimator(smplx_model, codec), config, scene, frames[:90])
     print(f'people per frame (mean, incl. false positives): {n:.1f}; fusion mode: {args.mode}; '
-          f'lag {config.fusion.lag_frames}; torch threads 1')
+          f'lag {config.fusion.lag_frames}; torch threads 1; '
+          f'one tiny numpy call: {numpy_call_us():.2f} us CPU')
     print(f'temporal stage (tracker+buffer+fusion+filters): median {np.median(fast):.2f} ms/frame, '
           f'p90 {np.percentile(fast, 90):.2f} ms  (target <= 2 ms)')
     print(f'with SMPL-X forward kinematics for both streams ({smplx_model.num_vertices}-vertex '

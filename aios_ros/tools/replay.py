@@ -35,7 +35,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> ReplayOptions:
                         'default: every image topic in the bag')
     p.add_argument('--config', type=Path, default=None,
                    help='parameter file (default: config/camera.yaml of the package)')
-    p.add_argument('--checkpoint', default=None, help='AiOS checkpoint (overrides model.checkpoint)')
+    p.add_argument('--checkpoint', default=None,
+                   help='AiOS checkpoint (overrides model.checkpoint)')
     p.add_argument('--smplx', default=None, help='SMPL-X folder (overrides model.smplx_path)')
     p.add_argument('--short-side', type=int, default=None,
                    help='network input short side, px (overrides model.short_side)')

@@ -200,18 +200,19 @@ def _loop(options, reader, store, streams, copies, summary, total, should_stop) 
     t_start = time.perf_counter()
     try:
         for conn, t_ns, raw in reader.messages(connections=conns):
+            is_info = conn.msgtype == bagio.CAMERA_INFO
+            if not is_info and ((options.max_frames is not None
+                                 and summary.frames >= options.max_frames) or should_stop()):
+                summary.interrupted = should_stop()
+                break
             if conn.id in copies:
                 next(iter(streams.values())).writer.write(copies[conn.id], t_ns, raw)
             msg = store.deserialize_cdr(raw, conn.msgtype)
-            if conn.msgtype == bagio.CAMERA_INFO:
+            if is_info:
                 for s in streams.values():
                     if s.info_topic == conn.topic:
                         s.intrinsics.update_camera_info(msg.k, msg.width, msg.height)
                 continue
-            if (options.max_frames is not None and summary.frames >= options.max_frames) \
-                    or should_stop():
-                summary.interrupted = should_stop()
-                break
             _process_frame(streams[conn.topic], options, store, msg, t_ns, summary)
             bar.update(1)
     finally:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 from rosbags.interfaces import Nodetype
@@ -122,9 +122,3 @@ def camera_info_topic(image_topic: str, connections) -> Optional[str]:
             return candidate
     return next(iter(sorted(infos)), None) if len(infos) == 1 else None
 
-
-def read_messages(reader, store, topics: list[str]) -> Iterator[tuple[Any, int, Any]]:
-    """(connection, bag time ns, deserialized message) of ``topics`` in bag-time order."""
-    conns = [c for c in reader.connections if c.topic in topics]
-    for conn, t_ns, raw in reader.messages(connections=conns):
-        yield conn, t_ns, store.deserialize_cdr(raw, conn.msgtype)

@@ -28,6 +28,12 @@ class StandInEstimator:
 
 
 @pytest.fixture(scope='session')
+def estimator_for():
+    """``estimator_for(body_model, frames=())`` -> a :class:`StandInEstimator`."""
+    return StandInEstimator
+
+
+@pytest.fixture(scope='session')
 def body_model(smplx_dir):
     return SmplxBodyModel.from_smplx_folder(smplx_dir)
 

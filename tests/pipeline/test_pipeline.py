@@ -10,8 +10,6 @@ from aios_ros.pipeline.types import TrackState
 from aios_ros.temporal.config import TemporalConfig
 from aios_ros.temporal.so3 import geodesic_angle
 
-from conftest import StandInEstimator
-
 DT = 1.0 / 30.0
 
 
@@ -31,8 +29,8 @@ def _walk(people_at, k, knee=0.0):
 
 
 @pytest.mark.parametrize('lag', [0, 4])
-def test_one_fused_frame_per_input_frame_after_flush(body_model, camera, people_at, lag):
-    pipe = Pipeline(StandInEstimator(body_model), _config(lag), with_vertices=False)
+def test_one_fused_frame_per_input_frame_after_flush(body_model, camera, people_at, estimator_for, lag):
+    pipe = Pipeline(estimator_for(body_model), _config(lag), with_vertices=False)
     fused = []
     for k in range(7):
         out = pipe.process_bodies(_walk(people_at, k), camera, k * DT, key=k)
@@ -47,8 +45,8 @@ def test_one_fused_frame_per_input_frame_after_flush(body_model, camera, people_
     assert pipe.flush() == []
 
 
-def test_outputs_are_recomputed_from_the_final_parameters(body_model, camera, people_at):
-    pipe = Pipeline(StandInEstimator(body_model), _config(2), with_vertices=True)
+def test_outputs_are_recomputed_from_the_final_parameters(body_model, camera, people_at, estimator_for):
+    pipe = Pipeline(estimator_for(body_model), _config(2), with_vertices=True)
     frames = [pipe.process_bodies(_walk(people_at, k, knee=0.3 * (k % 2)), camera, k * DT, k)
               for k in range(6)]
     for stream in [frames[-1].raw, frames[-1].fused]:
@@ -61,10 +59,10 @@ def test_outputs_are_recomputed_from_the_final_parameters(body_model, camera, pe
         assert b.track_states.tolist() == [TrackState.CONFIRMED] * 2
 
 
-def test_fusion_smooths_an_alternating_knee(body_model, camera, people_at):
+def test_fusion_smooths_an_alternating_knee(body_model, camera, people_at, estimator_for):
     """Knee alternates 0 / 0.3 rad: the lag-2 fused stream sits near the middle, raw does not."""
     cfg = dataclasses.replace(_config(2), filters=dataclasses.replace(_config(2).filters, enabled=False))
-    pipe = Pipeline(StandInEstimator(body_model), cfg, with_vertices=False)
+    pipe = Pipeline(estimator_for(body_model), cfg, with_vertices=False)
     outs = [pipe.process_bodies(_walk(people_at, k, knee=0.3 * (k % 2)), camera, k * DT, k)
             for k in range(9)]
     raw_knee = geodesic_angle(outs[6].raw.bodies.pose[0, 4], np.eye(3))
@@ -73,16 +71,16 @@ def test_fusion_smooths_an_alternating_knee(body_model, camera, people_at):
     assert 0.08 < fused_knee < 0.22
 
 
-def test_token_mode_runs_through_the_regressor(body_model, camera, people_at):
-    pipe = Pipeline(StandInEstimator(body_model), _config(2, 'tokens'), with_vertices=False)
+def test_token_mode_runs_through_the_regressor(body_model, camera, people_at, estimator_for):
+    pipe = Pipeline(estimator_for(body_model), _config(2, 'tokens'), with_vertices=False)
     for k in range(4):
         out = pipe.process_bodies(_walk(people_at, k), camera, k * DT, k)
     assert out.fused.bodies.pose.shape == (2, 53, 3, 3)
     np.testing.assert_allclose(out.fused.bodies.pose[:, 4], np.broadcast_to(np.eye(3), (2, 3, 3)), atol=1e-3)
 
 
-def test_tentative_people_are_held_back_and_reset_forgets(body_model, camera, people_at):
-    pipe = Pipeline(StandInEstimator(body_model), _config(0, n_init=3), with_vertices=False)
+def test_tentative_people_are_held_back_and_reset_forgets(body_model, camera, people_at, estimator_for):
+    pipe = Pipeline(estimator_for(body_model), _config(0, n_init=3), with_vertices=False)
     sizes = [len(pipe.process_bodies(_walk(people_at, k), camera, k * DT, k).raw.bodies) for k in range(3)]
     assert sizes == [0, 0, 2]
     pipe.reset()
@@ -91,9 +89,9 @@ def test_tentative_people_are_held_back_and_reset_forgets(body_model, camera, pe
     assert len(out.raw.bodies) == 0
 
 
-def test_process_runs_the_estimator_and_empty_frames_work(body_model, camera, people_at):
+def test_process_runs_the_estimator_and_empty_frames_work(body_model, camera, people_at, estimator_for):
     frames = [_walk(people_at, 0), people_at(np.zeros((0, 3)))]
-    pipe = Pipeline(StandInEstimator(body_model, frames), _config(0), with_vertices=False)
+    pipe = Pipeline(estimator_for(body_model, frames), _config(0), with_vertices=False)
     image = np.zeros((480, 640, 3), np.uint8)
     assert len(pipe.process(image, camera, 0.0, 'a').raw.bodies) == 2
     out = pipe.process(image, camera, DT, 'b')

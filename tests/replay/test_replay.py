@@ -105,7 +105,8 @@ def test_metadata_carries_custom_types(tiny_bag, body_model, tmp_path):
     assert 'transient_local' in str(topics['/aios/body_model_info']['topic_metadata']
                                     ['offered_qos_profiles']).lower()
     db = sqlite3.connect(out / md['relative_file_paths'][0])
-    defs = dict(db.execute('select topic_type, encoded_message_definition from message_definitions'))
+    defs = dict(db.execute(
+        'select topic_type, encoded_message_definition from message_definitions'))
     assert 'SmplxBody[] bodies' in defs[ARRAY] and 'uint32 track_id' in defs[ARRAY]
 
 

@@ -47,18 +47,22 @@ def test_noisy_input_stays_on_so3_and_is_smoothed():
     assert np.mean(out_err) < 0.5 * np.mean(raw_err)
 
 
-def test_pose_smoother_tracks_identities_separately():
-    cfg = StreamFilterConfig(*(OneEuroConfig(1.0, 0.0, 1.0) for _ in range(4)))
-    smoother = PoseSmoother(cfg)
+def test_pose_smoother_tracks_identities_and_streams_separately():
+    slow = StreamFilterConfig(*(OneEuroConfig(1.0, 0.0, 1.0) for _ in range(4)))
+    fast = StreamFilterConfig(*(OneEuroConfig(30.0, 0.0, 1.0) for _ in range(4)))
+    smoother = PoseSmoother({'raw': slow, 'fused': fast})
     a = np.broadcast_to(np.eye(3), (1, 53, 3, 3)).copy()
     b = np.broadcast_to(rotation_about([1.0, 0.0, 0.0], 0.5), (1, 53, 3, 3)).copy()
-    np.testing.assert_allclose(smoother.apply(np.array([1]), a, np.array([0.0])), a)
-    np.testing.assert_allclose(smoother.apply(np.array([2]), b, np.array([0.0])), b)  # new id: as is
-    out = smoother.apply(np.array([2, 1]), np.concatenate([a, a]), np.array([DT, DT]))
-    assert 0.0 < geodesic_angle(out[0, 5], b[0, 5]) < 0.5   # id 2 moves part of the way
-    np.testing.assert_allclose(out[1], a[0])                  # id 1 constant
+    keys = [('raw', 1), ('raw', 2), ('fused', 2)]
+    start = np.concatenate([a, b, b])
+    np.testing.assert_allclose(smoother.apply(keys, start, np.zeros(3)), start)  # new keys: as is
+    out = smoother.apply(keys, np.concatenate([a, a, a]), np.full(3, DT))
+    np.testing.assert_allclose(out[0], a[0])                                   # constant input
+    slow_left, fast_left = geodesic_angle(out[1:, 5], np.eye(3))
+    assert 0.0 < fast_left < slow_left < 0.5                                   # per-stream cutoffs
     smoother.forget(2)
-    np.testing.assert_allclose(smoother.apply(np.array([2]), a, np.array([2 * DT])), a)
+    np.testing.assert_allclose(smoother.apply(keys[1:], np.concatenate([b, b]), np.full(2, 2 * DT)),
+                               np.concatenate([b, b]))
 
 
 def test_params_per_joint_group():
