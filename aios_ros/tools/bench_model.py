@@ -10,9 +10,14 @@ prediction heads) / SMPL-X / postprocess. The ResNet-50 is the torchvision layou
 eval BatchNorm, returns C3-C5 like a detection backbone). The printed ratio model / ResNet-50 is
 the machine-independent number; absolute times on a shared machine are noisy.
 
+For the sizes of the official measurement (issue 5: official AiOS vs the same ResNet-50, 2
+threads, this CPU) the tool also prints the speed-up over the official model as the ratio of the
+two ResNet-50 ratios.
+
 With ``--dtype bf16`` the network runs under CPU bf16 autocast and the tool also reports the
-relative error of the returned people's boxes, joints and vertices against an fp32 run of the same
-weights and image.
+relative error of the people's boxes, joints and vertices against an fp32 run of the same weights
+and image, once with the fp32 run's query/person selections imposed (pure numerical error) and once
+with free selection. ``--msda`` adds the fast vs reference deformable-attention core timing.
 """
 from __future__ import annotations
 
@@ -35,6 +40,8 @@ from aios_ros.model.preprocess import make_batch
 from aios_ros.pipeline.types import Camera, IntrinsicsSource
 
 STAGES = ('backbone', 'encoder', 'decoder', 'heads', 'smplx', 'postprocess')
+# Official AiOS (fp32 eager) and plain ResNet-50 medians, seconds, 2 threads, this CPU (issue 5).
+OFFICIAL_S = {(800, 1333): (18.1, 1.65), (512, 853): (9.98, 0.54), (256, 341): (6.1, 0.20)}
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -256,6 +263,10 @@ def measure(size: tuple[int, int], dtype: str, repeats: int, warmup: int, seed: 
         'per_stage_s': {k: statistics.median(s[k] for s in stages) for k in STAGES},
         'forward_runs_s': model_s, 'resnet50_runs_s': resnet_s,
     }
+    if tuple(size) in OFFICIAL_S:
+        official, official_resnet = OFFICIAL_S[tuple(size)]
+        result['official_ratio'] = official / official_resnet
+        result['speedup_vs_official'] = result['official_ratio'] / result['ratio']
     if dtype == 'bf16':
         reference, tape = Subject(size, 'fp32', seed), []
         with torch.inference_mode():
@@ -301,6 +312,9 @@ def print_table(r: dict) -> None:
     print(f'{"resnet50":<14}{r["resnet50_median_s"]:>10.3f}   (p90 {r["resnet50_p90_s"]:.3f})')
     print(f'ratio model / ResNet-50: {r["ratio"]:.2f}x (median of per-pair ratios '
           f'{r["ratio_of_pairs_median"]:.2f}x)')
+    if 'official_ratio' in r:
+        print(f'official AiOS: {r["official_ratio"]:.1f}x ResNet-50 -> speed-up '
+              f'{r["speedup_vs_official"]:.1f}x')
     if 'msda' in r:
         m = r['msda']
         print(f'MSDA core, {m["queries"]} queries: fast {m["fast_median_s"]:.3f} s, reference '
