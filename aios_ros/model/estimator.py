@@ -22,6 +22,7 @@ from aios_ros.model.aios import AiOS
 from aios_ros.model.camera import cam_to_translation, metric_translation, project
 from aios_ros.model.checkpoint import CheckpointError, load_strict, read_checkpoint
 from aios_ros.model.config import ModelConfig
+from aios_ros.model.cuda_graphs import BucketPolicy, GraphRunner
 from aios_ros.model.postprocess import scale_boxes, top_scores
 from aios_ros.model.preprocess import Batch, make_batch
 from aios_ros.model.seeded_weights import seeded_state_dict, smplx_placeholder
@@ -94,6 +95,13 @@ class AiosEstimator:
         self.device = torch.device(config.device)
         self.body_model = SmplxBodyModel(smplx)
         self.untrained = not config.checkpoint
+        # On a GPU the whole network forward replays as one CUDA graph per padded input-size
+        # bucket; on the CPU, graphs bring nothing and the forward runs eagerly.
+        self._graphs = None
+        if self.device.type == 'cuda':
+            autocast = torch.bfloat16 if config.dtype == 'bf16' else None
+            self._graphs = GraphRunner(lambda img, mask: self.model(img, mask)[0], self.device,
+                                       BucketPolicy(multiple=32), autocast_dtype=autocast)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.config.dtype == 'bf16':
@@ -108,8 +116,12 @@ class AiosEstimator:
         """First half of :meth:`estimate`: pre-processing and the network (no SMPL-X)."""
         cfg = self.config
         batch = make_batch([image], cfg.short_side, cfg.max_size, self.device)
-        with torch.inference_mode(), self._autocast():
-            out, _ = self.model(batch.img, batch.mask)
+        with torch.inference_mode():
+            if self._graphs is not None:
+                out = self._graphs(batch.img, batch.mask)
+            else:
+                with self._autocast():
+                    out, _ = self.model(batch.img, batch.mask)
         return Detections({k: v.float() for k, v in out.items()}, batch)
 
     def bodies(self, detections: Detections, camera: Camera) -> Bodies:

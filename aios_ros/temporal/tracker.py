@@ -98,30 +98,38 @@ class Tracker:
 
     def _associate(self, bodies: Bodies, emb: np.ndarray | None, stamp: float
                    ) -> tuple[list[tuple[Track, int]], list[int]]:
-        """The cascade of the module docstring: (track, detection) pairs and detections to birth."""
+        """The cascade of the module docstring: (track, detection) pairs and detections to birth.
+
+        Track states do not change during association, so the cost of every live track against
+        every candidate is computed once and each stage matches its own sub-matrix.
+        """
         c = self.cfg
         high = np.flatnonzero(bodies.scores >= c.high_score)
         low = np.flatnonzero((bodies.scores >= c.low_score) & (bodies.scores < c.high_score))
-        confirmed = [t for t in self.tracks.values() if t.confirmed]
-        tentative = [t for t in self.tracks.values() if not t.confirmed]
-        pairs = self._stage(confirmed, bodies, emb, high, stamp, c.match_cost)
+        tracks = list(self.tracks.values())
+        cands = np.flatnonzero(bodies.scores >= c.low_score)
+        cost = self.cost(tracks, bodies, emb, cands, stamp) if tracks and len(cands) else None
+        rows = {t.track_id: r for r, t in enumerate(tracks)}
+        confirmed = [t for t in tracks if t.confirmed]
+        tentative = [t for t in tracks if not t.confirmed]
+
+        def stage(group: list[Track], dets: np.ndarray, thr: float) -> list[tuple[Track, int]]:
+            if cost is None or not group or len(dets) == 0:
+                return []
+            sub = cost[np.ix_([rows[t.track_id] for t in group], np.searchsorted(cands, dets))]
+            return [(group[r], int(dets[k])) for r, k in assoc.match(sub, thr)]
+
+        pairs = stage(confirmed, high, c.match_cost)
         left = [t for t in confirmed if t.track_id not in {p[0].track_id for p in pairs}]
-        pairs += self._stage(left, bodies, emb, low, stamp, c.low_cost)
+        pairs += stage(left, low, c.low_cost)
         rest = np.array([d for d in high if d not in {p[1] for p in pairs}], np.int64)
-        pairs += self._stage(tentative, bodies, emb, rest, stamp, c.tentative_cost)
+        pairs += stage(tentative, rest, c.tentative_cost)
         coasting = [t for t in confirmed if t.track_id not in {p[0].track_id for p in pairs}]
         unmatched = [d for d in np.r_[high, low] if d not in {p[1] for p in pairs}]
         pairs += self._reidentify(coasting + list(self._gallery.values()), bodies, emb, unmatched, stamp)
         taken = {p[1] for p in pairs}
         births = [int(d) for d in high if d not in taken and bodies.scores[d] >= c.new_track_score]
         return pairs, births
-
-    def _stage(self, tracks: list[Track], bodies: Bodies, emb: np.ndarray | None,
-               dets: np.ndarray, stamp: float, thr: float) -> list[tuple[Track, int]]:
-        if not tracks or len(dets) == 0:
-            return []
-        cost = self.cost(tracks, bodies, emb, dets, stamp)
-        return [(tracks[r], int(dets[c])) for r, c in assoc.match(cost, thr)]
 
     def cost(self, tracks: list[Track], bodies: Bodies, emb: np.ndarray | None, dets: np.ndarray,
              stamp: float) -> np.ndarray:

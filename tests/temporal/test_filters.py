@@ -3,7 +3,7 @@ import numpy as np
 
 from aios_ros.temporal.config import OneEuroConfig, StreamFilterConfig
 from aios_ros.temporal.filters import OneEuroParams, PoseSmoother, one_euro_so3_step
-from aios_ros.temporal.motion import MotionFilter
+from aios_ros.temporal.motion import MotionFilter, measurement
 from aios_ros.temporal.so3 import exp_map, geodesic_angle, rotation_about
 
 DT = 1.0 / 30.0
@@ -76,10 +76,10 @@ def test_params_per_joint_group():
 def test_kalman_learns_constant_velocity_and_predicts_through_a_gap():
     velocity = np.array([1.0, 0.0, -0.5])
     box = np.array([100.0, 100.0, 200.0, 400.0])
-    kf = MotionFilter(np.array([0.0, 0.0, 5.0]), box, sigma_accel=3.0, sigma_xy=0.03, sigma_z_rel=0.017)
+    kf = MotionFilter(measurement(np.array([0.0, 0.0, 5.0]), box), sigma_accel=3.0, sigma_xy=0.03, sigma_z_rel=0.017)
     for k in range(1, 31):
         kf.predict(DT)
-        kf.update(np.array([0.0, 0.0, 5.0]) + velocity * k * DT, box)
+        kf.update(measurement(np.array([0.0, 0.0, 5.0]) + velocity * k * DT, box))
     kf.predict(0.5)                                   # 15 frames without detection
     np.testing.assert_allclose(kf.transl, np.array([0.0, 0.0, 5.0]) + velocity * 1.5, atol=0.05)
     before = kf.transl
