@@ -132,7 +132,7 @@ class Pipeline:
         for i, tid in enumerate(people.track_ids):
             buf = self._buffers.get(int(tid))
             stamps, data = buf.window(p.stamp - self.config.fusion.history_s, np.inf, FUSED_FIELDS) \
-                if buf else (np.zeros(0), {})
+                if buf is not None else (np.zeros(0), {})
             hit = np.flatnonzero(stamps == p.stamp)
             if len(hit) == 0:  # the identity was reset since this frame: nothing to fuse with
                 stamps, data, hit = np.array([p.stamp]), _window_of_one(people, i), [0]
@@ -183,6 +183,7 @@ def _window_of_one(people: Bodies, i: int) -> dict[str, np.ndarray]:
 
 def project(points: np.ndarray, k: np.ndarray) -> np.ndarray:
     """Pinhole projection of camera-frame points (..., 3) metres with K (3, 3) -> pixels (..., 2)."""
-    z = np.maximum(points[..., 2:3], 1e-6)
-    uv = points[..., :2] / z
-    return uv @ k[:2, :2].T + k[:2, 2]
+    z = np.maximum(points[..., 2], 1e-6)
+    u, v = points[..., 0] / z, points[..., 1] / z  # per coordinate: no length-2 inner broadcasts
+    return np.stack([k[0, 0] * u + k[0, 1] * v + k[0, 2],
+                     k[1, 0] * u + k[1, 1] * v + k[1, 2]], axis=-1)

@@ -26,7 +26,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def mahalanobis(mean: np.ndarray, cov: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Mahalanobis distance of points (N, 3) from each of M Gaussians mean (M, 3), cov (M, 3, 3)."""
     diff = points[None, :, :] - mean[:, None, :]
-    sol = np.linalg.solve(cov[:, None], diff[..., None])[..., 0]
+    sol = diff @ np.linalg.inv(cov)  # cov is symmetric: (cov^-1 diff)^T = diff^T cov^-1
     return np.sqrt(np.maximum(np.sum(diff * sol, axis=-1), 0.0))
 
 

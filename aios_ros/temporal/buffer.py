@@ -35,20 +35,21 @@ class RingBuffer:
         self._data = {k: np.zeros((capacity,) + shape, dt) for k, (shape, dt) in FIELDS.items()
                       if k != 'tokens'}
         self._next = 0
+        self._newest = -np.inf
 
     def __len__(self) -> int:
         return int(np.count_nonzero(~np.isnan(self._stamps)))
 
     def push(self, stamp: float, entry: dict[str, np.ndarray]) -> None:
         """Append one entry (keys of :data:`FIELDS`; ``tokens`` may be missing or None)."""
-        newest = np.nanmax(self._stamps) if len(self) else -np.inf
-        if stamp <= newest:
-            raise ValueError(f'buffer stamps must increase: {stamp} after {newest}')
+        if stamp <= self._newest:
+            raise ValueError(f'buffer stamps must increase: {stamp} after {self._newest}')
         i = self._next
         self._stamps[i] = stamp
-        for key in self._data:
+        self._newest = stamp
+        for key, values in self._data.items():
             if key != 'tokens':
-                self._data[key][i] = entry[key]
+                values[i] = entry[key]
         tokens = entry.get('tokens')
         self._has_tokens[i] = tokens is not None
         if tokens is not None:
@@ -65,8 +66,7 @@ class RingBuffer:
 
         Only ``fields`` are returned; ``tokens`` only when every entry of the window has them.
         """
-        with np.errstate(invalid='ignore'):
-            sel = np.flatnonzero((self._stamps >= t_lo) & (self._stamps <= t_hi))
+        sel = np.flatnonzero((self._stamps >= t_lo) & (self._stamps <= t_hi))  # NaN: never
         sel = sel[np.argsort(self._stamps[sel])]
         out = {k: self._data[k][sel] for k in fields if k in self._data
                and (k != 'tokens' or bool(np.all(self._has_tokens[sel])))}
@@ -76,3 +76,4 @@ class RingBuffer:
         self._stamps[:] = np.nan
         self._has_tokens[:] = False
         self._next = 0
+        self._newest = -np.inf

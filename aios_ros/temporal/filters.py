@@ -59,12 +59,14 @@ def one_euro_so3_step(r_hat: np.ndarray, speed_hat: np.ndarray, r: np.ndarray, d
     (new r_hat (N, J, 3, 3), new speed_hat (N, J, 3)).
     """
     dt = np.maximum(np.asarray(dt, dtype=np.float64), 1e-6)[:, None]
-    innovation = log_map(np.swapaxes(r_hat, -1, -2) @ r)
-    a_d = _alpha(params.d_cutoff, dt)[..., None]
-    speed = speed_hat + a_d * (innovation / dt[..., None] - speed_hat)
-    cutoff = params.min_cutoff + params.beta * np.linalg.norm(speed, axis=-1)
-    a = _alpha(cutoff, dt)[..., None]
-    return r_hat @ exp_map(a * innovation), speed
+    # Tangent vectors are handled component-first, (3, N, J) views: numpy is slow on broadcasts
+    # whose innermost axis has length 3.
+    innovation = np.moveaxis(log_map(np.swapaxes(r_hat, -1, -2) @ r), -1, 0)
+    speed_hat = np.moveaxis(speed_hat, -1, 0)
+    speed = speed_hat + _alpha(params.d_cutoff, dt) * (innovation / dt - speed_hat)
+    cutoff = params.min_cutoff + params.beta * np.sqrt(np.sum(speed * speed, axis=0))
+    step = np.moveaxis(_alpha(cutoff, dt) * innovation, 0, -1)
+    return r_hat @ exp_map(step), np.moveaxis(speed, 0, -1)
 
 
 class PoseSmoother:

@@ -26,7 +26,7 @@ import numpy as np
 
 from aios_ros.pipeline.types import POSE_SLICES
 from aios_ros.temporal.config import FusionConfig
-from aios_ros.temporal.so3 import geodesic_angle, project_to_so3
+from aios_ros.temporal.so3 import angle_from_trace, geodesic_angle, project_to_so3
 
 # Token indices of the AiOS final decoder layer per person (TEMPORAL_DESIGN.md section 1).
 BODY_TOKENS = np.array([0, *range(1, 18), 18, 25, 32])
@@ -103,18 +103,19 @@ class Fuser:
     def _fuse_params(self, pad: dict, dt: np.ndarray, target: np.ndarray) -> FusionResult:
         c = self.cfg
         pose = pad['pose'].astype(np.float64)
-        tgt = pose[np.arange(len(pose)), target]
-        w_body = self._weights(pad, dt, target, _pose_similarity(pose, tgt, _BODY_JOINTS), c.sigma_s)
-        w_hand = self._weights(pad, dt, target, _pose_similarity(pose, tgt, _HAND_JOINTS),
+        n = len(pose)
+        # trace(R_target^T R_j) of every entry and joint (N, K, 53): all similarities from one pass
+        trace = np.einsum('nkjab,njab->nkj', pose, pose[np.arange(n), target])
+        w = np.empty(trace.shape)  # per-joint weights: root w_orient, body w_body, hands+jaw w_hand
+        w[:, :, 0] = self._weights(pad, dt, target, None, c.orient_sigma_s)
+        w[:, :, 1:22] = self._weights(pad, dt, target, _pose_similarity(trace, _BODY_JOINTS),
+                                      c.sigma_s)[..., None]
+        w_hand = self._weights(pad, dt, target, _pose_similarity(trace, _HAND_JOINTS),
                                c.hand_sigma_s)
-        w_orient = self._weights(pad, dt, target, None, c.orient_sigma_s)
-        # One projection for all joints: body rows use w_body, hands and jaw w_hand, root w_orient.
-        sums = np.concatenate([np.einsum('nk,nkjab->njab', w_orient, pose[:, :, :1]),
-                               np.einsum('nk,nkjab->njab', w_body, pose[:, :, 1:22]),
-                               np.einsum('nk,nkjab->njab', w_hand, pose[:, :, 22:])], axis=1)
-        out = project_to_so3(sums)
+        w[:, :, 22:] = w_hand[..., None]
+        out = project_to_so3(np.einsum('nkj,nkjab->njab', w, pose))  # one projection for all joints
         expression = np.einsum('nk,nkd->nd', w_hand, pad['expression'].astype(np.float64))
-        return FusionResult(out, expression, np.zeros(len(pose), bool))
+        return FusionResult(out, expression, np.zeros(n, bool))
 
     def _fuse_tokens(self, pad: dict, dt: np.ndarray, target: np.ndarray,
                      result: FusionResult) -> None:
@@ -139,10 +140,10 @@ class Fuser:
         result.fallback = ~ok
 
 
-def _pose_similarity(pose: np.ndarray, target: np.ndarray, joints: np.ndarray) -> np.ndarray:
-    """cos(mean geodesic angle over ``joints``) of each entry (N, K) to the target pose (N, ...)."""
-    ang = geodesic_angle(pose[:, :, joints], target[:, None, joints])
-    return np.cos(ang.mean(axis=-1))
+def _pose_similarity(trace: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """cos(mean geodesic angle over ``joints``) of each entry to the target pose (N, K), from
+    trace(R_target^T R) per entry and joint (N, K, 53)."""
+    return np.cos(angle_from_trace(trace[:, :, joints]).mean(axis=-1))
 
 
 def _token_similarity(tokens: np.ndarray, target: np.ndarray, block: np.ndarray) -> np.ndarray:

@@ -24,19 +24,24 @@ _VEL = _POS + _DIM
 
 
 @lru_cache(maxsize=16)
-def _transition(dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """(F (14, 14), Q pattern (14, 14)) for a step of ``dt`` s: Q = pattern * variance per row.
+def _transition(dt: float, sigma_accel: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """F (14, 14) and the process noise Q = q_metric + q_box * h^2 (both (14, 14)) of a step of
+    ``dt`` s, h the box height in pixels (the box axes' acceleration scales with it).
 
-    The white-acceleration noise couples each position only with its own velocity.
+    White acceleration couples each position only with its own velocity.
     """
     f = np.eye(2 * _DIM)
     f[_POS, _VEL] = dt
-    q = np.zeros((2 * _DIM, 2 * _DIM))
-    q[_POS, _POS] = dt ** 4 / 4.0
-    q[_POS, _VEL] = q[_VEL, _POS] = dt ** 3 / 2.0
-    q[_VEL, _VEL] = dt ** 2
-    f.flags.writeable = q.flags.writeable = False  # shared by every track
-    return f, q
+    pattern = np.zeros((2 * _DIM, 2 * _DIM))
+    pattern[_POS, _POS] = dt ** 4 / 4.0
+    pattern[_POS, _VEL] = pattern[_VEL, _POS] = dt ** 3 / 2.0
+    pattern[_VEL, _VEL] = dt ** 2
+    metric = np.tile(np.arange(_DIM) < 3, 2)  # rows of x, y, z and their velocities
+    q_metric = pattern * np.where(metric, sigma_accel ** 2, 0.0)[:, None]
+    q_box = pattern * np.where(metric, 0.0, (sigma_accel / _PERSON_HEIGHT_M) ** 2)[:, None]
+    for m in (f, q_metric, q_box):
+        m.flags.writeable = False  # shared by every track
+    return f, q_metric, q_box
 
 
 def box_to_cxcywh(box: np.ndarray) -> np.ndarray:
@@ -76,38 +81,32 @@ class MotionFilter:
     Parameters
     ----------
     z : (7,) initial measurement, see :func:`measurement`.
+    r : (7,) its noise variances, see :func:`measurement_var`.
     sigma_accel : process noise, m/s^2 (white acceleration).
-    sigma_xy, sigma_z_rel : measurement noise, see :func:`measurement_var`.
 
     Attributes
     ----------
     x : (14,) state estimate (see the module docstring); P : (14, 14) its covariance.
     """
 
-    def __init__(self, z: np.ndarray, sigma_accel: float, sigma_xy: float, sigma_z_rel: float):
+    def __init__(self, z: np.ndarray, r: np.ndarray, sigma_accel: float):
         self._sigma_accel = sigma_accel
-        self._sigma_xy = sigma_xy
-        self._sigma_z_rel = sigma_z_rel
         self.x = np.concatenate([z, np.zeros(_DIM)])
         # Velocities are unknown at birth: walking speed for translation, a box-height per s.
         vel_var = np.concatenate([np.full(3, 1.5 ** 2), np.full(4, z[6] ** 2)])
-        self.P = np.diag(np.concatenate([measurement_var(z, sigma_xy, sigma_z_rel), vel_var]))
+        self.P = np.diag(np.concatenate([r, vel_var]))
 
     def predict(self, dt: float) -> None:
         """Advance the state by ``dt`` seconds (no-op for dt <= 0)."""
         if dt <= 0.0:
             return
-        f, q_pattern = _transition(float(dt))
+        f, q_metric, q_box = _transition(float(dt), self._sigma_accel)
         h = max(self.x[6], 1.0)
-        var = np.empty(2 * _DIM)  # white-acceleration variance of each state row's axis
-        var[:3] = var[_DIM:_DIM + 3] = self._sigma_accel ** 2
-        var[3:_DIM] = var[_DIM + 3:] = (self._sigma_accel / _PERSON_HEIGHT_M * h) ** 2
-        self.x, self.P = kalman.predict(self.x, self.P, f, q_pattern * var[:, None])
+        self.x, self.P = kalman.predict(self.x, self.P, f, q_metric + q_box * (h * h))
 
-    def update(self, z: np.ndarray) -> None:
-        """Correct with a detection's measurement ``z`` (7,), see :func:`measurement`."""
-        r = np.diag(measurement_var(z, self._sigma_xy, self._sigma_z_rel))
-        self.x, self.P = kalman.update(self.x, self.P, z, r, _H)
+    def update(self, z: np.ndarray, r: np.ndarray) -> None:
+        """Correct with a detection's measurement ``z`` (7,) of noise variances ``r`` (7,)."""
+        self.x, self.P = kalman.update(self.x, self.P, z, np.diag(r), _H)
 
     @property
     def mean(self) -> np.ndarray:

@@ -11,29 +11,26 @@ import numpy as np
 _EPS = 1e-8
 
 
-def hat(w: np.ndarray) -> np.ndarray:
-    """(..., 3) -> skew-symmetric (..., 3, 3) with hat(w) @ v == cross(w, v)."""
-    out = np.zeros(w.shape[:-1] + (3, 3), dtype=w.dtype)
-    out[..., 0, 1], out[..., 0, 2] = -w[..., 2], w[..., 1]
-    out[..., 1, 0], out[..., 1, 2] = w[..., 2], -w[..., 0]
-    out[..., 2, 0], out[..., 2, 1] = -w[..., 1], w[..., 0]
-    return out
-
-
 def exp_map(w: np.ndarray) -> np.ndarray:
     """Rodrigues: tangent vector (..., 3) -> rotation matrix (..., 3, 3).
 
-    Uses hat(w)^2 = w w^T - |w|^2 I, so no matrix products are needed.
+    R = I + a hat(w) + b hat(w)^2 with hat(w)^2 = w w^T - |w|^2 I, i.e.
+    R = b w w^T + a hat(w) + (1 - b |w|^2) I, written per component: numpy is slow on
+    broadcasts whose innermost axis has length 3.
     """
-    theta2 = np.sum(w * w, axis=-1)[..., None, None]
+    x, y, z = w[..., 0], w[..., 1], w[..., 2]
+    theta2 = x * x + y * y + z * z
     small = theta2 < 1e-12
     theta = np.sqrt(np.where(small, 1.0, theta2))
     a = np.where(small, 1.0 - theta2 / 6.0, np.sin(theta) / theta)
     b = np.where(small, 0.5 - theta2 / 24.0, (1.0 - np.cos(theta)) / (theta * theta))
-    out = a * hat(w) + b * (w[..., :, None] * w[..., None, :])
-    diag = 1.0 - b[..., 0, 0] * theta2[..., 0, 0]
-    for i in range(3):
-        out[..., i, i] += diag
+    c = 1.0 - b * theta2
+    bx, by, ax, ay, az = b * x, b * y, a * x, a * y, a * z
+    bxy, bxz, byz = bx * y, bx * z, by * z
+    out = np.empty(w.shape[:-1] + (3, 3), dtype=np.result_type(w, np.float32))
+    out[..., 0, 0], out[..., 0, 1], out[..., 0, 2] = bx * x + c, bxy - az, bxz + ay
+    out[..., 1, 0], out[..., 1, 1], out[..., 1, 2] = bxy + az, by * y + c, byz - ax
+    out[..., 2, 0], out[..., 2, 1], out[..., 2, 2] = bxz - ay, byz + ax, b * z * z + c
     return out
 
 
@@ -46,11 +43,10 @@ def log_map(r: np.ndarray) -> np.ndarray:
     trace = r[..., 0, 0] + r[..., 1, 1] + r[..., 2, 2]
     cos = np.clip((trace - 1.0) / 2.0, -1.0, 1.0)
     theta = np.arccos(cos)
-    vee = np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0],
-                    r[..., 1, 0] - r[..., 0, 1]], axis=-1)
     sin = np.sin(theta)
     scale = np.where(theta < 1e-6, 0.5 + theta ** 2 / 12.0, theta / (2.0 * np.maximum(sin, _EPS)))
-    out = vee * scale[..., None]
+    out = np.stack([(r[..., 2, 1] - r[..., 1, 2]) * scale, (r[..., 0, 2] - r[..., 2, 0]) * scale,
+                    (r[..., 1, 0] - r[..., 0, 1]) * scale], axis=-1)
     near_pi = theta > np.pi - 1e-3
     if np.any(near_pi):
         out[near_pi] = _log_near_pi(r[near_pi], theta[near_pi])
@@ -82,24 +78,40 @@ def project_to_so3(m: np.ndarray) -> np.ndarray:
     return out.reshape(m.shape)
 
 
-def _newton_polar(x: np.ndarray, iters: int = 12, tol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
-    """x: (9, n) row-major components -> (polar factors (9, n), usable (n,) bool)."""
+def _cofactor_index() -> tuple[np.ndarray, ...]:
+    """Row-major indices such that cof = x[i1] * x[i2] - x[i3] * x[i4] for x (9, n):
+    cof[r, c] = X[r+1, c+1] X[r+2, c+2] - X[r+1, c+2] X[r+2, c+1] (indices mod 3)."""
+    r, c = np.divmod(np.arange(9), 3)
+    flat = lambda dr, dc: 3 * ((r + dr) % 3) + (c + dc) % 3  # noqa: E731
+    return flat(1, 1), flat(2, 2), flat(1, 2), flat(2, 1)
+
+
+_COF = _cofactor_index()
+
+
+def _newton_polar(x: np.ndarray, iters: int = 12, tol: float = 1e-6
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """x: (9, n) row-major components -> (polar factors (9, n), usable (n,) bool).
+
+    Convergence is quadratic (singular values 1 + e -> 1 + e^2 / 2): after a step smaller than
+    ``tol`` the remaining error is below tol^2 / 2 (5e-13), so the iteration stops there.
+    """
     scale = np.maximum(np.sqrt(np.sum(x * x, axis=0) / 3.0), 1e-300)
     x = x / scale
+    i1, i2, i3, i4 = _COF
     ok = None
     for _ in range(iters):
-        a, b, c, d, e, f, g, h, i = x
-        cof = np.stack([e * i - f * h, f * g - d * i, d * h - e * g, c * h - b * i, a * i - c * g,
-                        b * g - a * h, b * f - c * e, c * d - a * f, a * e - b * d])
-        det = a * cof[0] + b * cof[1] + c * cof[2]
+        cof = x[i1] * x[i2] - x[i3] * x[i4]  # X^-T = cof / det
+        det = np.sum(x[:3] * cof[:3], axis=0)
         if ok is None:
             ok = det > 1e-3  # det <= 0 needs the det fix of the SVD; tiny det converges slowly
             det = np.where(ok, det, 1.0)
         step = 0.5 * (cof / det - x)
         x = x + step
-        if np.max(np.abs(step[:, ok]), initial=0.0) < tol:
+        change = np.max(np.abs(step), axis=0)
+        if np.max(change[ok], initial=0.0) < tol:
             break
-    ok &= np.max(np.abs(step), axis=0) < 1e-9
+    ok &= change < tol
     return x, ok
 
 
@@ -122,7 +134,11 @@ def chordal_mean(rotations: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def geodesic_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Angle (radians) of a^T b for rotations (..., 3, 3)."""
-    trace = np.einsum('...ij,...ij->...', a, b)
+    return angle_from_trace(np.einsum('...ij,...ij->...', a, b))
+
+
+def angle_from_trace(trace: np.ndarray) -> np.ndarray:
+    """Rotation angle (radians) of rotations (...) given their traces (...)."""
     return np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0))
 
 

@@ -27,7 +27,8 @@ import numpy as np
 from aios_ros.pipeline.types import Bodies, TrackState
 from aios_ros.temporal import association as assoc
 from aios_ros.temporal.config import TrackerConfig
-from aios_ros.temporal.motion import MotionFilter, cxcywh_to_box
+from aios_ros.temporal.motion import MotionFilter, cxcywh_to_box, measurement, measurement_var
+
 
 @dataclass
 class Track:
@@ -63,6 +64,21 @@ class TrackerResult:
     deleted: list[int]
 
 
+@dataclass
+class _Frame:
+    """One frame's people and the cues derived from them once per frame.
+
+    z: (N, 7) Kalman measurements and r: (N, 7) their noise variances (``motion.measurement``,
+    ``motion.measurement_var``); emb: (N, 256) L2-normalised body-box tokens or None; stamp: s.
+    """
+
+    bodies: Bodies
+    z: np.ndarray
+    r: np.ndarray
+    emb: np.ndarray | None
+    stamp: float
+
+
 class Tracker:
     """Online multi-person tracker; see the module docstring for the cascade."""
 
@@ -77,38 +93,40 @@ class Tracker:
         """Associate the people of one frame taken at ``stamp`` seconds (must not decrease)."""
         if self._stamp is not None and stamp < self._stamp:
             raise ValueError(f'frame stamp {stamp} is older than the previous one {self._stamp}')
+        dt = stamp - (self._stamp if self._stamp is not None else stamp)
         for track in self.tracks.values():
-            track.motion.predict(stamp - (self._stamp if self._stamp is not None else stamp))
+            track.motion.predict(dt)
         self._stamp = stamp
         self._gallery = {k: t for k, t in self._gallery.items() if stamp - t.last_seen <= self.cfg.gallery_s}
-        emb = _embeddings(bodies)
-        pairs, births = self._associate(bodies, emb, stamp)
+        z = measurement(bodies.transl, bodies.boxes[:, 0])
+        r = measurement_var(z, self.cfg.sigma_xy_m, self.cfg.sigma_z_rel)
+        frame = _Frame(bodies, z, r, _embeddings(bodies), stamp)
+        pairs, births = self._associate(frame)
         ids = np.full(len(bodies), -1, np.int64)
         restarted = [t.track_id for t, _ in pairs if stamp - t.last_seen > self.cfg.coast_s]
         for track, d in pairs:
             if track.track_id in self._gallery:
-                self._revive(track, bodies, emb, d, stamp)
+                self._revive(track, frame, d)
             else:
-                self._apply_match(track, bodies, emb, d, stamp)
+                self._apply_match(track, frame, d)
             ids[d] = track.track_id
         deleted = self._expire({t.track_id for t, _ in pairs}, stamp)
         for d in births:
-            ids[d] = self._birth(bodies, emb, d, stamp).track_id
+            ids[d] = self._birth(frame, d).track_id
         return TrackerResult(ids, self._states(ids), restarted, deleted)
 
-    def _associate(self, bodies: Bodies, emb: np.ndarray | None, stamp: float
-                   ) -> tuple[list[tuple[Track, int]], list[int]]:
+    def _associate(self, frame: _Frame) -> tuple[list[tuple[Track, int]], list[int]]:
         """The cascade of the module docstring: (track, detection) pairs and detections to birth.
 
         Track states do not change during association, so the cost of every live track against
         every candidate is computed once and each stage matches its own sub-matrix.
         """
-        c = self.cfg
-        high = np.flatnonzero(bodies.scores >= c.high_score)
-        low = np.flatnonzero((bodies.scores >= c.low_score) & (bodies.scores < c.high_score))
+        c, scores = self.cfg, frame.bodies.scores
+        high = np.flatnonzero(scores >= c.high_score)
+        low = np.flatnonzero((scores >= c.low_score) & (scores < c.high_score))
         tracks = list(self.tracks.values())
-        cands = np.flatnonzero(bodies.scores >= c.low_score)
-        cost = self.cost(tracks, bodies, emb, cands, stamp) if tracks and len(cands) else None
+        cands = np.flatnonzero(scores >= c.low_score)
+        cost = self.cost(tracks, frame, cands) if tracks and len(cands) else None
         rows = {t.track_id: r for r, t in enumerate(tracks)}
         confirmed = [t for t in tracks if t.confirmed]
         tentative = [t for t in tracks if not t.confirmed]
@@ -126,26 +144,28 @@ class Tracker:
         pairs += stage(tentative, rest, c.tentative_cost)
         coasting = [t for t in confirmed if t.track_id not in {p[0].track_id for p in pairs}]
         unmatched = [d for d in np.r_[high, low] if d not in {p[1] for p in pairs}]
-        pairs += self._reidentify(coasting + list(self._gallery.values()), bodies, emb, unmatched, stamp)
+        pairs += self._reidentify(coasting + list(self._gallery.values()), frame, unmatched)
         taken = {p[1] for p in pairs}
-        births = [int(d) for d in high if d not in taken and bodies.scores[d] >= c.new_track_score]
+        births = [int(d) for d in high if d not in taken and scores[d] >= c.new_track_score]
         return pairs, births
 
-    def cost(self, tracks: list[Track], bodies: Bodies, emb: np.ndarray | None, dets: np.ndarray,
-             stamp: float) -> np.ndarray:
+    def cost(self, tracks: list[Track], frame: _Frame, dets: np.ndarray) -> np.ndarray:
         """Association cost (tracks, dets) in [0, 1], INFEASIBLE where the 3D gate rejects."""
         c = self.cfg
         mean = np.stack([t.motion.mean for t in tracks])
-        cov = np.stack([t.motion.transl_innovation_cov() for t in tracks])
-        maha = assoc.mahalanobis(mean[:, :3], cov, bodies.transl[dets].astype(np.float64))
-        iou = assoc.iou_matrix(cxcywh_to_box(mean[:, 3:]), bodies.boxes[dets, 0])
+        # innovation covariance of a translation measurement around the prediction: P + R
+        r = measurement_var(mean, c.sigma_xy_m, c.sigma_z_rel)[:, :3]
+        cov = np.stack([t.motion.transl_cov for t in tracks]) + r[:, :, None] * np.eye(3)
+        maha = assoc.mahalanobis(mean[:, :3], cov, frame.z[dets, :3])
+        iou = assoc.iou_matrix(cxcywh_to_box(mean[:, 3:]), frame.bodies.boxes[dets, 0])
         # The predicted box of a track unseen for longer than coast_s drifts: a poor overlap then
         # counts as "unknown" (0.5) rather than as evidence against the pair.
-        stale = np.array([stamp - t.last_seen > c.coast_s for t in tracks])[:, None]
+        stale = np.array([frame.stamp - t.last_seen > c.coast_s for t in tracks])[:, None]
         iou_cost = np.where(stale, np.minimum(1.0 - iou, 0.5), 1.0 - iou)
-        shape = self._shape_cost(tracks, bodies.betas[dets])
+        shape = self._shape_cost(tracks, frame.bodies.betas[dets])
+        app = _appearance_cost(tracks, frame.emb, dets)
         total = assoc.combine([(c.w_iou, iou_cost), (c.w_3d, np.minimum(maha / c.gate_sigma, 1.0)),
-                               (c.w_shape, shape), (c.w_app, _appearance_cost(tracks, emb, dets))])
+                               (c.w_shape, shape), (c.w_app, app)])
         return np.where((maha > c.gate_sigma) | (shape >= 1.0), assoc.INFEASIBLE, total)
 
     def _shape_cost(self, tracks: list[Track], betas: np.ndarray) -> np.ndarray:
@@ -154,21 +174,21 @@ class Tracker:
         dist = np.linalg.norm(mean[:, None] - betas[None].astype(np.float64), axis=-1)
         return np.minimum(dist / self.cfg.shape_scale, 1.0)
 
-    def _apply_match(self, track: Track, bodies: Bodies, emb: np.ndarray | None, d: int,
-                     stamp: float, seeded: bool = False) -> None:
+    def _apply_match(self, track: Track, frame: _Frame, d: int, seeded: bool = False) -> None:
         """Fold detection ``d`` into ``track``; ``seeded``: its motion filter already holds it."""
-        dt = stamp - track.last_seen
+        dt = frame.stamp - track.last_seen
         if not seeded:
-            track.motion.update(bodies.transl[d], bodies.boxes[d, 0])
+            track.motion.update(frame.z[d], frame.r[d])
         decay = float(np.exp(-dt / self.cfg.betas_tau_s)) if track.betas_weight > 0 else 0.0
-        score = float(bodies.scores[d])
-        track.betas_sum = decay * track.betas_sum + score * bodies.betas[d]
+        score = float(frame.bodies.scores[d])
+        track.betas_sum = decay * track.betas_sum + score * frame.bodies.betas[d]
         track.betas_weight = decay * track.betas_weight + score
-        if emb is not None:
+        if frame.emb is not None:
             m = self.cfg.appearance_momentum if track.appearance is not None else 0.0
-            new = m * (track.appearance if track.appearance is not None else 0.0) + (1 - m) * emb[d]
+            old = track.appearance if track.appearance is not None else 0.0
+            new = m * old + (1 - m) * frame.emb[d]
             track.appearance = new / max(np.linalg.norm(new), 1e-12)
-        track.last_seen = stamp
+        track.last_seen = frame.stamp
         track.hits += 1
         track.confirmed = track.confirmed or track.hits >= self.cfg.n_init
 
@@ -184,43 +204,40 @@ class Tracker:
                     self._gallery[tid] = track
         return deleted
 
-    def _reidentify(self, candidates: list[Track], bodies: Bodies, emb: np.ndarray | None,
-                    births: list[int], stamp: float) -> list[tuple[Track, int]]:
+    def _reidentify(self, candidates: list[Track], frame: _Frame, births: list[int]
+                    ) -> list[tuple[Track, int]]:
         """Match would-be births to coasting or deleted tracks by the identity cues (betas, tokens)
         among tracks within a 3D radius growing with the time since they were last seen."""
         if not candidates or not births:
             return []
         dets = np.array(births, np.int64)
-        pred = np.stack([t.motion.transl for t in candidates])
-        radius = np.array([self.cfg.d0_m + self.cfg.speed_mps * (stamp - t.last_seen)
+        pred = np.stack([t.motion.mean[:3] for t in candidates])
+        radius = np.array([self.cfg.d0_m + self.cfg.speed_mps * (frame.stamp - t.last_seen)
                            for t in candidates])
-        dist = np.linalg.norm(pred[:, None] - bodies.transl[dets][None].astype(np.float64), axis=-1)
-        terms = [(self.cfg.w_shape, self._shape_cost(candidates, bodies.betas[dets])),
-                 (self.cfg.w_app, _appearance_cost(candidates, emb, dets))]
+        dist = np.linalg.norm(pred[:, None] - frame.z[dets, :3][None], axis=-1)
+        terms = [(self.cfg.w_shape, self._shape_cost(candidates, frame.bodies.betas[dets])),
+                 (self.cfg.w_app, _appearance_cost(candidates, frame.emb, dets))]
         if all(w <= 0 or c is None for w, c in terms):
             return []  # no identity cue: the 3D radius alone would guess
         gated = (dist > radius[:, None]) | (terms[0][1] >= 1.0)
         cost = np.where(gated, assoc.INFEASIBLE, assoc.combine(terms))
         return [(candidates[r], int(dets[c])) for r, c in assoc.match(cost, self.cfg.reid_cost)]
 
-    def _revive(self, track: Track, bodies: Bodies, emb: np.ndarray | None, d: int,
-                stamp: float) -> None:
+    def _revive(self, track: Track, frame: _Frame, d: int) -> None:
         del self._gallery[track.track_id]
-        track.motion = self._new_motion(bodies, d)
+        track.motion = self._new_motion(frame, d)
         self.tracks[track.track_id] = track
-        self._apply_match(track, bodies, emb, d, stamp, seeded=True)
+        self._apply_match(track, frame, d, seeded=True)
 
-    def _birth(self, bodies: Bodies, emb: np.ndarray | None, d: int, stamp: float) -> Track:
-        track = Track(self._next_id, self._new_motion(bodies, d), stamp, hits=0)
+    def _birth(self, frame: _Frame, d: int) -> Track:
+        track = Track(self._next_id, self._new_motion(frame, d), frame.stamp, hits=0)
         self._next_id += 1
         self.tracks[track.track_id] = track
-        self._apply_match(track, bodies, emb, d, stamp, seeded=True)
+        self._apply_match(track, frame, d, seeded=True)
         return track
 
-    def _new_motion(self, bodies: Bodies, d: int) -> MotionFilter:
-        c = self.cfg
-        return MotionFilter(bodies.transl[d], bodies.boxes[d, 0], c.sigma_accel, c.sigma_xy_m,
-                            c.sigma_z_rel)
+    def _new_motion(self, frame: _Frame, d: int) -> MotionFilter:
+        return MotionFilter(frame.z[d], frame.r[d], self.cfg.sigma_accel)
 
     def _states(self, ids: np.ndarray) -> np.ndarray:
         out = np.full(len(ids), TrackState.UNTRACKED, np.uint8)

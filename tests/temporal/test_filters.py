@@ -3,7 +3,9 @@ import numpy as np
 
 from aios_ros.temporal.config import OneEuroConfig, StreamFilterConfig
 from aios_ros.temporal.filters import OneEuroParams, PoseSmoother, one_euro_so3_step
-from aios_ros.temporal.motion import MotionFilter, measurement
+from filterpy.kalman import KalmanFilter
+
+from aios_ros.temporal.motion import MotionFilter, measurement, measurement_var
 from aios_ros.temporal.so3 import exp_map, geodesic_angle, rotation_about
 
 DT = 1.0 / 30.0
@@ -76,13 +78,47 @@ def test_params_per_joint_group():
 def test_kalman_learns_constant_velocity_and_predicts_through_a_gap():
     velocity = np.array([1.0, 0.0, -0.5])
     box = np.array([100.0, 100.0, 200.0, 400.0])
-    kf = MotionFilter(measurement(np.array([0.0, 0.0, 5.0]), box), sigma_accel=3.0, sigma_xy=0.03, sigma_z_rel=0.017)
+    def meas(transl):
+        z = measurement(transl, box)
+        return z, measurement_var(z, sigma_xy=0.03, sigma_z_rel=0.017)
+
+    kf = MotionFilter(*meas(np.array([0.0, 0.0, 5.0])), sigma_accel=3.0)
     for k in range(1, 31):
         kf.predict(DT)
-        kf.update(measurement(np.array([0.0, 0.0, 5.0]) + velocity * k * DT, box))
+        kf.update(*meas(np.array([0.0, 0.0, 5.0]) + velocity * k * DT))
     kf.predict(0.5)                                   # 15 frames without detection
     np.testing.assert_allclose(kf.transl, np.array([0.0, 0.0, 5.0]) + velocity * 1.5, atol=0.05)
     before = kf.transl
     kf.predict(0.0)                                   # same stamp: nothing changes
     np.testing.assert_array_equal(kf.transl, before)
     np.testing.assert_allclose(kf.box, box, atol=1.0)
+
+
+def test_kalman_matches_filterpy_class_with_hand_built_model():
+    # The same constant-velocity model written out by hand for filterpy's KalmanFilter class:
+    # per axis F = [[1, dt], [0, 1]], Q = var * [[dt^4/4, dt^3/2], [dt^3/2, dt^2]] with the box
+    # axes' acceleration scaled by box height / 1.7 m, R from measurement_var.
+    rng = np.random.default_rng(3)
+    sigma_accel, sigma_xy, sigma_z_rel = 3.0, 0.03, 0.017
+    z0 = measurement(np.array([0.3, -0.2, 6.0]), np.array([100.0, 80.0, 180.0, 400.0]))
+    ours = MotionFilter(z0, measurement_var(z0, sigma_xy, sigma_z_rel), sigma_accel)
+    ref = KalmanFilter(dim_x=14, dim_z=7)
+    ref.x, ref.P = ours.x.copy(), ours.P.copy()
+    ref.H = np.hstack([np.eye(7), np.zeros((7, 7))])
+    for k in range(40):
+        dt = [1 / 30, 2 / 30, 0.5][k % 3]
+        f = np.eye(14)
+        f[range(7), range(7, 14)] = dt
+        box_sd = sigma_accel / 1.7 * max(ref.x[6], 1.0)
+        var = np.r_[np.full(3, sigma_accel ** 2), np.full(4, box_sd ** 2)]
+        q = np.block([[np.diag(var * dt ** 4 / 4), np.diag(var * dt ** 3 / 2)],
+                      [np.diag(var * dt ** 3 / 2), np.diag(var * dt ** 2)]])
+        ours.predict(dt)
+        ref.predict(F=f, Q=q)
+        if k % 5 != 2:  # some frames without a detection
+            z = z0 + rng.normal(size=7) * np.r_[0.05, 0.05, 0.1, 3.0, 3.0, 2.0, 2.0]
+            r = measurement_var(z, sigma_xy, sigma_z_rel)
+            ours.update(z, r)
+            ref.update(z, R=np.diag(r))
+        np.testing.assert_allclose(ours.x, ref.x, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(ours.P, ref.P, rtol=1e-9, atol=1e-9)
