@@ -10,8 +10,8 @@ Two conversions reproduce the AiOS heads bit-for-bit and must not be "improved":
 * ``rotmat_to_axis_angle``: pytorch3d 0.6.1 semantics (``matrix_to_quaternion`` then
   ``quaternion_to_axis_angle``) WITHOUT quaternion sign standardisation: the chosen quaternion may
   have w < 0, so the angle can lie in (pi, 2 pi). Same rotation, different vector -- and SMPL-X adds
-  the mean hand pose in axis-angle space, so the vector itself matters. ``so3_log`` is the
-  principal logarithm (angle in [0, pi]) for everything that is not AiOS parity.
+  the mean hand pose in axis-angle space, so the vector itself matters. Everything that is not
+  AiOS parity uses the principal logarithm of :mod:`aios_ros.geometry.so3` (angle in [0, pi]).
 """
 from __future__ import annotations
 
@@ -45,11 +45,6 @@ def rot6d_to_rotmat(x: ArrayT) -> ArrayT:
     b3 = torch.linalg.cross(b1, b2, dim=-1)
     return torch.stack((b1, b2, b3), dim=-1)
 
-
-@_numpy_friendly
-def rotmat_to_rot6d(rotmat: ArrayT) -> ArrayT:
-    """(..., 3, 3) -> (..., 6) in the AiOS layout; ``rot6d_to_rotmat`` inverts it exactly."""
-    return rotmat[..., :, :2].reshape(*rotmat.shape[:-2], 6)
 
 
 @_numpy_friendly
@@ -92,42 +87,3 @@ def quaternion_to_axis_angle(quat: ArrayT) -> ArrayT:
 def rotmat_to_axis_angle(rotmat: ArrayT) -> ArrayT:
     """(..., 3, 3) -> (..., 3) exactly as AiOS' ``rotmat_to_aa`` (|aa| may exceed pi)."""
     return quaternion_to_axis_angle(rotmat_to_quaternion(rotmat))
-
-
-@_numpy_friendly
-def quaternion_to_rotmat(quat: ArrayT) -> ArrayT:
-    """(..., 4) (w, x, y, z), need not be unit (it is normalised) -> (..., 3, 3)."""
-    w, x, y, z = quat.unbind(-1)
-    s = 2.0 / (quat * quat).sum(-1)
-    return torch.stack([
-        1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w),
-        s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w),
-        s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y),
-    ], dim=-1).reshape(*quat.shape[:-1], 3, 3)
-
-
-@_numpy_friendly
-def axis_angle_to_rotmat(aa: ArrayT) -> ArrayT:
-    """(..., 3) -> (..., 3, 3) by Rodrigues' formula (= the SO(3) exponential), exact near 0."""
-    theta2 = (aa * aa).sum(-1, keepdim=True)[..., None]
-    small = theta2 < 1e-8
-    theta = torch.sqrt(torch.where(small, torch.ones_like(theta2), theta2))
-    # sin(t)/t and (1-cos t)/t^2, with Taylor series for tiny angles
-    a = torch.where(small, 1.0 - theta2 / 6.0, torch.sin(theta) / theta)
-    b = torch.where(small, 0.5 - theta2 / 24.0, (1.0 - torch.cos(theta)) / (theta * theta))
-    x, y, z = aa.unbind(-1)
-    zero = torch.zeros_like(x)
-    k = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*aa.shape[:-1], 3, 3)
-    eye = torch.eye(3, dtype=aa.dtype, device=aa.device).expand_as(k)
-    return eye + a * k + b * (k @ k)
-
-
-so3_exp = axis_angle_to_rotmat
-
-
-@_numpy_friendly
-def so3_log(rotmat: ArrayT) -> ArrayT:
-    """(..., 3, 3) -> (..., 3) principal logarithm: axis-angle with angle in [0, pi]."""
-    quat = rotmat_to_quaternion(rotmat)
-    quat = torch.where(quat[..., :1] < 0, -quat, quat)
-    return quaternion_to_axis_angle(quat)

@@ -17,7 +17,6 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from aios_ros.model.encoder import feed_forward
 from aios_ros.model.heads import MLP, inverse_sigmoid
 from aios_ros.model.ms_deform_attn import MSDeformAttn
 from aios_ros.model.person_attention import person_self_attention
@@ -59,7 +58,7 @@ class DecoderLayer(nn.Module):
         attn = self.cross_attn(tgt + query_pos, reference_points, memory, spatial_shapes,
                                level_start_index, memory_padding_mask)
         tgt = self.norm1(tgt + attn)
-        return self.norm3(tgt + feed_forward(tgt, self.linear1, self.linear2))
+        return self.norm3(tgt + self.linear2(self.linear1(tgt).relu_()))
 
 
 @lru_cache(maxsize=8)

@@ -11,29 +11,14 @@ from aios_ros.model.ms_deform_attn import MSDeformAttn
 
 
 def feed_forward(x: torch.Tensor, linear1: nn.Linear, linear2: nn.Linear,
-                 chunk_rows: int = 1024) -> torch.Tensor:
+                 chunk_rows: int = 512) -> torch.Tensor:
     """``linear2(relu(linear1(x)))`` for x (..., C), computed in chunks of rows.
 
-    Row-wise, so the result is the same. One (chunk, d_ffn) hidden buffer is reused for every
-    chunk and each chunk's result is written straight into the output: the hidden block stays in
-    cache and no fresh multi-MB tensors are allocated (first-touch page faults) or concatenated.
-    With 1024-row chunks the whole forward at 512x853 (2 threads) took ~5-9 % less time than with
-    per-chunk ``F.linear`` + ``cat`` (512 rows) in the encoder and unchunked decoder FFNs.
+    Row-wise, so the result is the same; a (chunk, d_ffn) hidden block stays in cache instead of a
+    (S, 2048) round trip through memory, ~20 % faster for the 9k-22k encoder tokens on CPU.
     """
     flat = x.reshape(-1, x.shape[-1])
-    if torch.is_autocast_enabled(x.device.type):
-        # out= operations are not autocast: let F.linear cast per chunk.
-        out = torch.cat([linear2(linear1(c).relu_()) for c in flat.split(chunk_rows)])
-        return out.view(*x.shape[:-1], out.shape[-1])
-    rows = flat.shape[0]
-    out = flat.new_empty(rows, linear2.out_features)
-    hidden = flat.new_empty(min(chunk_rows, rows), linear1.out_features)
-    w1, w2 = linear1.weight.t(), linear2.weight.t()
-    for start in range(0, rows, chunk_rows):
-        chunk = flat[start:start + chunk_rows]
-        h = hidden[:chunk.shape[0]]
-        torch.addmm(linear1.bias, chunk, w1, out=h).relu_()
-        torch.addmm(linear2.bias, h, w2, out=out[start:start + chunk.shape[0]])
+    out = torch.cat([linear2(linear1(rows).relu_()) for rows in flat.split(chunk_rows)])
     return out.view(*x.shape[:-1], out.shape[-1])
 
 

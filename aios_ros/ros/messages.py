@@ -15,7 +15,7 @@ from std_msgs.msg import Header
 
 from aios_ros.msg import BodyModelInfo, SmplxBody, SmplxBodyArray
 from aios_ros.pipeline.types import POSE_SLICES, Bodies, BodyModel, IntrinsicsSource, TrackState
-from aios_ros.temporal.so3 import log_map
+from aios_ros.geometry.so3 import log_map
 
 STREAM_RAW = SmplxBodyArray.STREAM_RAW
 STREAM_FUSED = SmplxBodyArray.STREAM_FUSED

@@ -14,7 +14,7 @@ import numpy as np
 
 from aios_ros.pipeline.types import NUM_POSE_JOINTS, POSE_SLICES
 from aios_ros.temporal.config import StreamFilterConfig
-from aios_ros.temporal.so3 import exp_map, log_map
+from aios_ros.geometry.so3 import exp_map, log_map
 
 
 def _alpha(cutoff_hz: np.ndarray, dt: np.ndarray) -> np.ndarray:

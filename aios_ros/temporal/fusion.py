@@ -26,7 +26,7 @@ import numpy as np
 
 from aios_ros.pipeline.types import POSE_SLICES
 from aios_ros.temporal.config import FusionConfig
-from aios_ros.temporal.so3 import angle_from_trace, geodesic_angle, project_to_so3
+from aios_ros.geometry.so3 import angle_from_trace, geodesic_angle, project_to_so3
 
 # Token indices of the AiOS final decoder layer per person (TEMPORAL_DESIGN.md section 1).
 BODY_TOKENS = np.array([0, *range(1, 18), 18, 25, 32])

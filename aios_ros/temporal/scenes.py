@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aios_ros.pipeline.types import NUM_POSE_JOINTS
-from aios_ros.temporal.so3 import exp_map
+from aios_ros.geometry.so3 import exp_map
 
 FPS = 30.0
 WIDTH, HEIGHT = 1280, 720

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from aios_ros.pipeline.types import NUM_POSE_JOINTS, TOKEN_DIM, TOKENS_PER_PERSON
-from aios_ros.temporal.so3 import project_to_so3
+from aios_ros.geometry.so3 import project_to_so3
 
 _POSE_DIM = NUM_POSE_JOINTS * 9
 _CODE_DIM = _POSE_DIM + 20  # pose matrices, betas, expression

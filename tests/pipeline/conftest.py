@@ -6,7 +6,7 @@ import pytest
 
 from aios_ros.body.body_model import SmplxBodyModel
 from aios_ros.pipeline.types import Bodies, Camera, IntrinsicsSource
-from aios_ros.temporal.so3 import exp_map
+from aios_ros.geometry.so3 import exp_map
 from aios_ros.temporal.token_codec import LinearTokenCodec
 
 K = np.array([[1000.0, 0.0, 320.0], [0.0, 1000.0, 240.0], [0.0, 0.0, 1.0]])

@@ -8,7 +8,7 @@ from aios_ros.config import build
 from aios_ros.pipeline.pipeline import Pipeline, project
 from aios_ros.pipeline.types import TrackState
 from aios_ros.temporal.config import TemporalConfig
-from aios_ros.temporal.so3 import geodesic_angle
+from aios_ros.geometry.so3 import geodesic_angle
 
 DT = 1.0 / 30.0
 

@@ -13,7 +13,7 @@ from std_msgs.msg import Header
 from aios_ros.msg import BodyModelInfo, SmplxBody, SmplxBodyArray
 from aios_ros.pipeline.types import Camera, IntrinsicsSource, TrackState
 from aios_ros.ros.messages import STREAM_FUSED, body_array, body_model_info, copy_header
-from aios_ros.temporal.so3 import exp_map
+from aios_ros.geometry.so3 import exp_map
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from estimator_double import CountingEstimator  # noqa: E402

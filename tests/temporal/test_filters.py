@@ -6,7 +6,7 @@ from aios_ros.temporal.filters import OneEuroParams, PoseSmoother, one_euro_so3_
 from filterpy.kalman import KalmanFilter
 
 from aios_ros.temporal.motion import MotionFilter, measurement, measurement_var
-from aios_ros.temporal.so3 import exp_map, geodesic_angle, rotation_about
+from aios_ros.geometry.so3 import exp_map, geodesic_angle, rotation_about
 
 DT = 1.0 / 30.0
 

@@ -3,7 +3,7 @@ import numpy as np
 
 from aios_ros.temporal.config import FusionConfig
 from aios_ros.temporal.fusion import Fuser, Window, srwa_weights
-from aios_ros.temporal.so3 import chordal_mean, geodesic_angle, rotation_about
+from aios_ros.geometry.so3 import chordal_mean, geodesic_angle, rotation_about
 from aios_ros.temporal.token_codec import LinearTokenCodec
 
 DT = 1.0 / 30.0

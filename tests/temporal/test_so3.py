@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from aios_ros.temporal.so3 import (chordal_mean, exp_map, geodesic_angle, log_map, project_to_so3,
+from aios_ros.geometry.so3 import (chordal_mean, exp_map, geodesic_angle, log_map, project_to_so3,
                                    rotation_about)
 
 Z = np.array([0.0, 0.0, 1.0])
