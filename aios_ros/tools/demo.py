@@ -1,6 +1,6 @@
 """The README's first command: replay the bundled sample and show what came out.
 
-    python -m aios_ros.tools.demo [--out out/demo] [--frames N | --all] [--short-side PX]
+    python -m aios_ros.tools.demo [--out out/demo] [--frames N] [--short-side PX]
            [--checkpoint PTH] [--smplx DIR] [--config camera.yaml]
 
 1. generates the synthetic sample bag (data/sample_bag/) if it is missing,
@@ -11,8 +11,8 @@
 
 Without a checkpoint the model runs with seeded random weights: it finds no real people and
 every output says "untrained weights: poses are meaningless". The network input defaults to a
-short side of 256 px so that the run takes minutes on a 2-core CPU; ``--frames`` limits how many
-of the sample's 100 frames are replayed (default 20; ``--all`` for every frame).
+short side of 256 px so that the whole sample (100 frames) takes about two minutes on a 2-core
+CPU; ``--frames`` limits how many frames are replayed.
 """
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ from aios_ros.tools.replay_run import ReplayOptions, run_replay
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / 'out' / 'demo'
 DEMO_SHORT_SIDE = 256
-DEMO_FRAMES = 20
 VIDEO_FPS = 10.0
 
 
@@ -63,8 +62,7 @@ class OverlayWriter:
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog='aios_demo', description=__doc__.split('\n\n')[0])
     p.add_argument('--out', type=Path, default=DEFAULT_OUT, help='output folder (replaced)')
-    p.add_argument('--frames', type=int, default=DEMO_FRAMES, help='frames to replay')
-    p.add_argument('--all', action='store_true', help='replay all frames of the sample')
+    p.add_argument('--frames', type=int, default=None, help='replay only the first N frames')
     p.add_argument('--short-side', type=int, default=DEMO_SHORT_SIDE,
                    help='network input short side, px (official: 800)')
     p.add_argument('--checkpoint', default=None, help='AiOS checkpoint (aios_checkpoint.pth)')
@@ -82,7 +80,7 @@ def run(a: argparse.Namespace) -> int:
     sink = OverlayWriter(a.out / 'overlay', a.out / 'overlay.mp4')
     options = ReplayOptions(bag=sample, out=a.out / 'bag', config=a.config,
                             checkpoint=a.checkpoint, smplx=a.smplx, short_side=a.short_side,
-                            max_frames=None if a.all else a.frames, overlay_sink=sink)
+                            max_frames=a.frames, overlay_sink=sink)
     try:
         summary = run_replay(options)
     finally:
