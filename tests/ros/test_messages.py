@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from message_samples import differences, make_body_array, make_image, make_model_info
+from message_samples import differences, make_body_array, make_model_info
 
 HERE = Path(__file__).resolve().parent
 
