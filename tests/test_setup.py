@@ -72,8 +72,7 @@ def test_readme_quick_start_is_two_commands_run_by_ci():
     assert len(commands) == 2
     assert commands[0].startswith('bash scripts/setup.sh')
     assert 'pytest' in commands[1] and commands[1].startswith('. ./env.sh')
-    # .ci/run takes the commands from this block; with a README that has a third command it
-    # refuses to run.
+    # .ci/run runs these two commands literally and refuses to run when this block differs.
     ci = (REPO_ROOT / '.ci' / 'run').read_text()
     assert '<!-- quick-start -->' in ci and 'README.md' in ci
 
