@@ -82,8 +82,7 @@ class SmplxLayer(nn.Module):
         return cls(tensors)
 
     @classmethod
-    def from_smplx_folder(cls, path: str | Path, num_betas: int = 10,
-                          num_expression: int = 10) -> 'SmplxLayer':
+    def from_smplx_folder(cls, path: str | Path) -> 'SmplxLayer':
         """From ``SMPLX_NEUTRAL.npz`` via the ``smplx`` package, configured exactly as AiOS does.
 
         ``path``: the .npz file, a folder holding ``smplx/SMPLX_NEUTRAL.npz`` (smplx convention)
@@ -94,8 +93,8 @@ class SmplxLayer(nn.Module):
         try:
             with smplx_keypoint_ids(npz):
                 model = smplx.create(str(npz), model_type='smplx', gender='neutral', use_pca=False,
-                                     use_face_contour=True, flat_hand_mean=False, num_betas=num_betas,
-                                     num_expression_coeffs=num_expression, ext='npz')
+                                     use_face_contour=True, flat_hand_mean=False, num_betas=10,
+                                     num_expression_coeffs=10, ext='npz')
         except (AttributeError, KeyError, IndexError, ValueError, OSError) as err:
             raise ValueError(f'{npz} is not a usable SMPL-X model file ({type(err).__name__}: {err}). '
                              + SMPLX_DOWNLOAD_HINT) from err

@@ -17,14 +17,12 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from aios_ros.model.heads import MLP, inverse_sigmoid
+from aios_ros.model.heads import D, MLP, inverse_sigmoid
 from aios_ros.model.ms_deform_attn import MSDeformAttn
 from aios_ros.model.person_attention import person_self_attention
 from aios_ros.model.position_encoding import box_sine_embedding
 from aios_ros.model.tokens import (BODY_LAYOUT, NUM_BODY_KPS, NUM_FACE_KPS, NUM_GROUPS,
                                    NUM_HAND_KPS, WHOLE_BODY_LAYOUT, TokenLayout, span)
-
-D = 256
 
 
 class DecoderLayer(nn.Module):

@@ -23,15 +23,15 @@ from aios_ros.model.camera import cam_to_translation, metric_translation, projec
 from aios_ros.model.checkpoint import CheckpointError, load_strict, read_checkpoint
 from aios_ros.model.config import ModelConfig
 from aios_ros.model.cuda_graphs import BucketPolicy, GraphRunner
-from aios_ros.model.postprocess import scale_boxes, top_scores
+from aios_ros.model.postprocess import BOX_KEYS, scale_boxes, top_scores
 from aios_ros.model.preprocess import Batch, make_batch
 from aios_ros.model.seeded_weights import seeded_state_dict, smplx_placeholder
-from aios_ros.pipeline.types import Bodies, Camera
+from aios_ros.pipeline.types import POSE_SLICES, TOKEN_DIM, TOKENS_PER_PERSON, Bodies, Camera
 
 LOG = logging.getLogger(__name__)
 UNTRAINED_WARNING = ('AiOS: NO CHECKPOINT (model.checkpoint is empty) - untrained weights: poses are '
                      'meaningless (seeded random weights, seed %d)')
-BOX_OUTPUTS = ('pred_boxes', 'pred_lhand_boxes', 'pred_rhand_boxes', 'pred_face_boxes')
+BOX_OUTPUTS = tuple(BOX_KEYS.values())  # body, left hand, right hand, face
 
 
 def build_model(config: ModelConfig) -> AiOS:
@@ -149,8 +149,8 @@ class AiosEstimator:
         boxes = torch.stack([scale_boxes(out[k][0, q], batch.ori_shape[0]) for k in BOX_OUTPUTS], 1)
         rot = out['rotmat'][0, q]
         betas, expr, cam = out['pred_smpl_beta'][0, q], out['pred_smpl_expr'][0, q], out['pred_smpl_cam'][0, q]
-        smplx = self.smplx(rot[:, 0:1], rot[:, 1:22], rot[:, 22:37], rot[:, 37:52], rot[:, 52:53],
-                           betas, expr, with_vertices=self.config.with_vertices)
+        smplx = self.smplx(**{name: rot[:, s] for name, s in POSE_SLICES.items()}, betas=betas,
+                           expression=expr, with_vertices=self.config.with_vertices)
         joints = smplx.joints
         img_hw, to_original = batch.img_shape[0], batch.bb2img[0]
         if self.config.metric_camera:
@@ -171,7 +171,7 @@ class AiosEstimator:
 
     def _no_bodies(self) -> Bodies:
         bodies = Bodies.empty(len(self.body_model.joint_names))
-        bodies.tokens = np.zeros((0, 39, 256), np.float16)
+        bodies.tokens = np.zeros((0, TOKENS_PER_PERSON, TOKEN_DIM), np.float16)
         if self.config.with_vertices:
             bodies.vertices = np.zeros((0, self.body_model.num_vertices, 3), np.float32)
         return bodies
@@ -180,7 +180,7 @@ class AiosEstimator:
         """Final-layer SMPL-X heads on token blocks (N, 39, 256) -> ``pose`` (N, 53, 3, 3),
         ``betas`` (N, 10), ``expression`` (N, 10), ``cam`` (N, 3) = (s, tx, ty), float32."""
         tokens = np.asarray(tokens)
-        if tokens.ndim != 3 or tokens.shape[1:] != (39, 256):
+        if tokens.ndim != 3 or tokens.shape[1:] != (TOKENS_PER_PERSON, TOKEN_DIM):
             raise ValueError(f'tokens must have shape (N, 39, 256), got {tokens.shape}')
         with torch.inference_mode():
             t = torch.as_tensor(tokens, dtype=torch.float32, device=self.device)

@@ -34,10 +34,10 @@ from torch import nn
 
 from aios_ros.model.camera import cam_to_translation
 from aios_ros.model.config import ModelConfig
-from aios_ros.model.estimator import AiosEstimator, build_model
+from aios_ros.model.estimator import BOX_OUTPUTS, AiosEstimator, build_model
 from aios_ros.model.ms_deform_attn import msda_core_fast, msda_core_reference
 from aios_ros.model.preprocess import make_batch
-from aios_ros.pipeline.types import Camera, IntrinsicsSource
+from aios_ros.pipeline.types import POSE_SLICES, Camera, IntrinsicsSource
 
 STAGES = ('backbone', 'encoder', 'decoder', 'heads', 'smplx', 'postprocess')
 # Official AiOS (fp32 eager) and plain ResNet-50 medians, seconds, 2 threads, this CPU (issue 5).
@@ -144,12 +144,11 @@ class Subject:
         out = {k: v.float()[0] for k, v in out.items()}
         query = trace.transformer.decoder.person_index[0]
         rot = out['rotmat']
-        body = est.smplx(rot[:, 0:1], rot[:, 1:22], rot[:, 22:37], rot[:, 37:52], rot[:, 52:53],
-                         out['pred_smpl_beta'], out['pred_smpl_expr'])
+        body = est.smplx(**{name: rot[:, s] for name, s in POSE_SLICES.items()},
+                         betas=out['pred_smpl_beta'], expression=out['pred_smpl_expr'])
         transl = cam_to_translation(out['pred_smpl_cam'])[:, None]
         hw = batch.img_shape[0].flip(0).repeat(2).float()
-        boxes = [out[k] * hw for k in ('pred_boxes', 'pred_lhand_boxes', 'pred_rhand_boxes',
-                                       'pred_face_boxes')]
+        boxes = [out[k] * hw for k in BOX_OUTPUTS]
         return {'query': query, 'returned': query[est._select(out['pred_logits'])[1]],
                 'boxes_px': torch.stack(boxes, 1), 'joints_m': body.joints + transl,
                 'vertices_m': body.vertices + transl, 'joints_body_frame_m': body.joints}

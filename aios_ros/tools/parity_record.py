@@ -22,6 +22,7 @@ from aios_ros.model.estimator import build_model
 from aios_ros.model.heads import inverse_sigmoid
 from aios_ros.model.postprocess import BOX_KEYS, fullpose, postprocess, top_scores
 from aios_ros.model.preprocess import Batch, make_batch
+from aios_ros.pipeline.types import POSE_SLICES
 
 VERTEX_STRIDE = 16
 SMPLX_POSE_PARTS = {'pred_smpl_pose': (0, 22), 'pred_smpl_lhand_pose': (22, 37),
@@ -70,8 +71,9 @@ def _decoder(model: AiOS, tr: ForwardTrace) -> dict:
 def _smplx_all(model: AiOS, out: dict) -> dict:
     """SMPL-X for every one of the B x 100 people (the official model does this)."""
     rot = out['rotmat'].flatten(0, 1)
-    res = model.body_model(rot[:, 0:1], rot[:, 1:22], rot[:, 22:37], rot[:, 37:52], rot[:, 52:53],
-                           out['pred_smpl_beta'].flatten(0, 1), out['pred_smpl_expr'].flatten(0, 1))
+    res = model.body_model(**{name: rot[:, s] for name, s in POSE_SLICES.items()},
+                           betas=out['pred_smpl_beta'].flatten(0, 1),
+                           expression=out['pred_smpl_expr'].flatten(0, 1))
     shape = out['rotmat'].shape[:2]
     verts = res.vertices.view(*shape, -1, 3)
     return {'pred_smpl_kp3d': res.joints.view(*shape, -1, 3), 'pred_smpl_verts': verts}
@@ -96,13 +98,12 @@ def record(model: AiOS, batch: Batch) -> dict:
     rec.update(dec)
     rec['out'] = final
     rec['out_rot6d'] = out['rot6d']
-    post_in = dict(final, pred_smpl_kp3d=body['pred_smpl_kp3d'])
-    rec['post'] = postprocess(post_in, batch.ori_shape, batch.img_shape)
+    rec['post'] = postprocess(final, batch.ori_shape, batch.img_shape)
     rec['post_target_sizes'] = batch.ori_shape
     rec['post_topk_indexes'] = top_scores(out['pred_logits'])[3]
     # the official engine passes the network input size as target size: only the boxes change
     rec['post_engine_boxes'] = [{k: p[k] for k in BOX_KEYS}
-                                for p in postprocess(post_in, batch.img_shape, batch.img_shape)]
+                                for p in postprocess(final, batch.img_shape, batch.img_shape)]
     return rec
 
 
