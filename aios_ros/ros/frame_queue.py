@@ -49,7 +49,3 @@ class FrameQueue:
             self._closed = True
             self._items.clear()
             self._cond.notify_all()
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._items)

@@ -57,9 +57,7 @@ class NonFiniteImageError(ImageConversionError):
     reason = 'non_finite'
 
 
-REASONS = tuple(cls.reason for cls in (UnsupportedEncodingError, EmptyImageError,
-                                       StepMismatchError, ImageTooLargeError, CorruptImageError,
-                                       NonFiniteImageError))
+REASONS = tuple(cls.reason for cls in ImageConversionError.__subclasses__())
 
 # encoding -> (numpy dtype, channels)
 _LAYOUTS = {

@@ -122,7 +122,7 @@ class AiosNode(Node):
     def _build_estimator(self, config: ModelConfig) -> Estimator:
         from aios_ros.model.estimator import UNTRAINED_WARNING, build_estimator
         if not config.checkpoint:
-            self.get_logger().warning(f'{UNTRAINED_WARNING} (set model.checkpoint)')
+            self.get_logger().warning(f'{UNTRAINED_WARNING % config.seed} (set model.checkpoint)')
         self.get_logger().info(f'loading AiOS on {config.device} ({config.dtype}), input '
                                f'{config.short_side}/{config.max_size} px')
         return build_estimator(config)
