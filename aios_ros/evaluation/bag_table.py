@@ -7,9 +7,8 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 
 from aios_ros.evaluation.layout import PersonTable, make_table
-from aios_ros.tools.rosbag_io import make_typestore
+from aios_ros.tools.rosbag_io import ARRAY_T, make_typestore, stamp_ns
 
-ARRAY_T = 'aios_ros/msg/SmplxBodyArray'
 STREAMS = {'raw': 0, 'fused': 1}
 
 
@@ -27,12 +26,12 @@ def table_from_bag(path: str | Path, stream: str = 'raw', topic: str | None = No
             msg = store.deserialize_cdr(raw, ARRAY_T)
             if msg.stream == STREAMS[stream]:
                 frames.append(msg)
-    frames.sort(key=lambda m: (m.header.stamp.sec, m.header.stamp.nanosec))
+    frames.sort(key=lambda m: stamp_ns(m.header))
     return _to_table(frames)
 
 
 def _to_table(frames: list) -> PersonTable:
-    stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in frames]
+    stamps = [stamp_ns(m.header) for m in frames]
     bodies = [(f, b) for f, m in enumerate(frames) for b in m.bodies]
     if not bodies:
         return make_table(stamps, np.zeros(0, np.int64), np.zeros(0, np.int64),

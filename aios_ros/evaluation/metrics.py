@@ -17,6 +17,8 @@ from typing import Optional
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from aios_ros.temporal.association import iou_matrix
+
 PELVIS, NECK, LEFT_WRIST, RIGHT_WRIST = 0, 12, 20, 21
 NUM_BODY_JOINTS = 22          # SMPL-X joints 0..21 (pelvis .. wrists)
 
@@ -72,16 +74,6 @@ def boxes_from_keypoints(keypoints_2d: np.ndarray) -> np.ndarray:
     return np.concatenate([keypoints_2d.min(axis=1), keypoints_2d.max(axis=1)], axis=1)
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 4) x (M, 4) xyxy -> (N, M) intersection over union."""
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=1)   # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
 def match_people(gt_kp: np.ndarray, gt_boxes: np.ndarray, pred_kp: np.ndarray,
                  pred_boxes: np.ndarray, min_iou: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
     """AGORA-style one-to-one matching of one frame.
@@ -93,7 +85,7 @@ def match_people(gt_kp: np.ndarray, gt_boxes: np.ndarray, pred_kp: np.ndarray,
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     j = min(gt_kp.shape[1], pred_kp.shape[1], NUM_BODY_JOINTS)
     cost = np.linalg.norm(gt_kp[:, None, :j] - pred_kp[None, :, :j], axis=3).mean(axis=2)
-    iou = box_iou(gt_boxes, pred_boxes)
+    iou = iou_matrix(gt_boxes, pred_boxes)
     big = 1e3 * (cost.max() + 1.0)
     rows, cols = linear_sum_assignment(np.where(iou >= min_iou, cost, big))
     ok = iou[rows, cols] >= min_iou

@@ -50,15 +50,16 @@ def evaluate(gt: PersonTable, pred: PersonTable, min_iou: float = 0.1,
     gr, pr = pairs[:, 0], pairs[:, 1]
     gj = gt.joints_3d[gr]
     pj = pred.joints_3d[pr] if len(pairs) else gj
-    out['mpjpe'] = _part_errors(pj, gj, pj, gj, m.joint_parts(gj.shape[1]))
-    body = m.joint_parts(gj.shape[1]).get('body', m.joint_parts(gj.shape[1])['all']).indices
+    joint_parts = m.joint_parts(gj.shape[1])
+    out['mpjpe'] = _part_errors(pj, gj, pj, gj, joint_parts)
+    body = joint_parts.get('body', joint_parts['all']).indices
     out['pa_mpjpe'] = _mean(m.pa_error(pj[:, body], gj[:, body])) if len(pairs) else None
     has_verts = gt.vertices is not None and pred.vertices is not None and len(pairs)
     if has_verts:
         gv, pv = gt.vertices[gr], pred.vertices[pr]
         parts = m.vertex_parts(gv.shape[1], vertex_segments)
         out['mve'] = _part_errors(pv, gv, pj, gj, parts)
-        out['pa_mpvpe'] = _mean(m.pa_error(pv, gv)) if len(pairs) else None
+        out['pa_mpvpe'] = _mean(m.pa_error(pv, gv))
         out['pve_camera'] = _mean(1000.0 * np.linalg.norm(pv - gv, axis=2).mean(axis=1))
     else:
         out.update(mve={}, pa_mpvpe=None, pve_camera=None)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from aios_ros.geometry.pinhole import project
 from aios_ros.pipeline.types import Bodies, Camera, Estimator, PipelineOutput, StreamFrame, TrackState
 from aios_ros.temporal.buffer import FIELDS, RingBuffer
 from aios_ros.temporal.config import TemporalConfig
@@ -110,9 +111,7 @@ class Pipeline:
         return out
 
     def _forget(self, track_id: int) -> None:
-        buf = self._buffers.pop(track_id, None)
-        if buf is not None:
-            buf.clear()
+        self._buffers.pop(track_id, None)
         self._smoother.forget(track_id)
 
     def _buffer(self, track_id: int) -> RingBuffer:
@@ -180,10 +179,3 @@ def _window_of_one(people: Bodies, i: int) -> dict[str, np.ndarray]:
     """Person ``i`` as a one-entry fusion window (fields with a leading axis of 1)."""
     return {k: v[None] for k, v in _entry(people, i).items() if v is not None and k in FUSED_FIELDS}
 
-
-def project(points: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Pinhole projection of camera-frame points (..., 3) metres with K (3, 3) -> pixels (..., 2)."""
-    z = np.maximum(points[..., 2], 1e-6)
-    u, v = points[..., 0] / z, points[..., 1] / z  # per coordinate: no length-2 inner broadcasts
-    return np.stack([k[0, 0] * u + k[0, 1] * v + k[0, 2],
-                     k[1, 0] * u + k[1, 1] * v + k[1, 2]], axis=-1)

@@ -18,9 +18,3 @@ def track_color(track_id: Optional[int]) -> tuple[float, float, float]:
         return UNTRACKED_COLOR
     hue = (int(track_id) * _GOLDEN) % 1.0
     return colorsys.hsv_to_rgb(hue, 0.7, 0.95)
-
-
-def track_color_bgr255(track_id: Optional[int]) -> tuple[int, int, int]:
-    """:func:`track_color` as an OpenCV BGR uint8 triple."""
-    r, g, b = track_color(track_id)
-    return int(round(b * 255)), int(round(g * 255)), int(round(r * 255))

@@ -13,18 +13,13 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from aios_ros.geometry.pinhole import project
 from aios_ros.pipeline.types import Bodies, Camera
 from aios_ros.render.colors import track_color
 
 NEAR_M = 0.05          # triangles with a vertex closer than this (m) are not drawn
 _SHIFT = 4             # fixed-point fraction bits for sub-pixel cv2 drawing
 _AMBIENT = 0.3
-
-
-def project_points(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Pinhole projection of (..., 3) camera-frame points (m) to (..., 2) pixels with K (3, 3)."""
-    uvw = points @ np.asarray(K, np.float64).T
-    return uvw[..., :2] / uvw[..., 2:3]
 
 
 def body_colors_bgr(bodies: Bodies) -> np.ndarray:
@@ -34,8 +29,8 @@ def body_colors_bgr(bodies: Bodies) -> np.ndarray:
 
 
 def render_overlay(image_bgr: np.ndarray, bodies: Bodies, camera: Camera, faces: np.ndarray,
-                   parents: np.ndarray, alpha: float = 0.7, note: Optional[str] = None,
-                   draw_mesh: bool = True) -> np.ndarray:
+                   parents: np.ndarray, alpha: float = 0.7, note: Optional[str] = None
+                   ) -> np.ndarray:
     """Draw ``bodies`` over a copy of ``image_bgr`` and return it.
 
     Parameters
@@ -48,11 +43,10 @@ def render_overlay(image_bgr: np.ndarray, bodies: Bodies, camera: Camera, faces:
     parents: (P,) kinematic parent of each of the first P joints, -1 for the root.
     alpha: mesh opacity in [0, 1].
     note: optional text written in the top-left corner (e.g. a warning about the weights).
-    draw_mesh: False draws skeletons, boxes and ids only.
     """
     out = np.ascontiguousarray(image_bgr).copy()
     colors = body_colors_bgr(bodies)
-    if draw_mesh and bodies.vertices is not None and len(bodies):
+    if bodies.vertices is not None and len(bodies):
         layer = mesh_layer(out.shape[:2], bodies.vertices, camera.K, faces, colors)
         # Every mesh pixel has all channels >= 1 (mesh_layer), so its grey value is >= 1.
         mask = cv2.cvtColor(layer, cv2.COLOR_BGR2GRAY) > 0
@@ -80,7 +74,7 @@ def mesh_layer(shape: tuple[int, int], vertices: np.ndarray, K: np.ndarray, face
     centroid = tris.mean(axis=1)
     # Front-facing triangles point towards the camera at the origin: n . c < 0.
     keep = (tris[:, :, 2] > NEAR_M).all(axis=1) & (np.einsum('ij,ij->i', normals, centroid) < 0)
-    uv = project_points(tris[keep], K)                                     # (M, 3, 2)
+    uv = project(tris[keep], K)                                            # (M, 3, 2)
     inside = ((uv.max(axis=1) >= 0) & (uv.min(axis=1) < (width, height))).all(axis=1)
     uv, normals, centroid, owner = uv[inside], normals[keep][inside], centroid[keep][inside], \
         owner[keep][inside]

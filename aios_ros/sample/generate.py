@@ -20,8 +20,10 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from aios_ros.evaluation.layout import make_table, save_table
+from aios_ros.evaluation.metrics import boxes_from_keypoints
 from aios_ros.pipeline.types import BodyModel
-from aios_ros.render.overlay import mesh_layer, project_points
+from aios_ros.geometry.pinhole import project
+from aios_ros.render.overlay import mesh_layer
 from aios_ros.sample import scene
 
 IMAGE_TOPIC = '/camera/image_raw/compressed'
@@ -118,10 +120,9 @@ def write_sample(out: str | Path, body_model: BodyModel, frames: int | None = No
 
 def _save_ground_truth(path: Path, stamps: np.ndarray, rows: dict[str, list]) -> None:
     joints, verts = np.stack(rows['joints']), np.stack(rows['vertices'])
-    vert_uv = project_points(verts.astype(np.float64), scene.K)
-    boxes = np.concatenate([vert_uv.min(axis=1), vert_uv.max(axis=1)], axis=1)
+    boxes = boxes_from_keypoints(project(verts.astype(np.float64), scene.K))
     table = make_table(stamps, rows['frame'], rows['track_id'],
-                       project_points(joints.astype(np.float64), scene.K), joints, boxes, verts)
+                       project(joints.astype(np.float64), scene.K), joints, boxes, verts)
     table.keypoints_2d = table.keypoints_2d.astype(np.float32)
     table.joints_3d, table.vertices = joints, verts
     save_table(path, table, pose=np.stack(rows['pose']), betas=np.stack(rows['betas']),

@@ -30,13 +30,6 @@ def mahalanobis(mean: np.ndarray, cov: np.ndarray, points: np.ndarray) -> np.nda
     return np.sqrt(np.maximum(np.sum(diff * sol, axis=-1), 0.0))
 
 
-def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine similarity of rows a (M, D) and b (N, D) -> (M, N)."""
-    an = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
-    bn = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
-    return an @ bn.T
-
-
 def combine(terms: list[tuple[float, np.ndarray | None]]) -> np.ndarray:
     """Weighted mean of (weight, cost (M, N) with NaN = unavailable) terms; None terms are skipped."""
     num = den = 0.0

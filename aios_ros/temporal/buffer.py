@@ -37,9 +37,6 @@ class RingBuffer:
         self._next = 0
         self._newest = -np.inf
 
-    def __len__(self) -> int:
-        return int(np.count_nonzero(~np.isnan(self._stamps)))
-
     def push(self, stamp: float, entry: dict[str, np.ndarray]) -> None:
         """Append one entry (keys of :data:`FIELDS`; ``tokens`` may be missing or None)."""
         if stamp <= self._newest:
@@ -71,9 +68,3 @@ class RingBuffer:
         out = {k: self._data[k][sel] for k in fields if k in self._data
                and (k != 'tokens' or bool(np.all(self._has_tokens[sel])))}
         return self._stamps[sel], out
-
-    def clear(self) -> None:
-        self._stamps[:] = np.nan
-        self._has_tokens[:] = False
-        self._next = 0
-        self._newest = -np.inf

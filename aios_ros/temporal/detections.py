@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aios_ros.geometry.pinhole import project
 from aios_ros.pipeline.types import Bodies, BodyModel, NUM_POSE_JOINTS
-from aios_ros.pipeline.pipeline import project
 from aios_ros.temporal.scenes import K, WIDTH, Scene, smooth_noise
 from aios_ros.geometry.so3 import exp_map
 from aios_ros.temporal.token_codec import LinearTokenCodec

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from aios_ros.evaluation.metrics import pa_error
+from aios_ros.evaluation.metrics import accel_error, pa_error
 from aios_ros.temporal.association import iou_matrix
 
 NUM_BODY_JOINTS = 22  # pelvis + 21 body joints of SMPL-X; pelvis (0) is the root
@@ -123,13 +123,14 @@ def _centred(joints: np.ndarray) -> np.ndarray:
 
 
 def _accel(tracks: dict[int, dict[int, tuple]]) -> float | None:
+    """Mean acceleration error over runs of consecutive frames with an unchanged identity."""
     errors = []
     for frames in tracks.values():
-        for t, (p1, q1, h1) in frames.items():
-            prev, nxt = frames.get(t - 1), frames.get(t + 1)
-            if prev is None or nxt is None or not prev[2] == h1 == nxt[2]:
-                continue
-            a_pred = prev[0] - 2 * p1 + nxt[0]
-            a_true = prev[1] - 2 * q1 + nxt[1]
-            errors.append(1000.0 * np.linalg.norm(a_pred - a_true, axis=-1).mean())
+        times = sorted(frames)
+        breaks = [k for k in range(1, len(times)) if times[k] != times[k - 1] + 1
+                  or frames[times[k]][2] != frames[times[k - 1]][2]]
+        for run in np.split(np.array(times), breaks):
+            if len(run) >= 3:
+                errors.extend(accel_error(np.array([frames[t][0] for t in run]),
+                                          np.array([frames[t][1] for t in run])))
     return float(np.mean(errors)) if errors else None

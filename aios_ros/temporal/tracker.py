@@ -137,16 +137,20 @@ class Tracker:
             sub = cost[np.ix_([rows[t.track_id] for t in group], np.searchsorted(cands, dets))]
             return [(group[r], int(dets[k])) for r, k in assoc.match(sub, thr)]
 
+        def free_tracks(group: list[Track]) -> list[Track]:
+            used = {t.track_id for t, _ in pairs}
+            return [t for t in group if t.track_id not in used]
+
+        def free_dets(dets: np.ndarray) -> np.ndarray:
+            used = {d for _, d in pairs}
+            return np.array([d for d in dets if d not in used], np.int64)
+
         pairs = stage(confirmed, high, c.match_cost)
-        left = [t for t in confirmed if t.track_id not in {p[0].track_id for p in pairs}]
-        pairs += stage(left, low, c.low_cost)
-        rest = np.array([d for d in high if d not in {p[1] for p in pairs}], np.int64)
-        pairs += stage(tentative, rest, c.tentative_cost)
-        coasting = [t for t in confirmed if t.track_id not in {p[0].track_id for p in pairs}]
-        unmatched = [d for d in np.r_[high, low] if d not in {p[1] for p in pairs}]
-        pairs += self._reidentify(coasting + list(self._gallery.values()), frame, unmatched)
-        taken = {p[1] for p in pairs}
-        births = [int(d) for d in high if d not in taken and scores[d] >= c.new_track_score]
+        pairs += stage(free_tracks(confirmed), low, c.low_cost)
+        pairs += stage(tentative, free_dets(high), c.tentative_cost)
+        pairs += self._reidentify(free_tracks(confirmed) + list(self._gallery.values()), frame,
+                                  list(free_dets(np.r_[high, low])))
+        births = [int(d) for d in free_dets(high) if scores[d] >= c.new_track_score]
         return pairs, births
 
     def cost(self, tracks: list[Track], frame: _Frame, dets: np.ndarray) -> np.ndarray:

@@ -23,8 +23,9 @@ from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CameraInfo, CompressedImage
 
 from aios_ros.msg import SmplxBodyArray
+from aios_ros.sample.generate import IMAGE_TOPIC, INFO_TOPIC
+from aios_ros.tools.rosbag_io import stamp_ns
 
-IMAGE_TOPIC, INFO_TOPIC = '/camera/image_raw/compressed', '/camera/camera_info'
 BODIES, FUSED = '/bodies', '/bodies_fused'
 SENSOR = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST,
                     reliability=ReliabilityPolicy.BEST_EFFORT)
@@ -86,8 +87,7 @@ def run_subscriber(out: Path) -> None:
 
     def on_bodies(msg: SmplxBodyArray) -> None:
         now = node.get_clock().now().nanoseconds
-        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-        records.append((stamp, now, int(msg.stream), len(msg.bodies)))
+        records.append((stamp_ns(msg.header), now, int(msg.stream), len(msg.bodies)))
 
     def on_diag(msg: DiagnosticArray) -> None:
         for status in msg.status:

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from aios_ros.body.decimate import decimate_faces
+from aios_ros.geometry.pinhole import project
 from aios_ros.pipeline.types import Bodies, Camera, IntrinsicsSource
 from aios_ros.render.overlay import render_overlay
 from aios_ros.ros.node_config import NodeConfig
@@ -25,11 +26,10 @@ def sample_bodies(body_model) -> Bodies:
     """The three walkers at t = 5 s (track ids 1..3) as estimator output would hold them."""
     people = {k: v[0] for k, v in generate.scene_people(body_model, np.array([5.0])).items()}
     n = len(people['pose'])
-    uv = people['joints'] @ scene.K.T
     return Bodies(scores=np.ones(n, np.float32), boxes=np.zeros((n, 4, 4), np.float32),
                   pose=people['pose'], betas=people['betas'], expression=people['expression'],
                   transl=people['transl'],
-                  keypoints_2d=(uv[..., :2] / uv[..., 2:]).astype(np.float32),
+                  keypoints_2d=project(people['joints'], scene.K).astype(np.float32),
                   joints_3d=people['joints'], vertices=people['vertices'],
                   track_ids=np.arange(1, n + 1), track_states=np.full(n, 2, np.uint8))
 

@@ -22,14 +22,12 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from tqdm import tqdm
 
 from aios_ros.tools import rosbag_io as bagio
+from aios_ros.tools.rosbag_io import ARRAY_T, INFO_T, MARKERS_T
 from aios_ros.tools.runtime import Runtime, RuntimeOverrides, load_runtime
 
 OUT_ROOT = '/aios'
 BODIES, BODIES_FUSED, MARKERS = 'bodies', 'bodies_fused', 'markers'
 OVERLAY, MODEL_INFO = 'overlay/compressed', 'body_model_info'
-ARRAY_T = 'aios_ros/msg/SmplxBodyArray'
-MARKERS_T = 'visualization_msgs/msg/MarkerArray'
-INFO_T = 'aios_ros/msg/BodyModelInfo'
 OVERLAY_JPEG_QUALITY = 90
 _ZERO = QosTime(sec=0, nsec=0)
 LATCHED = Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, QosDurability.TRANSIENT_LOCAL,
@@ -193,8 +191,7 @@ def _input_copies(options, connections, writer, store, streams) -> dict[int, Any
 
 
 def _loop(options, reader, store, streams, copies, summary, total, should_stop) -> None:
-    info_of = {s.info_topic: s for s in streams.values() if s.info_topic}
-    topics = list(streams) + list(info_of)
+    topics = set(streams) | {s.info_topic for s in streams.values() if s.info_topic}
     conns = [c for c in reader.connections if c.topic in topics]
     bar = tqdm(total=total, unit='frame', disable=not options.progress, smoothing=0.1)
     t_start = time.perf_counter()

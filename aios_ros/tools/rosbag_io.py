@@ -23,6 +23,9 @@ MSG_NAMES = ('SmplxBody', 'SmplxBodyArray', 'BodyModelInfo')
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED = 'sensor_msgs/msg/CompressedImage'
 CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
+ARRAY_T = 'aios_ros/msg/SmplxBodyArray'
+INFO_T = 'aios_ros/msg/BodyModelInfo'
+MARKERS_T = 'visualization_msgs/msg/MarkerArray'
 _DTYPES = {'bool': np.bool_, 'byte': np.uint8, 'char': np.uint8, 'octet': np.uint8,
            'int8': np.int8, 'uint8': np.uint8, 'int16': np.int16, 'uint16': np.uint16,
            'int32': np.int32, 'uint32': np.uint32, 'int64': np.int64, 'uint64': np.uint64,

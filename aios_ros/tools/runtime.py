@@ -117,7 +117,8 @@ def make_runtime(estimator: Any, model: ModelConfig, node: NodeConfig,
 
 
 def _check_smplx_path(model: ModelConfig) -> None:
-    if model.smplx_path and not Path(model.smplx_path).exists():
-        from aios_ros.body.smplx_layer import SMPLX_DOWNLOAD_HINT
-        raise FileNotFoundError(f'SMPL-X path not found: {model.smplx_path}; {SMPLX_DOWNLOAD_HINT}')
+    """Fail on a bad SMPL-X path before the (slow) checkpoint load, with the loader's message."""
+    if model.smplx_path:
+        from aios_ros.body.smplx_layer import resolve_smplx_file
+        resolve_smplx_file(model.smplx_path)
 

@@ -5,6 +5,7 @@ import pytest
 from aios_ros.evaluation import metrics as m
 from aios_ros.evaluation.layout import load_table, make_table, save_table
 from aios_ros.evaluation.report import evaluate
+from aios_ros.temporal.association import iou_matrix
 
 K = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]])
 
@@ -15,7 +16,7 @@ def project(x):
 
 
 def test_box_iou_and_prf1():
-    iou = m.box_iou(np.array([[0, 0, 2, 2.]]), np.array([[1, 1, 3, 3.], [5, 5, 6, 6]]))
+    iou = iou_matrix(np.array([[0, 0, 2, 2.]]), np.array([[1, 1, 3, 3.], [5, 5, 6, 6]]))
     assert np.allclose(iou, [[1 / 7, 0]])
     assert np.allclose(m.prf1(2, 1, 1), (2 / 3, 2 / 3, 2 / 3))
     assert m.prf1(0, 0, 3) == (0.0, 0.0, 0.0)

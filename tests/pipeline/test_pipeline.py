@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from aios_ros.config import build
-from aios_ros.pipeline.pipeline import Pipeline, project
+from aios_ros.geometry.pinhole import project
+from aios_ros.pipeline.pipeline import Pipeline
 from aios_ros.pipeline.types import TrackState
 from aios_ros.temporal.config import TemporalConfig
 from aios_ros.geometry.so3 import geodesic_angle

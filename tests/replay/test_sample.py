@@ -6,7 +6,7 @@ from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
 from aios_ros.evaluation.layout import load_table
-from aios_ros.render.overlay import project_points
+from aios_ros.geometry.pinhole import project
 from aios_ros.sample import generate, scene
 
 
@@ -52,7 +52,7 @@ def test_ground_truth_matches_images(two_samples, tiny_frames):
             x0, y0, x1, y1 = gt.boxes[row]
             kp = gt.keypoints_2d[row, :22]
             assert np.all((kp >= (x0 - 1, y0 - 1)) & (kp <= (x1 + 1, y1 + 1)))
-            assert np.allclose(project_points(gt.joints_3d[row], scene.K), gt.keypoints_2d[row],
+            assert np.allclose(project(gt.joints_3d[row], scene.K), gt.keypoints_2d[row],
                                atol=1e-3)
             # feet on the floor, head up (y down in the optical frame)
             assert gt.vertices[row, :, 1].max() == pytest.approx(scene.FLOOR_Y_M, abs=1e-4)
