@@ -9,6 +9,7 @@ its intrinsics came from.
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -33,6 +34,12 @@ class IntrinsicsSelector:
         self._lock = threading.Lock()
         self._info: Optional[tuple[np.ndarray, int, int]] = None
         self.uncalibrated_seen = False
+
+    @classmethod
+    def for_model(cls, fallback_K: Sequence[float], short_side: int,
+                  max_size: int) -> 'IntrinsicsSelector':
+        """Selector whose last resort is :func:`model_default_K` of the model's input size."""
+        return cls(fallback_K, partial(model_default_K, short_side=short_side, max_size=max_size))
 
     def update_camera_info(self, k: Sequence[float], width: int, height: int) -> bool:
         """Store CameraInfo intrinsics; False (ignored) if the camera is uncalibrated."""

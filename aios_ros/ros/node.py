@@ -26,7 +26,6 @@ import array
 import sys
 import threading
 import time
-from functools import partial
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -54,7 +53,7 @@ from aios_ros.ros import qos
 from aios_ros.ros.diagnostics import NodeStats, diagnostic_status
 from aios_ros.ros.frame_queue import FrameQueue
 from aios_ros.ros.image_conversion import ImageConversionError, compressed_to_bgr, image_to_bgr
-from aios_ros.ros.intrinsics import IntrinsicsSelector, model_default_K
+from aios_ros.ros.intrinsics import IntrinsicsSelector
 from aios_ros.ros.markers import marker_array
 from aios_ros.ros.messages import (STREAM_FUSED, STREAM_RAW, body_array, body_model_info,
                                    copy_header, stamp_seconds)
@@ -92,8 +91,8 @@ class AiosNode(Node):
         if estimator is None:
             estimator = self._build_estimator(model_config)
         self._pipeline = Pipeline(estimator, from_parameters(values), with_vertices=False)
-        self._intrinsics = IntrinsicsSelector(self._config.fallback_K, partial(
-            model_default_K, short_side=model_config.short_side, max_size=model_config.max_size))
+        self._intrinsics = IntrinsicsSelector.for_model(
+            self._config.fallback_K, model_config.short_side, model_config.max_size)
         self._stats = NodeStats()
         self._queue = FrameQueue(self._config.drop_policy, self._config.queue_size)
         self._last_bad_log: dict[str, float] = {}

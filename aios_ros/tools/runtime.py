@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,7 +21,7 @@ from aios_ros.pipeline.types import Bodies, Camera
 from aios_ros.render.overlay import render_overlay
 from aios_ros.ros import node as aios_node
 from aios_ros.ros.image_conversion import compressed_to_bgr, image_to_bgr
-from aios_ros.ros.intrinsics import IntrinsicsSelector, model_default_K
+from aios_ros.ros.intrinsics import IntrinsicsSelector
 from aios_ros.ros.markers import marker_array
 from aios_ros.ros.messages import STREAM_FUSED, STREAM_RAW, body_array, body_model_info
 from aios_ros.ros.node_config import NodeConfig
@@ -57,8 +56,8 @@ class Runtime:
         return Pipeline(self.estimator, self.temporal, with_vertices=True)
 
     def new_intrinsics(self) -> IntrinsicsSelector:
-        return IntrinsicsSelector(self.node.fallback_K, partial(
-            model_default_K, short_side=self.model.short_side, max_size=self.model.max_size))
+        return IntrinsicsSelector.for_model(self.node.fallback_K, self.model.short_side,
+                                            self.model.max_size)
 
     def decode(self, msg: Any) -> np.ndarray:
         """Image or CompressedImage message -> (H, W, 3) uint8 BGR."""
