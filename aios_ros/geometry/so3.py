@@ -12,13 +12,25 @@ _EPS = 1e-8
 
 
 def exp_map(w: np.ndarray) -> np.ndarray:
-    """Rodrigues: tangent vector (..., 3) -> rotation matrix (..., 3, 3).
+    """Rodrigues: tangent vector (..., 3) -> rotation matrix (..., 3, 3)."""
+    return np.ascontiguousarray(np.moveaxis(exp_map_cf(np.moveaxis(w, -1, 0)), (0, 1), (-2, -1)))
+
+
+def log_map(r: np.ndarray) -> np.ndarray:
+    """Rotation matrix (..., 3, 3) -> tangent vector (..., 3), angle in [0, pi]."""
+    return np.ascontiguousarray(np.moveaxis(log_map_cf(np.moveaxis(r, (-2, -1), (0, 1))), 0, -1))
+
+
+# Component-first ("cf") forms: tangent vectors (3, ...), matrices (3, 3, ...). numpy is slow on
+# broadcasts whose innermost axis has length 3, so batched filters work in this layout.
+
+def exp_map_cf(w: np.ndarray) -> np.ndarray:
+    """Rodrigues, component-first: tangent vectors (3, ...) -> rotation matrices (3, 3, ...).
 
     R = I + a hat(w) + b hat(w)^2 with hat(w)^2 = w w^T - |w|^2 I, i.e.
-    R = b w w^T + a hat(w) + (1 - b |w|^2) I, written per component: numpy is slow on
-    broadcasts whose innermost axis has length 3.
+    R = b w w^T + a hat(w) + (1 - b |w|^2) I, written per component.
     """
-    x, y, z = w[..., 0], w[..., 1], w[..., 2]
+    x, y, z = w[0], w[1], w[2]
     theta2 = x * x + y * y + z * z
     small = theta2 < 1e-12
     theta = np.sqrt(np.where(small, 1.0, theta2))
@@ -27,30 +39,39 @@ def exp_map(w: np.ndarray) -> np.ndarray:
     c = 1.0 - b * theta2
     bx, by, ax, ay, az = b * x, b * y, a * x, a * y, a * z
     bxy, bxz, byz = bx * y, bx * z, by * z
-    out = np.empty(w.shape[:-1] + (3, 3), dtype=np.result_type(w, np.float32))
-    out[..., 0, 0], out[..., 0, 1], out[..., 0, 2] = bx * x + c, bxy - az, bxz + ay
-    out[..., 1, 0], out[..., 1, 1], out[..., 1, 2] = bxy + az, by * y + c, byz - ax
-    out[..., 2, 0], out[..., 2, 1], out[..., 2, 2] = bxz - ay, byz + ax, b * z * z + c
+    out = np.empty((3, 3) + w.shape[1:], dtype=np.result_type(w, np.float32))
+    out[0, 0], out[0, 1], out[0, 2] = bx * x + c, bxy - az, bxz + ay
+    out[1, 0], out[1, 1], out[1, 2] = bxy + az, by * y + c, byz - ax
+    out[2, 0], out[2, 1], out[2, 2] = bxz - ay, byz + ax, b * z * z + c
     return out
 
 
-def log_map(r: np.ndarray) -> np.ndarray:
-    """Rotation matrix (..., 3, 3) -> tangent vector (..., 3), angle in [0, pi].
+def log_map_cf(r: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`exp_map_cf`: rotation matrices (3, 3, ...) -> tangent vectors (3, ...),
+    angle in [0, pi].
 
     Near pi the axis is taken from the symmetric part (R + I) / 2 = n n^T, which stays accurate
     where the antisymmetric part vanishes.
     """
-    trace = r[..., 0, 0] + r[..., 1, 1] + r[..., 2, 2]
+    trace = r[0, 0] + r[1, 1] + r[2, 2]
     cos = np.clip((trace - 1.0) / 2.0, -1.0, 1.0)
     theta = np.arccos(cos)
     sin = np.sin(theta)
     scale = np.where(theta < 1e-6, 0.5 + theta ** 2 / 12.0, theta / (2.0 * np.maximum(sin, _EPS)))
-    out = np.stack([(r[..., 2, 1] - r[..., 1, 2]) * scale, (r[..., 0, 2] - r[..., 2, 0]) * scale,
-                    (r[..., 1, 0] - r[..., 0, 1]) * scale], axis=-1)
+    out = np.stack([(r[2, 1] - r[1, 2]) * scale, (r[0, 2] - r[2, 0]) * scale,
+                    (r[1, 0] - r[0, 1]) * scale])
     near_pi = theta > np.pi - 1e-3
     if np.any(near_pi):
-        out[near_pi] = _log_near_pi(r[near_pi], theta[near_pi])
+        out[:, near_pi] = _log_near_pi(np.moveaxis(r[:, :, near_pi], (0, 1), (-2, -1)),
+                                       theta[near_pi]).T
     return out
+
+
+def compose_cf(a: np.ndarray, b: np.ndarray, transpose_a: bool = False) -> np.ndarray:
+    """Matrix products a @ b (or a^T @ b) of component-first matrices (3, 3, ...)."""
+    if transpose_a:  # (a^T b)[i, k] = sum_j a[j, i] b[j, k]
+        return (a[:, :, None] * b[:, None]).sum(axis=0)
+    return (a[:, :, None] * b[None]).sum(axis=1)
 
 
 def _log_near_pi(r: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -63,15 +84,16 @@ def _log_near_pi(r: np.ndarray, theta: np.ndarray) -> np.ndarray:
     return axis * (sign * theta)[:, None]
 
 
-def project_to_so3(m: np.ndarray) -> np.ndarray:
+def project_to_so3(m: np.ndarray, tol: float = 1e-6) -> np.ndarray:
     """Closest rotation (Frobenius) to each (..., 3, 3) matrix: U diag(1, 1, det(U V^T)) V^T.
 
     Batched SVDs of 3x3 matrices are slow in numpy, so well-conditioned matrices with det > 0
-    use Newton's polar iteration X <- (X + X^-T) / 2 (same result to ~1e-12); the rest, and any
-    row that has not converged, use the SVD.
+    use Newton's polar iteration X <- (X + X^-T) / 2, stopped after a step smaller than ``tol``
+    (remaining error below tol^2 / 2: ~1e-12 by default); the rest, and any row that has not
+    converged, use the SVD.
     """
     flat = np.asarray(m, dtype=np.float64).reshape(-1, 9)
-    x, ok = _newton_polar(flat.T.copy())
+    x, ok = _newton_polar(flat.T.copy(), tol=tol)
     out = x.T
     if not np.all(ok):
         out[~ok] = _svd_project(flat[~ok].reshape(-1, 3, 3)).reshape(-1, 9)

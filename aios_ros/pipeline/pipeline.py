@@ -44,7 +44,7 @@ class Pipeline:
     Parameters
     ----------
     estimator : provides ``estimate`` (for :meth:`process`), ``body_model`` and, for
-        ``fusion.mode: tokens``, ``regress``.
+        ``fusion.mode: tokens`` or ``tcfm``, ``regress``.
     config : tracker, fusion and filter settings.
     with_vertices : also compute mesh vertices (N, V, 3) for the outputs.
     """
@@ -54,7 +54,7 @@ class Pipeline:
         self.config = config
         self.with_vertices = with_vertices
         self.lag_frames = config.fusion.lag_frames
-        regress = estimator.regress if config.fusion.mode == 'tokens' else None
+        regress = estimator.regress if config.fusion.mode in ('tokens', 'tcfm') else None
         self._fuser = Fuser(config.fusion, regress)
         self.reset()
 

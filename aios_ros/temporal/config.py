@@ -56,7 +56,7 @@ class TrackerConfig:
 class FusionConfig:
     """Similarity- and recency-weighted averaging (TEMPORAL_DESIGN.md section 4)."""
 
-    mode: Literal['params', 'tokens', 'off'] = 'params'
+    mode: Literal['params', 'tokens', 'tcfm', 'off'] = 'params'
     lag_frames: int = 2             # fused stream target = this many frames back (0..4)
     history_s: float = 0.07         # window reaches this far before the target stamp (~lag)
     sigma_s: float = 0.1            # Gaussian recency prior on |t_j - t_target|
@@ -68,6 +68,8 @@ class FusionConfig:
     guard_angle_rad: float = 0.785  # fused vs raw major-joint angle above this -> fall back
     buffer_capacity: int = 32       # ring-buffer entries per identity (memory bound)
     buffer_horizon_s: float = 1.0   # entries older than this are dropped
+    tcfm_weights: str = ''          # mode tcfm: trained TcfmLite state_dict (torch.save); not
+                                    # shipped, comes from training (TEMPORAL_DESIGN.md 4.4)
 
     def __post_init__(self) -> None:
         if not 0 <= self.lag_frames <= 4:
@@ -78,6 +80,9 @@ class FusionConfig:
             raise ValueError('blend must be in [0, 1]')
         if self.buffer_capacity < 2 * (self.lag_frames + 1):
             raise ValueError('buffer_capacity too small for lag_frames')
+        if self.mode == 'tcfm' and not self.tcfm_weights:
+            raise ValueError('mode tcfm needs tcfm_weights: the path of a trained TcfmLite '
+                             'state_dict (from training, TEMPORAL_DESIGN.md 4.4; none ships)')
 
 
 @dataclass(frozen=True)

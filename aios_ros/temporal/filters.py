@@ -14,7 +14,7 @@ import numpy as np
 
 from aios_ros.pipeline.types import NUM_POSE_JOINTS, POSE_SLICES
 from aios_ros.temporal.config import StreamFilterConfig
-from aios_ros.geometry.so3 import exp_map, log_map
+from aios_ros.geometry.so3 import compose_cf, exp_map_cf, log_map_cf
 
 
 def _alpha(cutoff_hz: np.ndarray, dt: np.ndarray) -> np.ndarray:
@@ -44,35 +44,34 @@ class OneEuroParams:
 
 def one_euro_so3_step(r_hat: np.ndarray, speed_hat: np.ndarray, r: np.ndarray, dt: np.ndarray,
                       params: OneEuroParams) -> tuple[np.ndarray, np.ndarray]:
-    """One causal One-Euro step for rotations.
+    """One causal One-Euro step for rotations, in the component-first layout of
+    ``geometry/so3.py`` (contiguous arrays: numpy is slow on trailing axes of length 3).
 
     Parameters
     ----------
-    r_hat : (N, J, 3, 3) previous filtered rotations.
-    speed_hat : (N, J, 3) previous smoothed angular velocity, rad/s (tangent at r_hat).
-    r : (N, J, 3, 3) new measurements.
+    r_hat : (3, 3, N, J) previous filtered rotations.
+    speed_hat : (3, N, J) previous smoothed angular velocity, rad/s (tangent at r_hat).
+    r : (3, 3, N, J) new measurements.
     dt : (N,) seconds since the previous sample of each person (> 0).
     params : per-joint parameters, (J,) or per person (N, J).
 
     Returns
     -------
-    (new r_hat (N, J, 3, 3), new speed_hat (N, J, 3)).
+    (new r_hat (3, 3, N, J), new speed_hat (3, N, J)).
     """
     dt = np.maximum(np.asarray(dt, dtype=np.float64), 1e-6)[:, None]
-    # Tangent vectors are handled component-first, (3, N, J) views: numpy is slow on broadcasts
-    # whose innermost axis has length 3.
-    innovation = np.moveaxis(log_map(np.swapaxes(r_hat, -1, -2) @ r), -1, 0)
-    speed_hat = np.moveaxis(speed_hat, -1, 0)
+    innovation = log_map_cf(compose_cf(r_hat, r, transpose_a=True))
     speed = speed_hat + _alpha(params.d_cutoff, dt) * (innovation / dt - speed_hat)
     cutoff = params.min_cutoff + params.beta * np.sqrt(np.sum(speed * speed, axis=0))
-    step = np.moveaxis(_alpha(cutoff, dt) * innovation, 0, -1)
-    return r_hat @ exp_map(step), np.moveaxis(speed, 0, -1)
+    return compose_cf(r_hat, exp_map_cf(_alpha(cutoff, dt) * innovation)), speed
 
 
 class PoseSmoother:
     """One-Euro states of several streams' identities, stepped together in one batched call.
 
     A state is addressed by a key, e.g. ``('raw', track_id)``; each stream has its own parameters.
+    States live in slots of preallocated arrays (rotation, speed, stamp, stream), so a frame's
+    step gathers and scatters them with one index instead of per-key Python objects.
     """
 
     def __init__(self, streams: dict[str, StreamFilterConfig]):
@@ -80,31 +79,57 @@ class PoseSmoother:
         per_stream = [OneEuroParams.for_pose(cfg) for cfg in streams.values()]
         self._table = {f: np.stack([getattr(p, f) for p in per_stream])  # (streams, 53)
                        for f in ('min_cutoff', 'beta', 'd_cutoff')}
-        self._state: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, float]] = {}
+        self._slot: dict[tuple[str, int], int] = {}
+        self._free: list[int] = []
+        self._rot = np.zeros((3, 3, 0, NUM_POSE_JOINTS))  # component-first, see one_euro_so3_step
+        self._speed = np.zeros((3, 0, NUM_POSE_JOINTS))
+        self._stamp = np.zeros(0)
+        self._stream = np.zeros(0, np.int64)
 
     def apply(self, keys: list[tuple[str, int]], pose: np.ndarray, stamps: np.ndarray) -> np.ndarray:
         """Filter pose (N, 53, 3, 3) of ``keys`` (N ``(stream, track id)``) taken at ``stamps`` (N,) s.
 
         A new key (or one whose previous sample is not older) starts from its measurement.
         """
-        pose = pose.astype(np.float64)
-        out = pose.copy()
-        speed = np.zeros(pose.shape[:-1])
-        known = np.array([k in self._state and stamps[i] > self._state[k][2] for i, k in enumerate(keys)],
-                         bool).reshape(len(keys))
+        stamps = np.asarray(stamps, np.float64)
+        slots = np.array([self._slot_of(k) for k in keys], np.int64).reshape(len(keys))
+        known = stamps > self._stamp[slots]  # False for new slots (stamp NaN)
+        out = np.ascontiguousarray(np.moveaxis(pose, (-2, -1), (0, 1)), np.float64)  # (3, 3, N, 53)
+        speed = np.zeros((3,) + pose.shape[:-2])
         if known.any():
-            rows = np.flatnonzero(known)
-            prev = [self._state[keys[i]] for i in rows]
-            stream = np.array([self._stream_index[keys[i][0]] for i in rows])
-            params = OneEuroParams(**{f: table[stream] for f, table in self._table.items()})
-            out[rows], speed[rows] = one_euro_so3_step(
-                np.stack([p[0] for p in prev]), np.stack([p[1] for p in prev]), pose[rows],
-                stamps[rows] - np.array([p[2] for p in prev]), params)
-        for i, k in enumerate(keys):
-            self._state[k] = (out[i], speed[i], float(stamps[i]))
-        return out
+            rows, sl = np.flatnonzero(known), slots[known]
+            params = OneEuroParams(**{f: table[self._stream[sl]] for f, table in self._table.items()})
+            out[:, :, rows], speed[:, rows] = one_euro_so3_step(
+                self._rot[:, :, sl], self._speed[:, sl], out[:, :, rows],
+                stamps[rows] - self._stamp[sl], params)
+        self._rot[:, :, slots], self._speed[:, slots], self._stamp[slots] = out, speed, stamps
+        return np.ascontiguousarray(np.moveaxis(out, (0, 1), (-2, -1)))
 
     def forget(self, track_id: int) -> None:
         """Drop every stream's state of one identity (deleted, or re-acquired after a gap)."""
         for name in self._stream_index:
-            self._state.pop((name, int(track_id)), None)
+            slot = self._slot.pop((name, int(track_id)), None)
+            if slot is not None:
+                self._free.append(slot)
+
+    def _slot_of(self, key: tuple[str, int]) -> int:
+        slot = self._slot.get(key)
+        if slot is not None:
+            return slot
+        if not self._free:
+            self._grow()
+        slot = self._free.pop()
+        self._slot[key] = slot
+        self._stamp[slot] = np.nan
+        self._stream[slot] = self._stream_index[key[0]]
+        return slot
+
+    def _grow(self) -> None:
+        """Double the slot arrays (amortised: identities come and go, their slots are reused)."""
+        old = len(self._stamp)
+        new = max(2 * old, 16)
+        self._rot = np.concatenate([self._rot, np.zeros((3, 3, new - old, NUM_POSE_JOINTS))], axis=2)
+        self._speed = np.concatenate([self._speed, np.zeros((3, new - old, NUM_POSE_JOINTS))], axis=1)
+        self._stamp = np.concatenate([self._stamp, np.full(new - old, np.nan)])
+        self._stream = np.concatenate([self._stream, np.zeros(new - old, np.int64)])
+        self._free.extend(range(new - 1, old - 1, -1))

@@ -9,9 +9,12 @@ s_min = -1, blend = 1 and equal scores this is APM's uniform window mean.
 
 * ``params`` mode: s_j = cos(mean geodesic angle to the target) over the block's joints; rotations
   are averaged per joint with the weighted chordal mean, expression linearly.
-* ``tokens`` mode: s_j = cosine of the flattened token block (body 21 tokens, hands 16, face 8),
+* ``tokens`` mode: s_j = cosine of the flattened token block (body 21 tokens, hands 15, face 8),
   each block's weighted token mean is re-regressed with ``Estimator.regress``; a guard falls back
   to ``params`` for a person whose fused major joints move more than guard_angle_rad from raw.
+* ``tcfm`` mode: the learned TCFM-lite attention (:mod:`aios_ros.temporal.tcfm`, trained weights
+  from ``tcfm_weights``; causal when lag_frames = 0) fuses the whole token block, then the same
+  re-regression and guard as ``tokens``.
 * Global orientation always comes from a short, similarity-free time window (no turning lag);
   translation and betas are not fused here (tracker Kalman and per-track betas mean).
 
@@ -26,6 +29,7 @@ import numpy as np
 
 from aios_ros.pipeline.types import POSE_SLICES
 from aios_ros.temporal.config import FusionConfig
+from aios_ros.temporal.tcfm import load_tcfm
 from aios_ros.geometry.so3 import angle_from_trace, geodesic_angle, project_to_so3
 
 # Token indices of the AiOS final decoder layer per person (TEMPORAL_DESIGN.md section 1).
@@ -34,8 +38,11 @@ HAND_TOKENS = np.array([0, 18, 25, *range(19, 25), *range(26, 32)])
 FACE_TOKENS = np.array([0, 32, *range(33, 39)])
 #: hips, knees, shoulders, elbows (SMPL-X joint ids = pose rows) checked by the safety guard.
 MAJOR_JOINTS = np.array([1, 2, 4, 5, 16, 17, 18, 19])
-_HAND_JOINTS = np.r_[POSE_SLICES['left_hand_pose'], POSE_SLICES['right_hand_pose']]
-_BODY_JOINTS = np.r_[POSE_SLICES['body_pose']]
+_BODY_JOINTS = POSE_SLICES['body_pose']
+_HAND_JOINTS = slice(POSE_SLICES['left_hand_pose'].start, POSE_SLICES['right_hand_pose'].stop)
+#: Newton stopping step of the chordal-mean projection: leaves an orthogonality error below
+#: 5e-10, far under the float32 resolution the fused pose is published in, and saves a step.
+_PROJECT_TOL = 3e-5
 
 Regress = Callable[[np.ndarray], dict[str, np.ndarray]]
 #: ring-buffer fields a fusion window needs
@@ -70,6 +77,8 @@ def srwa_weights(dt: np.ndarray, score: np.ndarray, sim: np.ndarray | None, vali
     rows = np.arange(len(w))
     w[rows, target] = np.maximum(w[rows, target], 1e-12)  # the target always counts
     w = w / w.sum(axis=1, keepdims=True)
+    if blend == 1.0:
+        return w
     onehot = np.zeros_like(w)
     onehot[rows, target] = 1.0
     return (1.0 - blend) * onehot + blend * w
@@ -79,10 +88,11 @@ class Fuser:
     """Batched fusion of the windows of all people of one target frame."""
 
     def __init__(self, cfg: FusionConfig, regress: Regress | None = None):
-        if cfg.mode == 'tokens' and regress is None:
-            raise ValueError('fusion.mode "tokens" needs an estimator with regress()')
+        if cfg.mode in ('tokens', 'tcfm') and regress is None:
+            raise ValueError(f'fusion.mode "{cfg.mode}" needs an estimator with regress()')
         self.cfg = cfg
         self._regress = regress
+        self._tcfm = load_tcfm(cfg.tcfm_weights) if cfg.mode == 'tcfm' else None
 
     def fuse(self, windows: list[Window], t_target: np.ndarray) -> FusionResult:
         """Fuse N windows; ``t_target`` (N,) are the target stamps in seconds."""
@@ -90,8 +100,9 @@ class Fuser:
         dt = pad['stamps'] - t_target[:, None]
         target = np.array([w.target for w in windows])
         result = self._fuse_params(pad, dt, target)
-        if self.cfg.mode == 'tokens' and 'tokens' in pad:
-            self._fuse_tokens(pad, dt, target, result)
+        if self.cfg.mode in ('tokens', 'tcfm') and 'tokens' in pad:
+            fuse_tokens = self._fuse_tokens if self.cfg.mode == 'tokens' else self._fuse_tcfm
+            fuse_tokens(pad, dt, target, result)
         return result
 
     def _weights(self, pad: dict, dt: np.ndarray, target: np.ndarray, sim: np.ndarray | None,
@@ -104,16 +115,16 @@ class Fuser:
         c = self.cfg
         pose = pad['pose'].astype(np.float64)
         n = len(pose)
-        # trace(R_target^T R_j) of every entry and joint (N, K, 53): all similarities from one pass
-        trace = np.einsum('nkjab,njab->nkj', pose, pose[np.arange(n), target])
-        w = np.empty(trace.shape)  # per-joint weights: root w_orient, body w_body, hands+jaw w_hand
+        # angle between R_target and R_j of every entry and joint (N, K, 53), from one pass
+        angle = angle_from_trace(np.einsum('nkjab,njab->nkj', pose, pose[np.arange(n), target]))
+        w = np.empty(angle.shape)  # per-joint weights: root w_orient, body w_body, hands+jaw w_hand
         w[:, :, 0] = self._weights(pad, dt, target, None, c.orient_sigma_s)
-        w[:, :, 1:22] = self._weights(pad, dt, target, _pose_similarity(trace, _BODY_JOINTS),
+        w[:, :, 1:22] = self._weights(pad, dt, target, _pose_similarity(angle, _BODY_JOINTS),
                                       c.sigma_s)[..., None]
-        w_hand = self._weights(pad, dt, target, _pose_similarity(trace, _HAND_JOINTS),
+        w_hand = self._weights(pad, dt, target, _pose_similarity(angle, _HAND_JOINTS),
                                c.hand_sigma_s)
         w[:, :, 22:] = w_hand[..., None]
-        out = project_to_so3(np.einsum('nkj,nkjab->njab', w, pose))  # one projection for all joints
+        out = project_to_so3(np.einsum('nkj,nkjab->njab', w, pose), _PROJECT_TOL)  # all joints at once
         expression = np.einsum('nk,nkd->nd', w_hand, pad['expression'].astype(np.float64))
         return FusionResult(out, expression, np.zeros(n, bool))
 
@@ -132,18 +143,34 @@ class Fuser:
         pose[:, 1:22] = out['pose'][:n, 1:22]
         pose[:, 22:52] = out['pose'][n:2 * n, 22:52]
         pose[:, 52:] = out['pose'][2 * n:, 52:]
-        raw = pad['pose'][np.arange(n), target].astype(np.float64)
+        self._guarded_write(pad, target, pose, out['expression'][2 * n:], result)
+
+    def _fuse_tcfm(self, pad: dict, dt: np.ndarray, target: np.ndarray,
+                   result: FusionResult) -> None:
+        fused = self._tcfm.fuse(pad['tokens'], dt, target, pad['valid'] > 0,
+                                causal=self.cfg.lag_frames == 0)
+        out = self._regress(fused)
+        pose = result.pose.copy()
+        pose[:, 1:] = out['pose'][:, 1:]  # global orientation stays time-prior only
+        self._guarded_write(pad, target, pose, out['expression'], result)
+
+    def _guarded_write(self, pad: dict, target: np.ndarray, pose: np.ndarray,
+                       expression: np.ndarray, result: FusionResult) -> None:
+        """Write re-regressed pose (N, 53, 3, 3) and expression (N, 10) into ``result`` for the
+        people whose major joints stay within guard_angle_rad of their raw pose; the others keep
+        the parameter-space fusion and are flagged in ``result.fallback``."""
+        raw = pad['pose'][np.arange(len(pose)), target].astype(np.float64)
         angle = geodesic_angle(pose[:, MAJOR_JOINTS], raw[:, MAJOR_JOINTS]).max(axis=1)
-        ok = angle <= c.guard_angle_rad
+        ok = angle <= self.cfg.guard_angle_rad
         result.pose[ok] = pose[ok]
-        result.expression[ok] = out['expression'][2 * n:][ok]
+        result.expression[ok] = expression[ok]
         result.fallback = ~ok
 
 
-def _pose_similarity(trace: np.ndarray, joints: np.ndarray) -> np.ndarray:
+def _pose_similarity(angle: np.ndarray, joints: slice) -> np.ndarray:
     """cos(mean geodesic angle over ``joints``) of each entry to the target pose (N, K), from
-    trace(R_target^T R) per entry and joint (N, K, 53)."""
-    return np.cos(angle_from_trace(trace[:, :, joints]).mean(axis=-1))
+    the angle (radians) between each entry and the target per joint (N, K, 53)."""
+    return np.cos(angle[:, :, joints].mean(axis=-1))
 
 
 def _token_similarity(tokens: np.ndarray, target: np.ndarray, block: np.ndarray) -> np.ndarray:
@@ -163,12 +190,12 @@ def _pad(windows: list[Window]) -> dict[str, np.ndarray]:
            for key in keys}
     pad['stamps'] = np.zeros((n, k_max))
     pad['valid'] = np.zeros((n, k_max))
-    if 'pose' in pad:
-        pad['pose'][:] = np.eye(3, dtype=pad['pose'].dtype)
     for i, w in enumerate(windows):
         k = len(w.stamps)
         for key in keys:
             pad[key][i, :k] = w.data[key]
+        if k < k_max and 'pose' in pad:
+            pad['pose'][i, k:] = np.eye(3)
         pad['stamps'][i, :k] = w.stamps
         pad['valid'][i, :k] = 1.0
     return pad

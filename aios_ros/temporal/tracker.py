@@ -20,6 +20,7 @@ Per frame (stamps in seconds, no other clock):
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +33,8 @@ from aios_ros.temporal.motion import MotionFilter, cxcywh_to_box, measurement, m
 
 @dataclass
 class Track:
-    """One identity. ``betas_mean`` is a confidence-weighted exponentially forgetting mean."""
+    """One identity. ``betas_mean`` is a confidence-weighted exponentially forgetting mean
+    (``betas_sum / betas_weight``, kept up to date by the tracker)."""
 
     track_id: int
     motion: MotionFilter
@@ -41,11 +43,8 @@ class Track:
     confirmed: bool = False
     betas_sum: np.ndarray = field(default_factory=lambda: np.zeros(10))
     betas_weight: float = 0.0
+    betas_mean: np.ndarray = field(default_factory=lambda: np.zeros(10))
     appearance: np.ndarray | None = None
-
-    @property
-    def betas_mean(self) -> np.ndarray:
-        return self.betas_sum / max(self.betas_weight, 1e-12)
 
 
 @dataclass
@@ -183,10 +182,11 @@ class Tracker:
         dt = frame.stamp - track.last_seen
         if not seeded:
             track.motion.update(frame.z[d], frame.r[d])
-        decay = float(np.exp(-dt / self.cfg.betas_tau_s)) if track.betas_weight > 0 else 0.0
+        decay = math.exp(-dt / self.cfg.betas_tau_s) if track.betas_weight > 0 else 0.0
         score = float(frame.bodies.scores[d])
         track.betas_sum = decay * track.betas_sum + score * frame.bodies.betas[d]
         track.betas_weight = decay * track.betas_weight + score
+        track.betas_mean = track.betas_sum / max(track.betas_weight, 1e-12)
         if frame.emb is not None:
             m = self.cfg.appearance_momentum if track.appearance is not None else 0.0
             old = track.appearance if track.appearance is not None else 0.0

@@ -1,7 +1,7 @@
 """Benchmark of the temporal stage (tracker + ring buffers + fusion + output filters) on CPU.
 
-    python -m aios_ros.tools.bench_temporal [--people 10] [--frames 300] [--mode params]
-                                            [--rounds 3]
+    python -m aios_ros.tools.bench_temporal [--people 10] [--frames 300]
+                                            [--mode params|tokens|tcfm] [--rounds 3]
 
 Feeds synthetic AiOS-like detections of ``--people`` people (all in view) through
 ``Pipeline.process_bodies`` and prints the median and p90 milliseconds per frame. The parts
@@ -11,6 +11,8 @@ round with the lowest median (the least disturbed one, as ``timeit`` takes the b
 forward kinematics (joints/vertices after fusion) is excluded from the headline number by a
 kinematics stand-in that returns zeros; it is timed separately with the real SMPL-X layer.
 Target: <= 2 ms per frame for 10 people (median). Not a test: numbers depend on the machine.
+``tokens`` and ``tcfm`` use the stand-in token regressor of ``eval_temporal``; ``tcfm`` runs an
+untrained TCFM-lite with random weights (cost only).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from aios_ros.pipeline.types import Camera, IntrinsicsSource
 from aios_ros.temporal.config import TemporalConfig
 from aios_ros.temporal.detections import make_detections
 from aios_ros.temporal.scenes import HEIGHT, K, WIDTH, make_scene
+from aios_ros.temporal.tcfm import TcfmLite
 from aios_ros.temporal.token_codec import LinearTokenCodec
 from aios_ros.tools.eval_temporal import SyntheticEstimator
 
@@ -94,20 +97,34 @@ def time_variants(estimator, variants: dict[str, TemporalConfig], scene, frames,
     return {name: min(t, key=np.median) for name, t in times.items()}
 
 
+def _random_tcfm_weights(folder: str) -> str:
+    """Path of a TcfmLite state_dict with random weights (W_o too, so the attention is not
+    short-circuited by the identity initialisation)."""
+    torch.manual_seed(0)
+    module = TcfmLite()
+    torch.nn.init.normal_(module.out.weight, std=0.01)
+    path = f'{folder}/tcfm_random.pt'
+    torch.save(module.state_dict(), path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--people', type=int, default=10)
     parser.add_argument('--frames', type=int, default=300)
-    parser.add_argument('--mode', choices=('params', 'tokens'), default='params')
+    parser.add_argument('--mode', choices=('params', 'tokens', 'tcfm'), default='params')
     parser.add_argument('--rounds', type=int, default=3, help='interleaved timing rounds')
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     folder = tempfile.mkdtemp(prefix='aios_bench_smplx_')
     write_synthetic_smplx(folder, seed=0)
     smplx_model = SmplxBodyModel.from_smplx_folder(folder)
-    codec = LinearTokenCodec(0) if args.mode == 'tokens' else None
+    codec = LinearTokenCodec(0) if args.mode != 'params' else None
     scene, frames = _frames(smplx_model, args.people, args.frames, codec)
-    config = build(TemporalConfig, {'fusion': {'mode': args.mode}})
+    fusion = {'mode': args.mode}
+    if args.mode == 'tcfm':
+        fusion['tcfm_weights'] = _random_tcfm_weights(folder)
+    config = build(TemporalConfig, {'fusion': fusion})
     no_filters = dataclasses.replace(
         config, filters=dataclasses.replace(config.filters, enabled=False))
     no_fusion = dataclasses.replace(

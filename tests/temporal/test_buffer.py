@@ -33,8 +33,11 @@ def test_capacity_and_horizon_bound_memory():
     buf = RingBuffer(capacity=4, horizon_s=0.2)
     for k in range(10):
         buf.push(k * DT, _entry(k))
-    stamps, _ = buf.window(-np.inf, np.inf)
+    stamps, data = buf.window(-np.inf, np.inf)                  # wraps around the ring
     np.testing.assert_allclose(stamps, np.arange(6, 10) * DT)   # capacity 4
+    np.testing.assert_array_equal(data['betas'][:, 0], [6, 7, 8, 9])
+    stamps, data = buf.window(7.5 * DT, np.inf)
+    np.testing.assert_array_equal(data['betas'][:, 0], [8, 9])
     buf.push(20 * DT, _entry(20))                                # horizon: older than 0.2 s gone
     stamps, _ = buf.window(-np.inf, np.inf)
     np.testing.assert_allclose(stamps, [20 * DT])

@@ -11,6 +11,13 @@ from aios_ros.geometry.so3 import exp_map, geodesic_angle, rotation_about
 DT = 1.0 / 30.0
 
 
+def _step(r_hat, speed, r, dt, params):
+    """one_euro_so3_step on (N, J, 3, 3) rotations and (N, J, 3) speeds (its layout is (3, 3, N, J))."""
+    cf = lambda m: np.ascontiguousarray(np.moveaxis(m, (-2, -1), (0, 1)))  # noqa: E731
+    r_new, speed_new = one_euro_so3_step(cf(r_hat), np.moveaxis(speed, -1, 0).copy(), cf(r), dt, params)
+    return np.moveaxis(r_new, (0, 1), (-2, -1)), np.moveaxis(speed_new, 0, -1)
+
+
 def _params(min_cutoff=1.0, beta=0.0, d_cutoff=1.0, joints=1):
     return OneEuroParams(np.full(joints, min_cutoff), np.full(joints, beta), np.full(joints, d_cutoff))
 
@@ -19,7 +26,7 @@ def test_constant_rotation_passes_unchanged():
     r = exp_map(np.array([[[0.3, -1.2, 2.0]]]))
     r_hat, speed = r.copy(), np.zeros((1, 1, 3))
     for _ in range(100):
-        r_hat, speed = one_euro_so3_step(r_hat, speed, r, np.array([DT]), _params(beta=0.5))
+        r_hat, speed = _step(r_hat, speed, r, np.array([DT]), _params(beta=0.5))
     np.testing.assert_allclose(r_hat, r, atol=1e-12)
     np.testing.assert_allclose(speed, 0.0, atol=1e-12)
 
@@ -29,7 +36,7 @@ def test_first_step_moves_by_the_one_euro_alpha():
     # interpolation, so the remaining angle is (1 - alpha) of the initial one.
     start = np.eye(3)[None, None]
     target = rotation_about([0.0, 0.0, 1.0], 0.4)[None, None]
-    r_hat, _ = one_euro_so3_step(start, np.zeros((1, 1, 3)), target, np.array([DT]), _params(2.0))
+    r_hat, _ = _step(start, np.zeros((1, 1, 3)), target, np.array([DT]), _params(2.0))
     r = 2 * np.pi * 2.0 * DT
     np.testing.assert_allclose(geodesic_angle(r_hat, target), (1 - r / (1 + r)) * 0.4, atol=1e-12)
 
@@ -41,7 +48,7 @@ def test_noisy_input_stays_on_so3_and_is_smoothed():
     raw_err, out_err = [], []
     for _ in range(600):
         meas = (truth @ exp_map(0.05 * rng.normal(size=3)))[None, None]
-        r_hat, speed = one_euro_so3_step(r_hat, speed, meas, np.array([DT]), _params(1.0, 0.1))
+        r_hat, speed = _step(r_hat, speed, meas, np.array([DT]), _params(1.0, 0.1))
         raw_err.append(geodesic_angle(meas, truth).item())
         out_err.append(geodesic_angle(r_hat, truth).item())
     np.testing.assert_allclose(r_hat[0, 0].T @ r_hat[0, 0], np.eye(3), atol=1e-10)
