@@ -56,6 +56,9 @@ class Pipeline:
         self.lag_frames = config.fusion.lag_frames
         regress = estimator.regress if config.fusion.mode in ('tokens', 'tcfm') else None
         self._fuser = Fuser(config.fusion, regress)
+        #: suspected identity switches whose fusion window and filters were restarted, since
+        #: construction (a statistic, kept across :meth:`reset`)
+        self.switch_cuts = 0
         self.reset()
 
     def reset(self) -> None:
@@ -83,6 +86,7 @@ class Pipeline:
         result = self._tracker.update(bodies, stamp_s)
         for tid in result.deleted + result.restarted:
             self._forget(tid)
+        self.switch_cuts += result.suspected
         for i in np.flatnonzero(result.track_ids >= 0):
             self._buffer(int(result.track_ids[i])).push(stamp_s, _entry(bodies, i))
         publish = result.track_ids >= 0

@@ -38,6 +38,7 @@ class StatsSnapshot:
     seconds_since_processed: float
     resets: int = 0
     new_bad_input: int = 0
+    switch_cuts: int = 0
 
 
 class NodeStats:
@@ -45,7 +46,7 @@ class NodeStats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._received = self._processed = self._people = self._resets = 0
+        self._received = self._processed = self._people = self._resets = self._switch_cuts = 0
         self._dropped: collections.Counter = collections.Counter()
         self._bad: collections.Counter = collections.Counter()
         self._latency_s: collections.deque = collections.deque(maxlen=LATENCY_WINDOW)
@@ -73,11 +74,14 @@ class NodeStats:
         with self._lock:
             self._resets += 1
 
-    def processed(self, latency_s: float, people: int, source: IntrinsicsSource) -> None:
+    def processed(self, latency_s: float, people: int, source: IntrinsicsSource,
+                  switch_cuts: int) -> None:
+        """One frame done; ``switch_cuts``: the pipeline's suspected identity switches so far."""
         with self._lock:
             self._processed += 1
             self._latency_s.append(latency_s)
             self._people, self._intrinsics = people, source
+            self._switch_cuts = switch_cuts
             self._last_processed_t = time.monotonic()
 
     def snapshot(self) -> StatsSnapshot:
@@ -98,7 +102,7 @@ class NodeStats:
                 latency_p99_ms=float(np.percentile(lat, 99)) if lat.size else float('nan'),
                 people=self._people, intrinsics_source=self._intrinsics,
                 seconds_since_processed=now - self._last_processed_t, resets=self._resets,
-                new_bad_input=bad_total - bad0)
+                new_bad_input=bad_total - bad0, switch_cuts=self._switch_cuts)
 
 
 def diagnostic_status(snap: StatsSnapshot, name: str, hardware_id: str) -> DiagnosticStatus:
@@ -124,6 +128,7 @@ def diagnostic_status(snap: StatsSnapshot, name: str, hardware_id: str) -> Diagn
         'dropped_total': str(sum(snap.dropped.values())),
         'bad_input_total': str(sum(snap.bad_input.values())),
         'pipeline_resets': str(snap.resets),
+        'suspected_identity_switches': str(snap.switch_cuts),
     }
     values.update({f'dropped.{k}': str(v) for k, v in sorted(snap.dropped.items())})
     values.update({f'bad_input.{k}': str(v) for k, v in sorted(snap.bad_input.items())})

@@ -225,7 +225,8 @@ class AiosNode(Node):
             return
         out = self._pipeline.process(image, camera, stamp_s, key)
         self._publish_bodies(out, cfg)
-        self._stats.processed(time.monotonic() - received_s, len(out.raw.bodies), camera.source)
+        self._stats.processed(time.monotonic() - received_s, len(out.raw.bodies), camera.source,
+                              self._pipeline.switch_cuts)
         if want_markers or want_overlay:
             self._visual_queue.put((out, image, camera, cfg, want_markers, want_overlay))
 

@@ -36,6 +36,8 @@ class TrackerConfig:
     low_cost: float = 0.5           # stage 2 (low-score candidates) accepts costs below this
     tentative_cost: float = 0.7     # stage 3 (tentative tracks) accepts costs below this
     reid_cost: float = 0.5          # re-identification (betas, tokens) accepts costs below this
+    switch_cut_ratio: float = 0.8   # a match costing more than this times its stage threshold is
+                                    # a suspected identity switch: buffer and filters restart
     appearance_momentum: float = 0.9  # EMA of the L2-normalised body-box token
     betas_tau_s: float = 2.0        # time constant of the per-track (score-weighted) betas mean
     sigma_accel: float = 3.0        # Kalman white-acceleration noise, m/s^2 (box: per 1.7 m)
@@ -50,6 +52,8 @@ class TrackerConfig:
             raise ValueError('n_init must be >= 1')
         if not 0.0 < self.coast_s <= self.max_age_s:
             raise ValueError('need 0 < coast_s <= max_age_s')
+        if not 0.0 < self.switch_cut_ratio <= 1.0:
+            raise ValueError('switch_cut_ratio must be in (0, 1] (1: never cut)')
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class FusionConfig:
             raise ValueError('sigma_s, hand_sigma_s, orient_sigma_s and tau must be > 0')
         if not 0.0 <= self.blend <= 1.0:
             raise ValueError('blend must be in [0, 1]')
+        if not -1.0 <= self.s_min <= 1.0:
+            raise ValueError('s_min must be in [-1, 1] (it bounds a cosine similarity)')
         if self.buffer_capacity < 2 * (self.lag_frames + 1):
             raise ValueError('buffer_capacity too small for lag_frames')
         if self.mode == 'tcfm' and not self.tcfm_weights:

@@ -68,19 +68,24 @@ class FusionResult:
 
 
 def srwa_weights(dt: np.ndarray, score: np.ndarray, sim: np.ndarray | None, valid: np.ndarray,
-                 target: np.ndarray, sigma: float, tau: float, s_min: float, blend: float
-                 ) -> np.ndarray:
-    """Normalised weights (N, K) from stamp offsets dt (N, K) s, scores and similarities (N, K)."""
+                 target: np.ndarray, sigma: float | np.ndarray, tau: float, s_min: float,
+                 blend: float) -> np.ndarray:
+    """Normalised weights (..., N, K) from stamp offsets dt (N, K) s, scores and validity (N, K),
+    target rows (N,) and similarities (..., N, K) (None: no similarity term).
+
+    Leading axes batch several weightings of the same windows (e.g. one per joint group); sigma
+    broadcasts against them, e.g. (G, 1, 1) for G groups.
+    """
     w = score * np.exp(-0.5 * (dt / sigma) ** 2) * valid
     if sim is not None:
         w = w * np.exp((sim - 1.0) / tau) * (sim >= s_min)
-    rows = np.arange(len(w))
-    w[rows, target] = np.maximum(w[rows, target], 1e-12)  # the target always counts
-    w = w / w.sum(axis=1, keepdims=True)
+    rows = np.arange(w.shape[-2])
+    w[..., rows, target] = np.maximum(w[..., rows, target], 1e-12)  # the target always counts
+    w = w / w.sum(axis=-1, keepdims=True)
     if blend == 1.0:
         return w
     onehot = np.zeros_like(w)
-    onehot[rows, target] = 1.0
+    onehot[..., rows, target] = 1.0
     return (1.0 - blend) * onehot + blend * w
 
 
@@ -106,7 +111,7 @@ class Fuser:
         return result
 
     def _weights(self, pad: dict, dt: np.ndarray, target: np.ndarray, sim: np.ndarray | None,
-                 sigma: float) -> np.ndarray:
+                 sigma: float | np.ndarray) -> np.ndarray:
         c = self.cfg
         return srwa_weights(dt, pad['score'], sim, pad['valid'], target, sigma, c.tau, c.s_min,
                             c.blend)
@@ -117,12 +122,14 @@ class Fuser:
         n = len(pose)
         # angle between R_target and R_j of every entry and joint (N, K, 53), from one pass
         angle = angle_from_trace(np.einsum('nkjab,njab->nkj', pose, pose[np.arange(n), target]))
-        w = np.empty(angle.shape)  # per-joint weights: root w_orient, body w_body, hands+jaw w_hand
-        w[:, :, 0] = self._weights(pad, dt, target, None, c.orient_sigma_s)
-        w[:, :, 1:22] = self._weights(pad, dt, target, _pose_similarity(angle, _BODY_JOINTS),
-                                      c.sigma_s)[..., None]
-        w_hand = self._weights(pad, dt, target, _pose_similarity(angle, _HAND_JOINTS),
-                               c.hand_sigma_s)
+        # one weighting per joint group: root (time prior only: similarity 1), body, hands + jaw
+        sim = np.stack([np.ones(dt.shape), _pose_similarity(angle, _BODY_JOINTS),
+                        _pose_similarity(angle, _HAND_JOINTS)])
+        sigma = np.array([c.orient_sigma_s, c.sigma_s, c.hand_sigma_s])[:, None, None]
+        w_orient, w_body, w_hand = self._weights(pad, dt, target, sim, sigma)
+        w = np.empty(angle.shape)  # per-joint weights (N, K, 53)
+        w[:, :, 0] = w_orient
+        w[:, :, 1:22] = w_body[..., None]
         w[:, :, 22:] = w_hand[..., None]
         out = project_to_so3(np.einsum('nkj,nkjab->njab', w, pose), _PROJECT_TOL)  # all joints at once
         expression = np.einsum('nk,nkd->nd', w_hand, pad['expression'].astype(np.float64))

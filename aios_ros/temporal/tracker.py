@@ -53,14 +53,18 @@ class TrackerResult:
 
     track_ids: (N,) int64, -1 for people left unassigned (dropped low-score candidates).
     states:    (N,) uint8 TrackState of the assigned identity (UNTRACKED if none).
-    restarted: ids whose temporal state must be reset (matched after a gap > coast_s).
+    restarted: ids whose temporal state must be reset: matched after a gap > coast_s, or at a
+               cost above switch_cut_ratio times their stage's threshold (a suspected identity
+               switch: fusing across it would blend two people into one mesh).
     deleted:   ids deleted in this frame (their buffers must be cleared).
+    suspected: how many of ``restarted`` are suspected switches (diagnostics).
     """
 
     track_ids: np.ndarray
     states: np.ndarray
     restarted: list[int]
     deleted: list[int]
+    suspected: int = 0
 
 
 @dataclass
@@ -100,9 +104,12 @@ class Tracker:
         z = measurement(bodies.transl, bodies.boxes[:, 0])
         r = measurement_var(z, self.cfg.sigma_xy_m, self.cfg.sigma_z_rel)
         frame = _Frame(bodies, z, r, _embeddings(bodies), stamp)
-        pairs, births = self._associate(frame)
+        matches, births = self._associate(frame)
+        pairs = [(t, d) for t, d, _ in matches]
         ids = np.full(len(bodies), -1, np.int64)
-        restarted = [t.track_id for t, _ in pairs if stamp - t.last_seen > self.cfg.coast_s]
+        gap = [t.track_id for t, _ in pairs if stamp - t.last_seen > self.cfg.coast_s]
+        suspect = [t.track_id for t, _, ratio in matches
+                   if ratio > self.cfg.switch_cut_ratio and t.track_id not in gap]
         for track, d in pairs:
             if track.track_id in self._gallery:
                 self._revive(track, frame, d)
@@ -112,10 +119,11 @@ class Tracker:
         deleted = self._expire({t.track_id for t, _ in pairs}, stamp)
         for d in births:
             ids[d] = self._birth(frame, d).track_id
-        return TrackerResult(ids, self._states(ids), restarted, deleted)
+        return TrackerResult(ids, self._states(ids), gap + suspect, deleted, len(suspect))
 
-    def _associate(self, frame: _Frame) -> tuple[list[tuple[Track, int]], list[int]]:
-        """The cascade of the module docstring: (track, detection) pairs and detections to birth.
+    def _associate(self, frame: _Frame) -> tuple[list[tuple[Track, int, float]], list[int]]:
+        """The cascade of the module docstring: (track, detection, cost / stage threshold)
+        matches and detections to birth.
 
         Track states do not change during association, so the cost of every live track against
         every candidate is computed once and each stage matches its own sub-matrix.
@@ -130,18 +138,18 @@ class Tracker:
         confirmed = [t for t in tracks if t.confirmed]
         tentative = [t for t in tracks if not t.confirmed]
 
-        def stage(group: list[Track], dets: np.ndarray, thr: float) -> list[tuple[Track, int]]:
+        def stage(group: list[Track], dets: np.ndarray, thr: float) -> list[tuple[Track, int, float]]:
             if cost is None or not group or len(dets) == 0:
                 return []
             sub = cost[np.ix_([rows[t.track_id] for t in group], np.searchsorted(cands, dets))]
-            return [(group[r], int(dets[k])) for r, k in assoc.match(sub, thr)]
+            return [(group[r], int(dets[k]), sub[r, k] / thr) for r, k in assoc.match(sub, thr)]
 
         def free_tracks(group: list[Track]) -> list[Track]:
-            used = {t.track_id for t, _ in pairs}
+            used = {t.track_id for t, _, _ in pairs}
             return [t for t in group if t.track_id not in used]
 
         def free_dets(dets: np.ndarray) -> np.ndarray:
-            used = {d for _, d in pairs}
+            used = {d for _, d, _ in pairs}
             return np.array([d for d in dets if d not in used], np.int64)
 
         pairs = stage(confirmed, high, c.match_cost)
@@ -209,7 +217,7 @@ class Tracker:
         return deleted
 
     def _reidentify(self, candidates: list[Track], frame: _Frame, births: list[int]
-                    ) -> list[tuple[Track, int]]:
+                    ) -> list[tuple[Track, int, float]]:
         """Match would-be births to coasting or deleted tracks by the identity cues (betas, tokens)
         among tracks within a 3D radius growing with the time since they were last seen."""
         if not candidates or not births:
@@ -225,7 +233,8 @@ class Tracker:
             return []  # no identity cue: the 3D radius alone would guess
         gated = (dist > radius[:, None]) | (terms[0][1] >= 1.0)
         cost = np.where(gated, assoc.INFEASIBLE, assoc.combine(terms))
-        return [(candidates[r], int(dets[c])) for r, c in assoc.match(cost, self.cfg.reid_cost)]
+        return [(candidates[r], int(dets[c]), cost[r, c] / self.cfg.reid_cost)
+                for r, c in assoc.match(cost, self.cfg.reid_cost)]
 
     def _revive(self, track: Track, frame: _Frame, d: int) -> None:
         del self._gallery[track.track_id]

@@ -60,8 +60,9 @@ class SyntheticEstimator:
 
 
 def run_sequence(frames: list[DetectionFrame], estimator, config: TemporalConfig,
-                 stamps: np.ndarray) -> dict[str, dict]:
-    """Metrics of the input, raw and fused streams of one sequence."""
+                 stamps: np.ndarray) -> tuple[dict[str, dict], int]:
+    """Metrics of the input, raw and fused streams of one sequence, and the number of suspected
+    identity switches the pipeline cut its fusion windows at."""
     camera = Camera(K, WIDTH, HEIGHT, IntrinsicsSource.PARAMETER)
     pipe = Pipeline(estimator, config, with_vertices=False)
     raw, fused = [], []
@@ -82,7 +83,7 @@ def run_sequence(frames: list[DetectionFrame], estimator, config: TemporalConfig
     for name, stream in (('raw', raw), ('fused', fused)):
         hyp = [FrameData(s.bodies.track_ids, s.bodies.boxes[:, 0], s.bodies.joints_3d) for s in stream]
         result[name] = _stream_metrics(gt, hyp, ms)
-    return result
+    return result, pipe.switch_cuts
 
 
 def _stream_metrics(gt: list[FrameData], hyp: list[FrameData], ms: float | None) -> dict:
@@ -111,14 +112,16 @@ def evaluate(seeds: list[int], config: TemporalConfig, body_model, people: int, 
         frames = make_detections(scene, body_model, seed, codec=codec)
         # The headline streams never see the stand-in tokens (they would act as an appearance cue).
         plain = [dataclasses.replace(f, bodies=dataclasses.replace(f.bodies, tokens=None)) for f in frames]
-        row = {'seed': seed, 'streams': run_sequence(plain, estimator, config, scene.stamps)}
+        streams, cuts = run_sequence(plain, estimator, config, scene.stamps)
+        row = {'seed': seed, 'streams': streams, 'switch_cuts': cuts}
         if tokens:
             cfg = dataclasses.replace(config, fusion=dataclasses.replace(config.fusion, mode='tokens'))
-            row['token_fusion_plumbing'] = run_sequence(frames, estimator, cfg, scene.stamps)['fused']
+            row['token_fusion_plumbing'] = run_sequence(frames, estimator, cfg, scene.stamps)[0]['fused']
         per_seed.append(row)
     doc = {'streams': {s: {k: _median([r['streams'][s] for r in per_seed], k) for k in METRICS}
                        for s in ('input', 'raw', 'fused')},
-           'lag_frames': config.fusion.lag_frames, 'seeds': per_seed}
+           'lag_frames': config.fusion.lag_frames,
+           'switch_cuts': sum(r['switch_cuts'] for r in per_seed), 'seeds': per_seed}
     if tokens:
         doc['token_fusion_plumbing'] = {k: _median([r['token_fusion_plumbing'] for r in per_seed], k)
                                         for k in METRICS} | {'note': TOKEN_NOTE}
@@ -133,6 +136,7 @@ def format_table(doc: dict) -> str:
     fmt = lambda v: '-' if v is None else f'{v:.3f}' if isinstance(v, float) else str(v)  # noqa: E731
     lines = ['stream   ' + ' '.join(f'{k:>20}' for k in METRICS)]
     lines += [f'{name:<8} ' + ' '.join(f'{fmt(row[k]):>20}' for k in METRICS) for name, row in rows.items()]
+    lines.append(f'suspected identity switches (fusion windows cut), all seeds: {doc["switch_cuts"]}')
     if 'token_fusion_plumbing' in doc:
         lines.append('* ' + TOKEN_NOTE)
     return '\n'.join(lines)

@@ -70,8 +70,8 @@ def test_stats_counters_and_levels():
     for _ in range(4):
         stats.received()
     stats.dropped('superseded')
-    for latency in (0.010, 0.020, 0.030):
-        stats.processed(latency, 2, IntrinsicsSource.CAMERA_INFO)
+    for cuts, latency in enumerate((0.010, 0.020, 0.030)):
+        stats.processed(latency, 2, IntrinsicsSource.CAMERA_INFO, cuts)
     snap = stats.snapshot()
     assert (snap.received, snap.processed, snap.dropped) == (4, 3, {'superseded': 1})
     assert snap.latency_p50_ms == pytest.approx(20.0) and 29.0 < snap.latency_p99_ms <= 30.0
@@ -80,6 +80,7 @@ def test_stats_counters_and_levels():
     values = status_values(status)
     assert values['dropped.superseded'] == '1' and values['people'] == '2'
     assert values['intrinsics_source'] == 'camera_info'
+    assert values['suspected_identity_switches'] == '2'   # the pipeline's latest count
     stats.bad_input('corrupt_compressed')
     status = diagnostic_status(stats.snapshot(), 'n: pipeline', '/n')
     assert status.level == DiagnosticStatus.WARN and status_values(status)['bad_input.corrupt_compressed'] == '1'
@@ -89,7 +90,7 @@ def test_stats_counters_and_levels():
 
 def test_fallback_intrinsics_warn_and_a_stall_is_an_error():
     stats = NodeStats()
-    stats.processed(0.01, 0, IntrinsicsSource.MODEL_DEFAULT)
+    stats.processed(0.01, 0, IntrinsicsSource.MODEL_DEFAULT, 0)
     assert diagnostic_status(stats.snapshot(), 'n', '/n').level == DiagnosticStatus.WARN
     snap = stats.snapshot()
     snap.input_rate_hz, snap.seconds_since_processed = 30.0, 6.0

@@ -18,6 +18,7 @@ def test_yaml_sections_equal_the_documented_defaults():
     ('fusion', {'lag_frames': 5}, 'lag_frames'),
     ('fusion', {'mode': 'magic'}, 'mode'),
     ('fusion', {'mode': 'tcfm'}, 'tcfm_weights'),
+    ('fusion', {'s_min': 1.5}, 's_min'),
     ('tracker', {'coast_s': 2.0}, 'coast_s'),
     ('tracker', {'n_init': 1.5}, 'n_init'),
     ('filters', {'raw': {'body': {'min_cutoff': 0.0}}}, 'min_cutoff'),

@@ -129,3 +129,21 @@ def test_kalman_matches_filterpy_class_with_hand_built_model():
             ref.update(z, R=np.diag(r))
         np.testing.assert_allclose(ours.x, ref.x, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(ours.P, ref.P, rtol=1e-9, atol=1e-9)
+
+
+def test_pose_smoother_batches_many_identities_like_one_at_a_time():
+    # 20 identities outgrow the initial 16 state slots; forgetting frees slots for new ones.
+    rng = np.random.default_rng(1)
+    cfg = StreamFilterConfig()
+    batched, single = PoseSmoother({'raw': cfg}), PoseSmoother({'raw': cfg})
+    keys = [('raw', i) for i in range(20)]
+    for step in range(3):
+        pose = exp_map(0.3 * rng.normal(size=(20, 53, 3)))
+        out = batched.apply(keys, pose, np.full(20, step * DT))
+        for i, key in enumerate(keys):
+            np.testing.assert_allclose(out[i], single.apply([key], pose[i:i + 1], np.array([step * DT]))[0],
+                                       atol=1e-12)
+    batched.forget(3)
+    pose = exp_map(0.3 * rng.normal(size=(2, 53, 3)))
+    out = batched.apply([('raw', 3), ('raw', 99)], pose, np.full(2, 3 * DT))
+    np.testing.assert_allclose(out, pose, atol=1e-12)  # forgotten and new: start from the input

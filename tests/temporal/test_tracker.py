@@ -96,3 +96,18 @@ def test_stamps_must_not_go_back(bodies_factory):
     tracker.update(Bodies.empty(1), 1.0)
     with pytest.raises(ValueError, match='older'):
         tracker.update(Bodies.empty(1), 0.5)
+
+
+@pytest.mark.parametrize('shape_jump, cut', [(0.0, False), (2.5, True)])
+def test_costly_match_is_a_suspected_switch_that_restarts_the_identity(bodies_factory, shape_jump, cut):
+    # Same identity either way (the pair passes every gate); a match costing more than
+    # switch_cut_ratio x its stage threshold restarts its temporal state (TEMPORAL_DESIGN.md 6).
+    tracker = Tracker(TrackerConfig(n_init=1, switch_cut_ratio=0.8))
+    res = _run(tracker, bodies_factory, [(k * DT, [(np.array([0.0, 0, 5.0]), SHAPE_A, 0.9)])
+                                         for k in range(10)])
+    assert not any(r.restarted for r in res)
+    moved = (np.array([0.16, 0, 5.0]), SHAPE_A + np.r_[0.0, shape_jump, np.zeros(8)], 0.9)
+    (last,) = _run(tracker, bodies_factory, [(10 * DT, [moved])])
+    tid = int(res[0].track_ids[0])
+    assert int(last.track_ids[0]) == tid
+    assert (last.restarted, last.suspected) == (([tid], 1) if cut else ([], 0))
