@@ -21,10 +21,10 @@ import numpy as np
 
 from aios_ros.geometry.pinhole import project
 from aios_ros.pipeline.types import Bodies, Camera, Estimator, PipelineOutput, StreamFrame, TrackState
-from aios_ros.temporal.buffer import FIELDS, RingBuffer
+from aios_ros.temporal.buffer import FIELDS, IdentityBuffers, Windows
 from aios_ros.temporal.config import TemporalConfig
 from aios_ros.temporal.filters import PoseSmoother
-from aios_ros.temporal.fusion import FUSED_FIELDS, Fuser, Window
+from aios_ros.temporal.fusion import FUSED_FIELDS, Fuser
 from aios_ros.temporal.tracker import Tracker
 
 
@@ -64,7 +64,8 @@ class Pipeline:
     def reset(self) -> None:
         """Forget all identities, buffers, filter states and queued frames."""
         self._tracker = Tracker(self.config.tracker)
-        self._buffers: dict[int, RingBuffer] = {}
+        self._buffers = IdentityBuffers(self.config.fusion.buffer_capacity,
+                                        self.config.fusion.buffer_horizon_s)
         self._smoother = PoseSmoother({'raw': self.config.filters.raw,
                                        'fused': self.config.filters.fused})
         self._queue: deque[_Pending] = deque()
@@ -87,8 +88,8 @@ class Pipeline:
         for tid in result.deleted + result.restarted:
             self._forget(tid)
         self.switch_cuts += result.suspected
-        for i in np.flatnonzero(result.track_ids >= 0):
-            self._buffer(int(result.track_ids[i])).push(stamp_s, _entry(bodies, i))
+        matched = np.flatnonzero(result.track_ids >= 0)
+        self._buffers.push(result.track_ids[matched], stamp_s, _entries(bodies, matched))
         publish = result.track_ids >= 0
         if not self.config.tracker.publish_tentative:
             publish &= result.states == TrackState.CONFIRMED
@@ -115,14 +116,8 @@ class Pipeline:
         return out
 
     def _forget(self, track_id: int) -> None:
-        self._buffers.pop(track_id, None)
+        self._buffers.forget(track_id)
         self._smoother.forget(track_id)
-
-    def _buffer(self, track_id: int) -> RingBuffer:
-        if track_id not in self._buffers:
-            self._buffers[track_id] = RingBuffer(self.config.fusion.buffer_capacity,
-                                                 self.config.fusion.buffer_horizon_s)
-        return self._buffers[track_id]
 
     def _fuse(self, p: _Pending | None) -> tuple[str, _Pending, np.ndarray] | None:
         """Fused parameters of a queued frame: ('fused', frame with fused expression, pose)."""
@@ -131,15 +126,12 @@ class Pipeline:
         people = p.bodies
         if not len(people) or self.config.fusion.mode == 'off':
             return 'fused', p, people.pose
-        windows = []
-        for i, tid in enumerate(people.track_ids):
-            buf = self._buffers.get(int(tid))
-            stamps, data = buf.window(p.stamp - self.config.fusion.history_s, np.inf, FUSED_FIELDS) \
-                if buf is not None else (np.zeros(0), {})
-            hit = np.flatnonzero(stamps == p.stamp)
-            if len(hit) == 0:  # the identity was reset since this frame: nothing to fuse with
-                stamps, data, hit = np.array([p.stamp]), _window_of_one(people, i), [0]
-            windows.append(Window(stamps, data, int(hit[0])))
+        windows = self._buffers.windows(people.track_ids, p.stamp - self.config.fusion.history_s,
+                                        np.inf, FUSED_FIELDS)
+        hit = (windows.stamps == p.stamp) & (windows.valid > 0)
+        windows.target = hit.argmax(axis=1)
+        for i in np.flatnonzero(~hit.any(axis=1)):
+            _window_of_one(windows, i, people, p.stamp)
         res = self._fuser.fuse(windows, np.full(len(people), p.stamp))
         fused = replace(people, expression=res.expression.astype(np.float32))
         return 'fused', replace(p, bodies=fused), res.pose
@@ -172,14 +164,21 @@ class Pipeline:
         return out
 
 
-def _entry(bodies: Bodies, i: int) -> dict[str, np.ndarray | None]:
-    """Person ``i`` as a ring-buffer entry."""
-    entry = {k: getattr(bodies, k)[i] for k in FIELDS if k not in ('score', 'tokens')}
-    return entry | {'score': bodies.scores[i],
-                    'tokens': None if bodies.tokens is None else bodies.tokens[i]}
+def _entries(bodies: Bodies, rows: np.ndarray) -> dict[str, np.ndarray | None]:
+    """People ``rows`` (N,) as ring-buffer entries {field: (N, ...)}."""
+    entries = {k: getattr(bodies, k)[rows] for k in FIELDS if k not in ('score', 'tokens')}
+    return entries | {'score': bodies.scores[rows],
+                      'tokens': None if bodies.tokens is None else bodies.tokens[rows]}
 
 
-def _window_of_one(people: Bodies, i: int) -> dict[str, np.ndarray]:
-    """Person ``i`` as a one-entry fusion window (fields with a leading axis of 1)."""
-    return {k: v[None] for k, v in _entry(people, i).items() if v is not None and k in FUSED_FIELDS}
-
+def _window_of_one(windows: Windows, i: int, people: Bodies, stamp: float) -> None:
+    """Make row ``i`` of ``windows`` a window holding only person ``i`` taken at ``stamp``: the
+    identity was reset after that frame, so there is nothing to fuse it with."""
+    windows.valid[i] = 0.0
+    windows.valid[i, 0], windows.stamps[i, 0], windows.target[i] = 1.0, stamp, 0
+    entry = _entries(people, np.array([i]))
+    for key, values in list(windows.data.items()):
+        if entry[key] is None:  # tokens: no longer available for every window
+            del windows.data[key]
+        else:
+            values[i, 0] = entry[key][0]

@@ -18,7 +18,7 @@ s_min = -1, blend = 1 and equal scores this is APM's uniform window mean.
 * Global orientation always comes from a short, similarity-free time window (no turning lag);
   translation and betas are not fused here (tracker Kalman and per-track betas mean).
 
-Windows of all people are padded to a common length and fused in one batched call.
+The windows of all people come padded to a common length and are fused in one batched call.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from aios_ros.pipeline.types import POSE_SLICES
+from aios_ros.temporal.buffer import Windows
 from aios_ros.temporal.config import FusionConfig
 from aios_ros.temporal.tcfm import load_tcfm
 from aios_ros.geometry.so3 import angle_from_trace, geodesic_angle, project_to_so3
@@ -47,15 +48,6 @@ _PROJECT_TOL = 3e-5
 Regress = Callable[[np.ndarray], dict[str, np.ndarray]]
 #: ring-buffer fields a fusion window needs
 FUSED_FIELDS = ('score', 'pose', 'expression', 'tokens')
-
-
-@dataclass
-class Window:
-    """Buffered entries of one identity: stamps (K,), fields {name: (K, ...)}, target row index."""
-
-    stamps: np.ndarray
-    data: dict[str, np.ndarray]
-    target: int
 
 
 @dataclass
@@ -99,11 +91,11 @@ class Fuser:
         self._regress = regress
         self._tcfm = load_tcfm(cfg.tcfm_weights) if cfg.mode == 'tcfm' else None
 
-    def fuse(self, windows: list[Window], t_target: np.ndarray) -> FusionResult:
+    def fuse(self, windows: Windows, t_target: np.ndarray) -> FusionResult:
         """Fuse N windows; ``t_target`` (N,) are the target stamps in seconds."""
-        pad = _pad(windows)
-        dt = pad['stamps'] - t_target[:, None]
-        target = np.array([w.target for w in windows])
+        pad = windows.data | {'stamps': windows.stamps, 'valid': windows.valid}
+        dt = windows.stamps - t_target[:, None]
+        target = windows.target
         result = self._fuse_params(pad, dt, target)
         if self.cfg.mode in ('tokens', 'tcfm') and 'tokens' in pad:
             fuse_tokens = self._fuse_tokens if self.cfg.mode == 'tokens' else self._fuse_tcfm
@@ -186,23 +178,3 @@ def _token_similarity(tokens: np.ndarray, target: np.ndarray, block: np.ndarray)
     flat = flat / np.maximum(np.linalg.norm(flat, axis=-1, keepdims=True), 1e-6)
     ref = flat[np.arange(len(flat)), target]
     return np.einsum('nkd,nd->nk', flat, ref)
-
-
-def _pad(windows: list[Window]) -> dict[str, np.ndarray]:
-    """Stack windows into (N, Kmax, ...) arrays; padded rows have valid = 0 and identity poses."""
-    k_max = max(len(w.stamps) for w in windows)
-    n = len(windows)
-    keys = set.intersection(*(set(w.data) for w in windows))
-    pad = {key: np.zeros((n, k_max) + windows[0].data[key].shape[1:], windows[0].data[key].dtype)
-           for key in keys}
-    pad['stamps'] = np.zeros((n, k_max))
-    pad['valid'] = np.zeros((n, k_max))
-    for i, w in enumerate(windows):
-        k = len(w.stamps)
-        for key in keys:
-            pad[key][i, :k] = w.data[key]
-        if k < k_max and 'pose' in pad:
-            pad['pose'][i, k:] = np.eye(3)
-        pad['stamps'][i, :k] = w.stamps
-        pad['valid'][i, :k] = 1.0
-    return pad

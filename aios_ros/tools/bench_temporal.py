@@ -1,7 +1,7 @@
 """Benchmark of the temporal stage (tracker + ring buffers + fusion + output filters) on CPU.
 
     python -m aios_ros.tools.bench_temporal [--people 10] [--frames 300]
-                                            [--mode params|tokens|tcfm] [--rounds 3]
+                                            [--mode params|tokens|tcfm] [--rounds 5]
 
 Feeds synthetic AiOS-like detections of ``--people`` people (all in view) through
 ``Pipeline.process_bodies`` and prints the median and p90 milliseconds per frame. The parts
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--people', type=int, default=10)
     parser.add_argument('--frames', type=int, default=300)
     parser.add_argument('--mode', choices=('params', 'tokens', 'tcfm'), default='params')
-    parser.add_argument('--rounds', type=int, default=3, help='interleaved timing rounds')
+    parser.add_argument('--rounds', type=int, default=5, help='interleaved timing rounds')
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     folder = tempfile.mkdtemp(prefix='aios_bench_smplx_')

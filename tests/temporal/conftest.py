@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from aios_ros.pipeline.types import Bodies
+from aios_ros.temporal.buffer import FIELDS, IdentityBuffers, Windows
 
 FOCAL, CX, CY = 1000.0, 640.0, 360.0
 
@@ -29,3 +30,24 @@ def make_bodies(transl, betas, scores, tokens=None) -> Bodies:
 @pytest.fixture
 def bodies_factory():
     return make_bodies
+
+
+def windows_from_entries(entries: list[dict], targets: list[int], dt: float = 1.0 / 30.0) -> Windows:
+    """Fusion windows of identities 0..N-1 read back from a real IdentityBuffers: identity i holds
+    ``entries[i]`` ({field: (K_i, ...)}; fields left out are zeros) at stamps 0, dt, 2 dt, ..."""
+    buffers = IdentityBuffers(capacity=32, horizon_s=10.0)
+    for k in range(max(len(e['score']) for e in entries)):
+        ids = [i for i, e in enumerate(entries) if k < len(e['score'])]
+        batch = {f: np.stack([entries[i][f][k] if f in entries[i] else np.zeros(shape, dtype)
+                              for i in ids]) for f, (shape, dtype) in FIELDS.items() if f != 'tokens'}
+        has_tokens = 'tokens' in entries[ids[0]]
+        batch['tokens'] = np.stack([entries[i]['tokens'][k] for i in ids]) if has_tokens else None
+        buffers.push(np.array(ids), k * dt, batch)
+    windows = buffers.windows(np.arange(len(entries)), -np.inf, np.inf)
+    windows.target = np.array(targets)
+    return windows
+
+
+@pytest.fixture
+def windows_of():
+    return windows_from_entries

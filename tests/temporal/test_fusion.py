@@ -2,7 +2,7 @@
 import numpy as np
 
 from aios_ros.temporal.config import FusionConfig
-from aios_ros.temporal.fusion import Fuser, Window, srwa_weights
+from aios_ros.temporal.fusion import Fuser, srwa_weights
 from aios_ros.geometry.so3 import chordal_mean, geodesic_angle, rotation_about
 from aios_ros.temporal.token_codec import LinearTokenCodec
 
@@ -10,15 +10,15 @@ DT = 1.0 / 30.0
 APM = dict(sigma_s=1e6, hand_sigma_s=1e6, orient_sigma_s=1e6, tau=1e6, s_min=-1.0, blend=1.0)
 
 
-def _window(angles, target, tokens=None):
-    """Window whose pose rows are rotations about z by ``angles`` (rad) for every joint."""
+def _entries(angles, tokens=None):
+    """Buffer entries whose pose rows are rotations about z by ``angles`` (rad) for every joint."""
     k = len(angles)
     pose = np.broadcast_to(rotation_about([0, 0, 1.0], np.asarray(angles))[:, None], (k, 53, 3, 3))
-    data = {'score': np.ones(k, np.float32), 'pose': pose.astype(np.float32),
-            'expression': np.arange(k, dtype=np.float32)[:, None].repeat(10, 1)}
+    entries = {'score': np.ones(k, np.float32), 'pose': pose.astype(np.float32),
+               'expression': np.arange(k, dtype=np.float32)[:, None].repeat(10, 1)}
     if tokens is not None:
-        data['tokens'] = tokens
-    return Window(np.arange(k) * DT, data, target)
+        entries['tokens'] = tokens
+    return entries
 
 
 def test_uniform_limit_of_the_weights_is_the_window_mean():
@@ -30,22 +30,22 @@ def test_uniform_limit_of_the_weights_is_the_window_mean():
     np.testing.assert_allclose(w, [[0, 0, 1, 0, 0]])             # blend 0 = raw target
 
 
-def test_parameter_fusion_is_the_chordal_mean():
+def test_parameter_fusion_is_the_chordal_mean(windows_of):
     angles = np.deg2rad([10.0, 20.0, 40.0, 170.0, -175.0])
-    res = Fuser(FusionConfig(**APM)).fuse([_window(angles, 2)], np.array([2 * DT]))
+    res = Fuser(FusionConfig(**APM)).fuse(windows_of([_entries(angles)], [2]), np.array([2 * DT]))
     expected = chordal_mean(rotation_about([0, 0, 1.0], angles), np.ones(5))
     np.testing.assert_allclose(res.pose[0, 7], expected, atol=1e-5)
     np.testing.assert_allclose(res.expression[0], 2.0, atol=1e-6)  # mean of 0..4
 
 
-def test_similarity_downweights_an_outlier_frame():
+def test_similarity_downweights_an_outlier_frame(windows_of):
     angles = np.deg2rad([0.0, 2.0, 0.0, 90.0, 1.0])
     cfg = FusionConfig(sigma_s=1e6, hand_sigma_s=1e6, orient_sigma_s=1e6, tau=0.05, blend=1.0)
-    res = Fuser(cfg).fuse([_window(angles, 2)], np.array([2 * DT]))
+    res = Fuser(cfg).fuse(windows_of([_entries(angles)], [2]), np.array([2 * DT]))
     assert geodesic_angle(res.pose[0, 5], np.eye(3)) < np.deg2rad(2.0)
 
 
-def test_token_fusion_with_uniform_weights_regresses_the_apm_mean():
+def test_token_fusion_with_uniform_weights_regresses_the_apm_mean(windows_of):
     codec = LinearTokenCodec(0)
     seen = []
 
@@ -57,7 +57,7 @@ def test_token_fusion_with_uniform_weights_regresses_the_apm_mean():
     tokens = rng.normal(size=(3, 39, 256)).astype(np.float16)
     angles = np.deg2rad([0.0, 10.0, 20.0])
     res = Fuser(FusionConfig(mode='tokens', guard_angle_rad=np.pi, **APM), regress).fuse(
-        [_window(angles, 1, tokens)], np.array([DT]))
+        windows_of([_entries(angles, tokens)], [1]), np.array([DT]))
     (batch,) = seen
     assert batch.shape == (3, 39, 256)                          # body, hand and face blocks
     for fused in batch:
@@ -65,20 +65,20 @@ def test_token_fusion_with_uniform_weights_regresses_the_apm_mean():
     assert not res.fallback[0]
 
 
-def test_guard_falls_back_to_parameter_fusion():
+def test_guard_falls_back_to_parameter_fusion(windows_of):
     codec = LinearTokenCodec(0)
     angles = np.deg2rad([0.0, 5.0, 10.0])
     flipped = np.broadcast_to(rotation_about([1.0, 0, 0], np.pi / 2), (3, 53, 3, 3))
     tokens = codec.encode(flipped, np.zeros((3, 10)), np.zeros((3, 10)))  # heads say: 90 deg off
     cfg = FusionConfig(mode='tokens', **APM)
-    res = Fuser(cfg, codec.regress).fuse([_window(angles, 1, tokens)], np.array([DT]))
-    params = Fuser(FusionConfig(**APM)).fuse([_window(angles, 1)], np.array([DT]))
+    res = Fuser(cfg, codec.regress).fuse(windows_of([_entries(angles, tokens)], [1]), np.array([DT]))
+    params = Fuser(FusionConfig(**APM)).fuse(windows_of([_entries(angles)], [1]), np.array([DT]))
     assert res.fallback[0]
     np.testing.assert_allclose(res.pose, params.pose, atol=1e-6)
 
 
-def test_windows_of_different_lengths_are_fused_together():
-    a = _window(np.deg2rad([0.0, 30.0]), 0)
-    b = _window(np.deg2rad([0.0, 10.0, 20.0, 30.0]), 3)
-    res = Fuser(FusionConfig(**APM)).fuse([a, b], np.array([0.0, 3 * DT]))
+def test_windows_of_different_lengths_are_fused_together(windows_of):
+    a = _entries(np.deg2rad([0.0, 30.0]))
+    b = _entries(np.deg2rad([0.0, 10.0, 20.0, 30.0]))
+    res = Fuser(FusionConfig(**APM)).fuse(windows_of([a, b], [0, 3]), np.array([0.0, 3 * DT]))
     np.testing.assert_allclose(geodesic_angle(res.pose[:, 3], np.eye(3)), np.deg2rad([15.0, 15.0]), atol=1e-5)

@@ -9,7 +9,7 @@ import torch
 from aios_ros.config import ConfigError, build
 from aios_ros.geometry.so3 import rotation_about
 from aios_ros.temporal.config import FusionConfig
-from aios_ros.temporal.fusion import Fuser, Window
+from aios_ros.temporal.fusion import Fuser
 from aios_ros.temporal.tcfm import MAX_OFFSET_FRAMES, NOMINAL_RATE_HZ, TcfmLite, load_tcfm
 from aios_ros.temporal.token_codec import LinearTokenCodec
 
@@ -174,13 +174,11 @@ def test_every_bad_weights_file_gets_a_clear_error(tmp_path):
         build(FusionConfig, {'mode': 'tcfm'})
 
 
-def _window(angles, target, tokens):
-    """Window whose pose rows are rotations about z by ``angles`` (rad) for every joint."""
+def _entries(angles, tokens):
+    """Buffer entries whose pose rows are rotations about z by ``angles`` (rad) for every joint."""
     k = len(angles)
     pose = np.broadcast_to(rotation_about([0, 0, 1.0], np.asarray(angles))[:, None], (k, 53, 3, 3))
-    data = {'score': np.ones(k, np.float32), 'pose': pose.astype(np.float32),
-            'expression': np.zeros((k, 10), np.float32), 'tokens': tokens}
-    return Window(np.arange(k) * DT, data, target)
+    return {'score': np.ones(k, np.float32), 'pose': pose.astype(np.float32), 'tokens': tokens}
 
 
 @pytest.fixture
@@ -193,12 +191,12 @@ def weights(tmp_path):
     return str(path)
 
 
-def test_fuser_tcfm_mode_re_regresses_the_fused_block(weights):
+def test_fuser_tcfm_mode_re_regresses_the_fused_block(weights, windows_of):
     codec = LinearTokenCodec(0)
     angles = np.deg2rad([0.0, 4.0, 8.0])
     pose = rotation_about([0, 0, 1.0], angles)[:, None].repeat(53, 1)
     tokens = codec.encode(pose, np.zeros((3, 10)), np.zeros((3, 10)))
-    windows = [_window(angles, 1, tokens), _window(angles[:2], 0, tokens[:2])]
+    windows = windows_of([_entries(angles, tokens), _entries(angles[:2], tokens[:2])], [1, 0])
     cfg = FusionConfig(mode='tcfm', tcfm_weights=weights, lag_frames=0, **APM)
     res = Fuser(cfg, codec.regress).fuse(windows, np.array([DT, 0.0]))
     params = Fuser(FusionConfig(**APM)).fuse(windows, np.array([DT, 0.0]))
@@ -213,14 +211,14 @@ def test_fuser_tcfm_mode_re_regresses_the_fused_block(weights):
     np.testing.assert_allclose(res.expression, expected['expression'], atol=1e-5)
 
 
-def test_fuser_tcfm_guard_falls_back_to_parameter_fusion(weights):
+def test_fuser_tcfm_guard_falls_back_to_parameter_fusion(weights, windows_of):
     codec = LinearTokenCodec(0)
     angles = np.deg2rad([0.0, 5.0, 10.0])
     flipped = np.broadcast_to(rotation_about([1.0, 0, 0], np.pi / 2), (3, 53, 3, 3))
     tokens = codec.encode(flipped, np.zeros((3, 10)), np.zeros((3, 10)))  # heads say: 90 deg off
     cfg = FusionConfig(mode='tcfm', tcfm_weights=weights, **APM)
-    res = Fuser(cfg, codec.regress).fuse([_window(angles, 1, tokens)], np.array([DT]))
-    params = Fuser(FusionConfig(**APM)).fuse([_window(angles, 1, tokens)], np.array([DT]))
+    res = Fuser(cfg, codec.regress).fuse(windows_of([_entries(angles, tokens)], [1]), np.array([DT]))
+    params = Fuser(FusionConfig(**APM)).fuse(windows_of([_entries(angles, tokens)], [1]), np.array([DT]))
     assert res.fallback[0]
     np.testing.assert_allclose(res.pose, params.pose, atol=1e-6)
 
