@@ -253,11 +253,9 @@ class Tracker:
         return MotionFilter(frame.z[d], frame.r[d], self.cfg.sigma_accel)
 
     def _states(self, ids: np.ndarray) -> np.ndarray:
-        out = np.full(len(ids), TrackState.UNTRACKED, np.uint8)
-        for i, tid in enumerate(ids):
-            if tid >= 0:
-                out[i] = TrackState.CONFIRMED if self.tracks[int(tid)].confirmed else TrackState.TENTATIVE
-        return out
+        return np.array([TrackState.UNTRACKED if tid < 0 else TrackState.CONFIRMED
+                         if self.tracks[tid].confirmed else TrackState.TENTATIVE
+                         for tid in ids.tolist()], np.uint8).reshape(len(ids))
 
 
 def _embeddings(bodies: Bodies) -> np.ndarray | None:
