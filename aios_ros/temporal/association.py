@@ -36,10 +36,14 @@ def combine(terms: list[tuple[float, np.ndarray | None]]) -> np.ndarray:
     for weight, cost in terms:
         if cost is None or weight <= 0.0:
             continue
-        ok = ~np.isnan(cost)
-        num = num + weight * np.where(ok, cost, 0.0)
-        den = den + weight * ok
-    if isinstance(den, float):
+        if np.isnan(cost).any():
+            ok = ~np.isnan(cost)
+            num = num + weight * np.where(ok, cost, 0.0)
+            den = den + weight * ok
+        else:  # the common case: the cue exists for every pair
+            num = num + weight * cost
+            den = den + weight
+    if isinstance(den, float) and den == 0.0:
         raise ValueError('no association cue has a positive weight')
     return np.where(den > 0, num / np.maximum(den, 1e-12), INFEASIBLE)
 

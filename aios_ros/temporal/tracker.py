@@ -17,6 +17,10 @@ Per frame (stamps in seconds, no other clock):
 4. births: high-score people left with score >= new_track_score start TENTATIVE tracks.
    TENTATIVE -> CONFIRMED after n_init matches; unmatched TENTATIVE tracks die at once;
    confirmed tracks coast and are deleted max_age_s after their last match.
+
+A track matched after a gap longer than coast_s, or at a cost above switch_cut_ratio times its
+stage's threshold (a suspected identity switch, TEMPORAL_DESIGN.md section 6), is reported as
+restarted: the pipeline then clears its fusion window and output filters.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ from aios_ros.pipeline.types import Bodies, TrackState
 from aios_ros.temporal import association as assoc
 from aios_ros.temporal.config import TrackerConfig
 from aios_ros.temporal.motion import MotionFilter, cxcywh_to_box, measurement, measurement_var
+
+_XYZ = np.arange(3)
 
 
 @dataclass
@@ -155,8 +161,9 @@ class Tracker:
         pairs = stage(confirmed, high, c.match_cost)
         pairs += stage(free_tracks(confirmed), low, c.low_cost)
         pairs += stage(tentative, free_dets(high), c.tentative_cost)
-        pairs += self._reidentify(free_tracks(confirmed) + list(self._gallery.values()), frame,
-                                  list(free_dets(np.r_[high, low])))
+        lost = free_tracks(confirmed) + list(self._gallery.values())
+        if lost:
+            pairs += self._reidentify(lost, frame, list(free_dets(np.r_[high, low])))
         births = [int(d) for d in free_dets(high) if scores[d] >= c.new_track_score]
         return pairs, births
 
@@ -166,7 +173,8 @@ class Tracker:
         mean = np.stack([t.motion.mean for t in tracks])
         # innovation covariance of a translation measurement around the prediction: P + R
         r = measurement_var(mean, c.sigma_xy_m, c.sigma_z_rel)[:, :3]
-        cov = np.stack([t.motion.transl_cov for t in tracks]) + r[:, :, None] * np.eye(3)
+        cov = np.stack([t.motion.transl_cov for t in tracks])
+        cov[:, _XYZ, _XYZ] += r
         maha = assoc.mahalanobis(mean[:, :3], cov, frame.z[dets, :3])
         iou = assoc.iou_matrix(cxcywh_to_box(mean[:, 3:]), frame.bodies.boxes[dets, 0])
         # The predicted box of a track unseen for longer than coast_s drifts: a poor overlap then

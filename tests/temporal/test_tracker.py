@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from aios_ros.pipeline.types import Bodies, TrackState
+from aios_ros.temporal import association as assoc
 from aios_ros.temporal.config import TrackerConfig
 from aios_ros.temporal.tracker import Tracker
 
@@ -111,3 +112,12 @@ def test_costly_match_is_a_suspected_switch_that_restarts_the_identity(bodies_fa
     tid = int(res[0].track_ids[0])
     assert int(last.track_ids[0]) == tid
     assert (last.restarted, last.suspected) == (([tid], 1) if cut else ([], 0))
+
+
+def test_cost_terms_combine_as_a_weighted_mean_of_the_available_cues():
+    iou = np.array([[0.2, 0.4]])
+    app = np.array([[np.nan, 1.0]])                      # no appearance yet for the first pair
+    cost = assoc.combine([(0.5, iou), (0.25, app), (0.3, None)])
+    np.testing.assert_allclose(cost, [[0.2, (0.5 * 0.4 + 0.25 * 1.0) / 0.75]])
+    with pytest.raises(ValueError, match='positive weight'):
+        assoc.combine([(0.0, iou), (0.3, None)])
