@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from aios_ros.geometry.pinhole import project
+from aios_ros.geometry.so3 import exp_map, log_map
 from aios_ros.pipeline.types import Bodies, Camera, Estimator, PipelineOutput, StreamFrame, TrackState
 from aios_ros.temporal.buffer import FIELDS, IdentityBuffers, Windows
 from aios_ros.temporal.config import TemporalConfig
@@ -70,6 +71,9 @@ class Pipeline:
                                        'fused': self.config.filters.fused})
         self._queue: deque[_Pending] = deque()
         self._last_stamp: float | None = None
+        self._frames = 0  # frames processed since the reset
+        #: latest appearance of each identity: (frame number, stamp, that frame's people, row)
+        self._last_seen: dict[int, tuple[int, float, Bodies, int]] = {}
 
     def process(self, image_bgr: np.ndarray, camera: Camera, stamp_s: float,
                 key: object = None) -> PipelineOutput:
@@ -100,6 +104,7 @@ class Pipeline:
             tracks = [self._tracker.tracks[int(t)] for t in people.track_ids]
             people.betas = np.stack([t.betas_mean for t in tracks]).astype(np.float32)
             people.transl = np.stack([t.motion.transl for t in tracks]).astype(np.float32)
+        self._fill_dropouts(people, stamp_s)
         current = _Pending(key, stamp_s, camera, people)
         self._queue.append(current)
         target = self._queue.popleft() if len(self._queue) > self.lag_frames else None
@@ -118,6 +123,28 @@ class Pipeline:
     def _forget(self, track_id: int) -> None:
         self._buffers.forget(track_id)
         self._smoother.forget(track_id)
+        self._last_seen.pop(track_id, None)
+
+    def _fill_dropouts(self, people: Bodies, stamp: float) -> None:
+        """Interpolate each confirmed identity that is seen again after missing at most
+        ``fusion.fill_gap_frames`` frames into those frames, while they still wait in the fused
+        stream's queue (TEMPORAL_DESIGN.md section 5): SLERP of the pose, linear in the rest
+        between its two neighbouring appearances, state COASTING. Nothing enters the buffers."""
+        max_gap = min(self.config.fusion.fill_gap_frames, len(self._queue))
+        self._frames += 1
+        for i, tid in enumerate(people.track_ids.tolist()):
+            last = self._last_seen.get(tid)
+            self._last_seen[tid] = (self._frames, stamp, people, i)
+            if last is None or people.track_states[i] != TrackState.CONFIRMED:
+                continue
+            frame, last_stamp, last_people, row = last
+            gap = self._frames - frame - 1
+            if not 1 <= gap <= max_gap:
+                continue
+            for p in list(self._queue)[-gap:]:
+                alpha = (p.stamp - last_stamp) / (stamp - last_stamp)
+                p.bodies = Bodies.concatenate(
+                    [p.bodies, _interpolate(last_people, row, people, i, alpha)])
 
     def _fuse(self, p: _Pending | None) -> tuple[str, _Pending, np.ndarray] | None:
         """Fused parameters of a queued frame: ('fused', frame with fused expression, pose)."""
@@ -182,3 +209,23 @@ def _window_of_one(windows: Windows, i: int, people: Bodies, stamp: float) -> No
             del windows.data[key]
         else:
             values[i, 0] = entry[key][0]
+
+
+def _interpolate(a: Bodies, i: int, b: Bodies, j: int, alpha: float) -> Bodies:
+    """Person ``a[i]`` moved ``alpha`` (0..1) of the way to ``b[j]`` (same identity), one row:
+    pose by SLERP per joint, the other continuous quantities linearly, betas and identity from
+    ``b``, tokens from the nearer of the two, score the lower one, state COASTING."""
+    def lerp(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
+        return None if x is None or y is None else ((1 - alpha) * x[i:i + 1] + alpha * y[j:j + 1])
+
+    pose_a = a.pose[i].astype(np.float64)
+    pose = pose_a @ exp_map(alpha * log_map(np.swapaxes(pose_a, -1, -2) @ b.pose[j]))
+    tokens = None if a.tokens is None or b.tokens is None else \
+        (a.tokens[i:i + 1] if alpha < 0.5 else b.tokens[j:j + 1])
+    return Bodies(scores=np.minimum(a.scores[i:i + 1], b.scores[j:j + 1]),
+                  boxes=lerp(a.boxes, b.boxes), pose=pose[None].astype(np.float32),
+                  betas=b.betas[j:j + 1], expression=lerp(a.expression, b.expression),
+                  transl=lerp(a.transl, b.transl), keypoints_2d=lerp(a.keypoints_2d, b.keypoints_2d),
+                  joints_3d=lerp(a.joints_3d, b.joints_3d), vertices=lerp(a.vertices, b.vertices),
+                  tokens=tokens, track_ids=b.track_ids[j:j + 1],
+                  track_states=np.array([TrackState.COASTING], np.uint8))

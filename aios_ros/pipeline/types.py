@@ -105,6 +105,14 @@ class Bodies:
                    keypoints_2d=np.zeros((0, num_joints, 2), f),
                    joints_3d=np.zeros((0, num_joints, 3), f))
 
+    @staticmethod
+    def concatenate(parts: list['Bodies']) -> 'Bodies':
+        """The people of ``parts`` (at least one) in order; an optional field (vertices, tokens,
+        track ids, track states) is kept only if every part has it."""
+        values = {f.name: [getattr(p, f.name) for p in parts] for f in fields(Bodies)}
+        return Bodies(**{k: None if any(x is None for x in v) else np.concatenate(v)
+                         for k, v in values.items()})
+
     def select(self, index: np.ndarray) -> 'Bodies':
         """The people at ``index`` (integer array or boolean mask), in that order."""
         return replace(self, **{f.name: None if getattr(self, f.name) is None

@@ -72,6 +72,8 @@ class FusionConfig:
     guard_angle_rad: float = 0.785  # fused vs raw major-joint angle above this -> fall back
     buffer_capacity: int = 32       # ring-buffer entries per identity (memory bound)
     buffer_horizon_s: float = 1.0   # entries older than this are dropped
+    fill_gap_frames: int = 2        # an identity missing for up to this many frames is interpolated
+                                    # into them in the fused stream (0: off; at most lag_frames)
     tcfm_weights: str = ''          # mode tcfm: trained TcfmLite state_dict (torch.save); not
                                     # shipped, comes from training (TEMPORAL_DESIGN.md 4.4)
 
@@ -82,6 +84,8 @@ class FusionConfig:
             raise ValueError('sigma_s, hand_sigma_s, orient_sigma_s and tau must be > 0')
         if not 0.0 <= self.blend <= 1.0:
             raise ValueError('blend must be in [0, 1]')
+        if not 0 <= self.fill_gap_frames <= 4:
+            raise ValueError('fill_gap_frames must be in 0..4')
         if not -1.0 <= self.s_min <= 1.0:
             raise ValueError('s_min must be in [-1, 1] (it bounds a cosine similarity)')
         if self.buffer_capacity < 2 * (self.lag_frames + 1):

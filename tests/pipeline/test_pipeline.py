@@ -100,3 +100,46 @@ def test_process_runs_the_estimator_and_empty_frames_work(body_model, camera, pe
     for stamp in (0.0, DT):                                          # older, then equal
         with pytest.raises(ValueError, match='not newer'):
             pipe.process_bodies(_walk(people_at, 1), camera, stamp, 'c')
+
+
+@pytest.mark.parametrize('missing, filled', [([5], True), ([5, 6], True), ([5, 6, 7], False)])
+def test_short_dropouts_are_interpolated_in_the_fused_stream(body_model, camera, people_at, estimator_for,
+                                                             missing, filled):
+    # One person walking with a bending knee; frames ``missing`` lose them. With lag 2, dropouts of
+    # up to 2 frames are still queued when the person is seen again: the fused stream gets a
+    # COASTING row whose knee is the SLERP of its neighbours (filters and fusion off: exact).
+    cfg = build(TemporalConfig, {'fusion': {'lag_frames': 2, 'mode': 'off', 'fill_gap_frames': 2},
+                                 'tracker': {'n_init': 1}, 'filters': {'enabled': False}})
+    pipe = Pipeline(estimator_for(body_model), cfg, with_vertices=False)
+    empty = people_at(np.zeros((0, 3)))
+    walk = {k: people_at([[0.02 * k, 0.0, 4.0]], knee_angle=0.1 * k) for k in range(12)}
+    raw, fused = {}, {}
+    for k in range(12):
+        out = pipe.process_bodies(empty if k in missing else walk[k], camera, k * DT, key=k)
+        raw[k] = out.raw.bodies
+        if out.fused is not None:
+            fused[out.fused.key] = out.fused.bodies
+    fused |= {f.key: f.bodies for f in pipe.flush()}
+    assert all(len(raw[k]) == 0 for k in missing)               # lag 0 never invents people
+    for k in missing:
+        assert len(fused[k]) == (1 if filled else 0)
+    if filled:
+        tid = int(fused[4].track_ids[0])
+        for k in missing:
+            person = fused[k]
+            assert int(person.track_ids[0]) == tid and person.track_states[0] == TrackState.COASTING
+            angle = geodesic_angle(person.pose[0, 4], walk[0].pose[0, 4])
+            np.testing.assert_allclose(angle, 0.1 * k, atol=1e-5)  # knee angle linear in time
+            # translation: between the neighbours' Kalman estimates, which lag the walk a little
+            np.testing.assert_allclose(person.transl[0, 0], 0.02 * k, atol=3e-3)
+    others = [k for k in range(12) if k not in missing]
+    assert all(fused[k].track_states.tolist() == [TrackState.CONFIRMED] for k in others)
+
+
+def test_no_interpolation_when_switched_off(body_model, camera, people_at, estimator_for):
+    cfg = build(TemporalConfig, {'fusion': {'lag_frames': 2, 'fill_gap_frames': 0}, 'tracker': {'n_init': 1}})
+    pipe = Pipeline(estimator_for(body_model), cfg, with_vertices=False)
+    frames = [people_at([[0.0, 0.0, 4.0]]) if k != 3 else people_at(np.zeros((0, 3))) for k in range(6)]
+    fused = [o.fused for o in (pipe.process_bodies(f, camera, k * DT, key=k) for k, f in enumerate(frames))
+             if o.fused is not None] + pipe.flush()
+    assert [len(f.bodies) for f in fused] == [1, 1, 1, 0, 1, 1]
