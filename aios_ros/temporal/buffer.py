@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aios_ros.pipeline.types import NUM_POSE_JOINTS, TOKEN_DIM, TOKENS_PER_PERSON
+from aios_ros.temporal.slots import Slots
 
 #: field name -> (per-entry shape, dtype). ``tokens`` is allocated on first use.
 FIELDS: dict[str, tuple[tuple[int, ...], type]] = {
@@ -49,8 +50,7 @@ class IdentityBuffers:
             raise ValueError('capacity must be >= 1 and horizon_s > 0')
         self.capacity = capacity
         self.horizon_s = horizon_s
-        self._row: dict[int, int] = {}      # track id -> row
-        self._free: list[int] = []
+        self._rows = Slots(self._grow)       # track id -> row
         self._stamps = np.zeros((0, capacity))           # NaN: empty entry
         self._has_tokens = np.zeros((0, capacity), bool)
         self._next = np.zeros(0, np.int64)               # ring position of each row's next entry
@@ -59,7 +59,7 @@ class IdentityBuffers:
                       if k != 'tokens'}  # tokens (20 kB per entry) on first use
 
     def __contains__(self, track_id: int) -> bool:
-        return int(track_id) in self._row
+        return int(track_id) in self._rows
 
     def push(self, track_ids: np.ndarray, stamp: float, entries: dict[str, np.ndarray | None]
              ) -> None:
@@ -92,7 +92,7 @@ class IdentityBuffers:
         Only ``fields`` are returned; ``tokens`` only when every returned entry has them. An
         unknown identity gets an empty window (all padding).
         """
-        rows = np.array([self._row.get(int(t), -1) for t in track_ids], np.int64).reshape(-1)
+        rows = np.array([self._rows.get(int(t)) for t in track_ids], np.int64).reshape(-1)
         known = rows >= 0
         stamps = np.where(known[:, None], self._stamps[np.maximum(rows, 0)], np.nan)
         lo = np.maximum(t_lo, self._newest[np.maximum(rows, 0)] - self.horizon_s)[:, None]
@@ -110,27 +110,16 @@ class IdentityBuffers:
 
     def forget(self, track_id: int) -> None:
         """Clear one identity's entries (deleted, or restarted); its row is reused."""
-        row = self._row.pop(int(track_id), None)
-        if row is not None:
-            self._free.append(row)
+        self._rows.release(int(track_id))
 
     def _row_of(self, track_id: int) -> int:
-        row = self._row.get(track_id)
-        if row is not None:
-            return row
-        if not self._free:
-            self._grow()
-        row = self._free.pop()
-        self._row[track_id] = row
-        self._stamps[row] = np.nan
-        self._next[row], self._newest[row] = 0, -np.inf
+        row, new = self._rows.acquire(track_id)
+        if new:
+            self._stamps[row] = np.nan
+            self._next[row], self._newest[row] = 0, -np.inf
         return row
 
-    def _grow(self) -> None:
-        """Double the rows (amortised: identities come and go, their rows are reused)."""
-        old = len(self._next)
-        new = max(2 * old, 16)
-
+    def _grow(self, old: int, new: int) -> None:
         def grown(a: np.ndarray, fill: float) -> np.ndarray:
             return np.concatenate([a, np.full((new - old,) + a.shape[1:], fill, a.dtype)])
 
@@ -139,4 +128,3 @@ class IdentityBuffers:
         self._next = grown(self._next, 0)
         self._newest = grown(self._newest, -np.inf)
         self._data = {k: grown(v, 0) for k, v in self._data.items()}
-        self._free.extend(range(new - 1, old - 1, -1))

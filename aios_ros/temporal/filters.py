@@ -14,6 +14,7 @@ import numpy as np
 
 from aios_ros.pipeline.types import NUM_POSE_JOINTS, POSE_SLICES
 from aios_ros.temporal.config import StreamFilterConfig
+from aios_ros.temporal.slots import Slots
 from aios_ros.geometry.so3 import compose_cf, exp_map_cf, log_map_cf
 
 
@@ -79,8 +80,7 @@ class PoseSmoother:
         per_stream = [OneEuroParams.for_pose(cfg) for cfg in streams.values()]
         self._table = {f: np.stack([getattr(p, f) for p in per_stream])  # (streams, 53)
                        for f in ('min_cutoff', 'beta', 'd_cutoff')}
-        self._slot: dict[tuple[str, int], int] = {}
-        self._free: list[int] = []
+        self._slots = Slots(self._grow)      # (stream, track id) -> slot
         self._rot = np.zeros((3, 3, 0, NUM_POSE_JOINTS))  # component-first, see one_euro_so3_step
         self._speed = np.zeros((3, 0, NUM_POSE_JOINTS))
         self._stamp = np.zeros(0)
@@ -108,28 +108,17 @@ class PoseSmoother:
     def forget(self, track_id: int) -> None:
         """Drop every stream's state of one identity (deleted, or re-acquired after a gap)."""
         for name in self._stream_index:
-            slot = self._slot.pop((name, int(track_id)), None)
-            if slot is not None:
-                self._free.append(slot)
+            self._slots.release((name, int(track_id)))
 
     def _slot_of(self, key: tuple[str, int]) -> int:
-        slot = self._slot.get(key)
-        if slot is not None:
-            return slot
-        if not self._free:
-            self._grow()
-        slot = self._free.pop()
-        self._slot[key] = slot
-        self._stamp[slot] = np.nan
-        self._stream[slot] = self._stream_index[key[0]]
+        slot, new = self._slots.acquire(key)
+        if new:
+            self._stamp[slot] = np.nan
+            self._stream[slot] = self._stream_index[key[0]]
         return slot
 
-    def _grow(self) -> None:
-        """Double the slot arrays (amortised: identities come and go, their slots are reused)."""
-        old = len(self._stamp)
-        new = max(2 * old, 16)
+    def _grow(self, old: int, new: int) -> None:
         self._rot = np.concatenate([self._rot, np.zeros((3, 3, new - old, NUM_POSE_JOINTS))], axis=2)
         self._speed = np.concatenate([self._speed, np.zeros((3, new - old, NUM_POSE_JOINTS))], axis=1)
         self._stamp = np.concatenate([self._stamp, np.full(new - old, np.nan)])
         self._stream = np.concatenate([self._stream, np.zeros(new - old, np.int64)])
-        self._free.extend(range(new - 1, old - 1, -1))
