@@ -132,10 +132,11 @@ class Pipeline:
         between its two neighbouring appearances, state COASTING. Nothing enters the buffers."""
         max_gap = min(self.config.fusion.fill_gap_frames, len(self._queue))
         self._frames += 1
+        states = people.track_states.tolist()
         for i, tid in enumerate(people.track_ids.tolist()):
             last = self._last_seen.get(tid)
             self._last_seen[tid] = (self._frames, stamp, people, i)
-            if last is None or people.track_states[i] != TrackState.CONFIRMED:
+            if last is None or states[i] != TrackState.CONFIRMED:
                 continue
             frame, last_stamp, last_people, row = last
             gap = self._frames - frame - 1
