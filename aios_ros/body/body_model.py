@@ -8,7 +8,7 @@ SMPL-X body-frame points plus the per-person translation ``transl``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Optional
 
 import numpy as np
 import torch
@@ -37,12 +37,6 @@ class SmplxBodyModel:
     def from_smplx_folder(cls, path: str | Path) -> 'SmplxBodyModel':
         """From a user-supplied SMPL-X folder or ``SMPLX_NEUTRAL.npz`` (see ``SmplxLayer``)."""
         return cls(SmplxLayer.from_smplx_folder(path))
-
-    @classmethod
-    def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor],
-                        prefix: str = 'body_model.') -> 'SmplxBodyModel':
-        """From the ``body_model.*`` tensors of an AiOS checkpoint's ``model`` dict."""
-        return cls(SmplxLayer.from_state_dict(state_dict, prefix=prefix))
 
     @property
     def num_vertices(self) -> int:

@@ -12,11 +12,12 @@ from aios_ros.tools.rosbag_io import ARRAY_T, make_typestore, stamp_ns
 STREAMS = {'raw': 0, 'fused': 1}
 
 
-def table_from_bag(path: str | Path, stream: str = 'raw', topic: str | None = None) -> PersonTable:
-    """All SmplxBodyArray messages of ``stream`` ('raw' or 'fused') in the bag (optionally only
-    on ``topic``), one frame per message, ordered by header stamp."""
+def tables_from_bag(path: str | Path, topic: str | None = None) -> dict[str, PersonTable]:
+    """The 'raw' and 'fused' streams of all SmplxBodyArray messages in the bag (optionally only
+    on ``topic``), read in one pass; one frame per message, ordered by header stamp."""
     store = make_typestore()
-    frames = []
+    frames = {stream: [] for stream in STREAMS}
+    stream_of = {code: stream for stream, code in STREAMS.items()}
     with Reader(path) as reader:
         conns = [c for c in reader.connections
                  if c.msgtype == ARRAY_T and (topic is None or c.topic == topic)]
@@ -24,10 +25,10 @@ def table_from_bag(path: str | Path, stream: str = 'raw', topic: str | None = No
             raise ValueError(f'{path}: no {ARRAY_T} topic' + (f' named {topic}' if topic else ''))
         for conn, _, raw in reader.messages(connections=conns):
             msg = store.deserialize_cdr(raw, ARRAY_T)
-            if msg.stream == STREAMS[stream]:
-                frames.append(msg)
-    frames.sort(key=lambda m: stamp_ns(m.header))
-    return _to_table(frames)
+            if msg.stream in stream_of:
+                frames[stream_of[msg.stream]].append(msg)
+    return {stream: _to_table(sorted(msgs, key=lambda m: stamp_ns(m.header)))
+            for stream, msgs in frames.items()}
 
 
 def _to_table(frames: list) -> PersonTable:

@@ -145,13 +145,13 @@ def _svd_project(m: np.ndarray) -> np.ndarray:
     return u @ vt
 
 
-def chordal_mean(rotations: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def chordal_mean(rotations: np.ndarray, weights: np.ndarray, tol: float = 1e-6) -> np.ndarray:
     """Weighted chordal L2 mean: rotations (..., K, 3, 3), weights broadcastable to (..., K).
 
     Weights need not be normalised (the projection is scale-invariant) but must not all be 0.
+    ``tol``: stopping step of :func:`project_to_so3`.
     """
-    w = np.asarray(weights, dtype=rotations.dtype)[..., None, None]
-    return project_to_so3(np.sum(w * rotations, axis=-3))
+    return project_to_so3(np.einsum('...k,...kab->...ab', weights, rotations), tol)
 
 
 def geodesic_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:

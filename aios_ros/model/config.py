@@ -4,6 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+#: what every output of a model without a checkpoint says (logs, overlays, summaries)
+UNTRAINED_NOTE = 'untrained weights: poses are meaningless'
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -16,7 +19,6 @@ class ModelConfig:
     device:              'cpu' or 'cuda'.
     dtype:               'fp32' or 'bf16' (autocast for the network; SMPL-X and post-processing stay fp32).
     short_side/max_size: network input size rule (official: 800 / 1333), pixels.
-    score_threshold:     score from which a detection counts as a person (tracker birth / display).
     candidate_threshold: lowest score returned by ``estimate`` (low-score candidates for tracking).
     max_people:          most people returned per image (official selection keeps 50 entries).
     seed:                seed of the random weights when ``checkpoint`` is ''.
@@ -31,7 +33,6 @@ class ModelConfig:
     dtype: Literal['fp32', 'bf16'] = 'fp32'
     short_side: int = 800
     max_size: int = 1333
-    score_threshold: float = 0.3
     candidate_threshold: float = 0.1
     max_people: int = 20
     seed: int = 0
@@ -46,8 +47,7 @@ class ModelConfig:
         if not 224 <= self.short_side <= self.max_size:
             raise ValueError('need 224 <= short_side <= max_size (the model needs >= 900 feature '
                              f'tokens), got {self.short_side}, {self.max_size}')
-        if not 0.0 <= self.candidate_threshold <= self.score_threshold <= 1.0:
-            raise ValueError('need 0 <= candidate_threshold <= score_threshold <= 1, got '
-                             f'{self.candidate_threshold}, {self.score_threshold}')
+        if not 0.0 <= self.candidate_threshold <= 1.0:
+            raise ValueError(f'candidate_threshold must be in [0, 1], got {self.candidate_threshold}')
         if not 1 <= self.max_people <= 50:
             raise ValueError(f'max_people must be in [1, 50] (the model keeps 50), got {self.max_people}')

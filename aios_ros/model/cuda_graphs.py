@@ -3,8 +3,8 @@
 A CUDA graph replays a fixed sequence of kernels on fixed memory, so every input shape needs its
 own graph. :class:`GraphRunner` therefore
 
-1. maps the input size (H, W) to a *bucket* — a padded size from a fixed list, or H and W rounded
-   up to a multiple of 32 — so a camera stream needs one capture;
+1. maps the input size (H, W) to a *bucket* — H and W rounded up to a multiple of 32 — so a
+   camera stream needs one capture;
 2. keeps per bucket *static* input buffers: the image is copied to the top-left corner, the rest
    is zero and the padding mask is True there (the model's ordinary batch-padding convention, so
    the valid region is processed like an official padded batch);
@@ -40,25 +40,19 @@ __all__ = ['BucketPolicy', 'CaptureStrategy', 'CudaGraphCapture', 'EagerCapture'
 log = logging.getLogger(__name__)
 
 Forward = Callable[[torch.Tensor, torch.Tensor], Any]
+WARMUP_ITERS = 3  # eager runs before a capture (see CudaGraphCapture.capture)
 
 
 @dataclasses.dataclass(frozen=True)
 class BucketPolicy:
-    """Padded input size for an (H, W) network input.
-
-    ``sizes``: allowed (H, W) buckets; the smallest-area one that contains the input is used.
-    Inputs that fit none are rounded up to a multiple of ``multiple`` in each dimension.
-    """
+    """Padded input size for an (H, W) network input: H and W rounded up to a multiple of
+    ``multiple``."""
 
     multiple: int = 32
-    sizes: tuple[tuple[int, int], ...] = ()
 
     def bucket(self, height: int, width: int) -> tuple[int, int]:
         if height <= 0 or width <= 0:
             raise ValueError(f'input size must be positive, got {height}x{width}')
-        fitting = [s for s in self.sizes if s[0] >= height and s[1] >= width]
-        if fitting:
-            return min(fitting, key=lambda s: (s[0] * s[1], s))
         m = self.multiple
         return -(-height // m) * m, -(-width // m) * m
 
@@ -125,18 +119,13 @@ class CudaGraphCapture:
     can be replayed in any order; dropping the returned replay function (and outputs) frees it.
     """
 
-    def __init__(self, warmup_iters: int = 3) -> None:
-        if warmup_iters < 1:
-            raise ValueError('CUDA-graph capture needs at least one warm-up iteration')
-        self.warmup_iters = warmup_iters
-
     def capture(self, step: Callable[[], Any]) -> tuple[Callable[[], None], Any]:
         # Warm-up runs lazy initialisations (cuBLAS handles, autotuning, cached constants) that are
         # illegal during capture; a side stream keeps them off the capture stream's history.
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            for _ in range(self.warmup_iters):
+            for _ in range(WARMUP_ITERS):
                 step()
         torch.cuda.current_stream().wait_stream(side)
         torch.cuda.synchronize()

@@ -12,7 +12,6 @@ also see the box tokens of every other person. All tensors are batch-first here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 from torch import nn
@@ -41,39 +40,21 @@ class DecoderLayer(nn.Module):
     def forward(self, tgt: torch.Tensor, query_pos: torch.Tensor, reference_points: torch.Tensor,
                 memory: torch.Tensor, memory_padding_mask: torch.Tensor | None,
                 level_start_index: torch.Tensor, spatial_shapes: torch.Tensor,
-                self_attn_mask: torch.Tensor | None,
                 person_layout: TokenLayout | None = None) -> torch.Tensor:
         """tgt, query_pos (B, N, C); reference_points (B, N, L, 4) cxcywh (already x valid ratios);
-        memory (B, S, C); self_attn_mask (N, N) bool, True = blocked -> (B, N, C) (un-normalised).
-        ``person_layout`` instead applies the refinement-stage mask of that layout block-sparse
-        (same result, see :mod:`aios_ros.model.person_attention`)."""
+        memory (B, S, C) -> (B, N, C) (un-normalised). Self-attention is unmasked (body-location
+        stage) or, with ``person_layout``, applies the refinement-stage mask of that layout
+        block-sparse (see :mod:`aios_ros.model.person_attention`)."""
         q = tgt + query_pos
         if person_layout is not None:
             attn = person_self_attention(self.self_attn, q, tgt, person_layout)
         else:
-            attn = self.self_attn(q, q, tgt, attn_mask=self_attn_mask, need_weights=False)[0]
+            attn = self.self_attn(q, q, tgt, need_weights=False)[0]
         tgt = self.norm2(tgt + attn)
         attn = self.cross_attn(tgt + query_pos, reference_points, memory, spatial_shapes,
                                level_start_index, memory_padding_mask)
         tgt = self.norm1(tgt + attn)
         return self.norm3(tgt + self.linear2(self.linear1(tgt).relu_()))
-
-
-@lru_cache(maxsize=8)
-def _person_mask(layout: TokenLayout, groups: int, device_str: str) -> torch.Tensor:
-    """(G*T, G*T) bool, True = blocked (see module docstring)."""
-    T = layout.size
-    person = torch.arange(groups * T, device=device_str) // T
-    is_box = torch.zeros(T, dtype=torch.bool, device=device_str)
-    is_box[list(layout.box_slots)] = True
-    is_box = is_box.repeat(groups)
-    allowed = (person[:, None] == person[None, :]) | (is_box[:, None] & is_box[None, :])
-    return ~allowed
-
-
-def self_attention_mask(layout: TokenLayout, groups: int, device: torch.device) -> torch.Tensor:
-    """Self-attention mask of a refinement stage: (G*T, G*T) bool, True = blocked."""
-    return _person_mask(layout, groups, str(device))
 
 
 def _slot(slot: int) -> slice:
@@ -148,7 +129,7 @@ class TransformerDecoder(nn.Module):
             query_pos = self.ref_point_head(box_sine_embedding(ref_in[:, :, 0]))
             layout = None if lid < 2 else (BODY_LAYOUT if lid < 4 else WHOLE_BODY_LAYOUT)
             tgt = layer(tgt, query_pos, ref_in, memory, memory_padding_mask, level_start_index,
-                        spatial_shapes, None, person_layout=layout)
+                        spatial_shapes, person_layout=layout)
             hs.append(self.norm(tgt))
             if lid == len(self.layers) - 1 and not final_reference:
                 refs.append(None)

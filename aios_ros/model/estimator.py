@@ -21,16 +21,16 @@ from aios_ros.body.smplx_layer import SmplxLayer
 from aios_ros.model.aios import AiOS
 from aios_ros.model.camera import cam_to_translation, metric_translation, project
 from aios_ros.model.checkpoint import CheckpointError, load_strict, read_checkpoint
-from aios_ros.model.config import ModelConfig
-from aios_ros.model.cuda_graphs import BucketPolicy, GraphRunner
+from aios_ros.model.config import UNTRAINED_NOTE, ModelConfig
+from aios_ros.model.cuda_graphs import GraphRunner
 from aios_ros.model.postprocess import BOX_KEYS, scale_boxes, top_scores
 from aios_ros.model.preprocess import Batch, make_batch
 from aios_ros.model.seeded_weights import seeded_state_dict, smplx_placeholder
 from aios_ros.pipeline.types import POSE_SLICES, TOKEN_DIM, TOKENS_PER_PERSON, Bodies, Camera
 
 LOG = logging.getLogger(__name__)
-UNTRAINED_WARNING = ('AiOS: NO CHECKPOINT (model.checkpoint is empty) - untrained weights: poses are '
-                     'meaningless (seeded random weights, seed %d)')
+UNTRAINED_WARNING = (f'AiOS: NO CHECKPOINT (model.checkpoint is empty) - {UNTRAINED_NOTE} '
+                     '(seeded random weights, seed %d)')
 BOX_OUTPUTS = tuple(BOX_KEYS.values())  # body, left hand, right hand, face
 
 
@@ -101,7 +101,7 @@ class AiosEstimator:
         if self.device.type == 'cuda':
             autocast = torch.bfloat16 if config.dtype == 'bf16' else None
             self._graphs = GraphRunner(lambda img, mask: self.model(img, mask)[0], self.device,
-                                       BucketPolicy(multiple=32), autocast_dtype=autocast)
+                                       autocast_dtype=autocast)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.config.dtype == 'bf16':

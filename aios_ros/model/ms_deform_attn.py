@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ['MSDeformAttn', 'level_shapes', 'msda_core', 'msda_core_fast', 'msda_core_reference']
+__all__ = ['MSDeformAttn', 'level_shapes', 'msda_core_fast', 'msda_core_reference']
 
 
 ShapesLike = Union[torch.Tensor, Sequence[Sequence[int]]]
@@ -191,9 +191,6 @@ def msda_core_fast(value: torch.Tensor, spatial_shapes: ShapesLike,
     return out.view(b, lq, heads * c)
 
 
-msda_core = msda_core_fast
-
-
 def _sampling_locations(offsets: torch.Tensor, reference_points: torch.Tensor,
                         wh_full: torch.Tensor) -> torch.Tensor:
     """Normalised sampling locations (B, Lq, H, L, P, 2) from offsets (B, Lq, H, L, P, 2).
@@ -233,7 +230,7 @@ class MSDeformAttn(nn.Module):
         self.attention_weights = nn.Linear(d_model, n_heads * n_levels * n_points)
         self.value_proj = nn.Linear(d_model, d_model)
         self.output_proj = nn.Linear(d_model, d_model)
-        self.core = msda_core
+        self.core = msda_core_fast
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -288,5 +285,5 @@ class MSDeformAttn(nn.Module):
         shapes = tuple(level_shapes(input_spatial_shapes))
         wh_full = _level_constants(shapes, heads, points, offsets.device)['wh_full']
         locations = _sampling_locations(offsets, reference_points.float(), wh_full)
-        out = self.core(value, input_spatial_shapes, locations, attn)
+        out = self.core(value, shapes, locations, attn)
         return self.output_proj(out)

@@ -21,15 +21,11 @@ from typing import Mapping
 
 import torch
 
-DECODER_HEAD_LISTS = ('bbox_embed', 'class_embed', 'pose_embed', 'pose_hw_embed', 'bbox_hand_embed',
-                      'bbox_hand_hw_embed', 'pose_hand_embed', 'pose_hand_hw_embed', 'bbox_face_embed',
-                      'bbox_face_hw_embed', 'pose_face_embed', 'pose_face_hw_embed')
+from aios_ros.body.smplx_layer import PARAMETER_SHAPES
+from aios_ros.body.synthetic_skeleton import SMPLX_PARENTS
+from aios_ros.model.heads import DECODER_HEAD_LISTS
+
 SHARED_LISTS = ('pose_hw_embed', 'pose_hand_hw_embed', 'pose_face_hw_embed')
-SMPLX_PARENTS = [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 15, 15, 15,
-                 20, 25, 26, 20, 28, 29, 20, 31, 32, 20, 34, 35, 20, 37, 38,
-                 21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21, 52, 53]
-SMPLX_PARAMETERS = ('betas', 'global_orient', 'body_pose', 'transl', 'left_hand_pose',
-                    'right_hand_pose', 'jaw_pose', 'leye_pose', 'reye_pose', 'expression')
 _HEAD = re.compile(r'^(?:transformer\.decoder\.)?(%s)\.(\d+)\.(.*)$' % '|'.join(DECODER_HEAD_LISTS))
 _FROZEN_BN = re.compile(r'^backbone\.0\.body\.(.*\.)?(bn\d|downsample\.1)\.'
                         r'(weight|bias|running_mean|running_var)$')
@@ -73,7 +69,7 @@ def _rownorm(x: torch.Tensor) -> torch.Tensor:
 def _smplx_entry(short: str, shape: tuple, d: _Draw, sizes: Mapping[str, int]) -> torch.Tensor:
     """Synthetic SMPL-X arrays (valid indices, rows of weights summing to 1)."""
     nv, nf = sizes['v_template'], sizes['faces_tensor']
-    if short in SMPLX_PARAMETERS or short in ('left_hand_mean', 'right_hand_mean'):
+    if short in PARAMETER_SHAPES or short in ('left_hand_mean', 'right_hand_mean'):
         return d.normal(shape, 0.0, 0.1)
     simple = {'shapedirs': 0.01, 'expr_dirs': 0.01, 'v_template': 0.3, 'posedirs': 0.001}
     if short in simple:
@@ -147,12 +143,12 @@ def _derived(name: str, reference: Mapping[str, torch.Tensor], seed: int,
              sizes: Mapping[str, int], drawn: dict[str, torch.Tensor]) -> torch.Tensor:
     ref = reference[name]
     if name == 'body_model.parents':
-        return torch.tensor(SMPLX_PARENTS, dtype=torch.int64)
+        return torch.tensor(SMPLX_PARENTS)
     if name == 'body_model.neck_kin_chain':
         chain, joint = [], 12
         while joint != -1:
             chain.append(joint)
-            joint = SMPLX_PARENTS[joint]
+            joint = int(SMPLX_PARENTS[joint])
         return torch.tensor(chain, dtype=torch.int64)
     if name == 'body_model.pose_mean':
         hands = [drawn.get(k) if k in drawn else _draw(k, tuple(reference[k].shape), seed, sizes).to(
@@ -162,9 +158,7 @@ def _derived(name: str, reference: Mapping[str, torch.Tensor], seed: int,
 
 
 SMPLX_SHAPES = {  # the official checkpoint's body_model.* shapes (neutral SMPL-X, 10 + 10 components)
-    'betas': (1, 10), 'global_orient': (1, 3), 'body_pose': (1, 63), 'transl': (1, 3),
-    'left_hand_pose': (1, 45), 'right_hand_pose': (1, 45), 'jaw_pose': (1, 3), 'leye_pose': (1, 3),
-    'reye_pose': (1, 3), 'expression': (1, 10), 'shapedirs': (10475, 3, 10),
+    **PARAMETER_SHAPES, 'shapedirs': (10475, 3, 10),
     'faces_tensor': (20908, 3), 'v_template': (10475, 3), 'J_regressor': (55, 10475),
     'posedirs': (486, 31425), 'parents': (55,), 'lbs_weights': (10475, 55), 'left_hand_mean': (45,),
     'right_hand_mean': (45,), 'pose_mean': (165,), 'lmk_faces_idx': (51,), 'lmk_bary_coords': (51, 3),

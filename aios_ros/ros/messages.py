@@ -19,7 +19,9 @@ from aios_ros.geometry.so3 import log_map
 
 STREAM_RAW = SmplxBodyArray.STREAM_RAW
 STREAM_FUSED = SmplxBodyArray.STREAM_FUSED
-# AiOS runs SMPL-X with full axis-angle hands and the model's mean hand pose added.
+# AiOS runs SMPL-X with 10 shape and 10 expression coefficients, full axis-angle hands and the
+# model's mean hand pose added.
+NUM_BETAS = NUM_EXPRESSION = 10
 USE_PCA = False
 FLAT_HAND_MEAN = False
 
@@ -94,16 +96,16 @@ def _body(bodies: Bodies, i: int, axis_angle: np.ndarray,
     return body
 
 
-def body_model_info(body_model: BodyModel, marker_faces: np.ndarray, header: Header,
-                    num_betas: int = 10, num_expression: int = 10) -> BodyModelInfo:
+def body_model_info(body_model: BodyModel, marker_faces: np.ndarray,
+                    header: Header) -> BodyModelInfo:
     """The static ``BodyModelInfo`` (published once, transient-local).
 
     marker_faces: (F', 3) vertex indices of the decimated mesh drawn in RViz.
     """
     faces = np.asarray(body_model.faces)
     return BodyModelInfo(
-        header=copy_header(header), model_type='smplx', num_betas=num_betas,
-        num_expression=num_expression, use_pca=USE_PCA, flat_hand_mean=FLAT_HAND_MEAN,
+        header=copy_header(header), model_type='smplx', num_betas=NUM_BETAS,
+        num_expression=NUM_EXPRESSION, use_pca=USE_PCA, flat_hand_mean=FLAT_HAND_MEAN,
         joint_names=[str(n) for n in body_model.joint_names],
         num_vertices=int(faces.max()) + 1 if faces.size else 0,
         faces=array.array('I', faces.astype(np.uint32).tobytes()),

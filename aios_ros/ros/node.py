@@ -42,13 +42,13 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from aios_ros.body.decimate import decimate_faces
 from aios_ros.config import ConfigError, build, flatten
 from aios_ros.model.checkpoint import CheckpointError
 from aios_ros.model.config import ModelConfig
 from aios_ros.msg import BodyModelInfo, SmplxBodyArray
 from aios_ros.pipeline.pipeline import Pipeline
 from aios_ros.pipeline.types import Estimator, IntrinsicsSource, PipelineOutput, StreamFrame
+from aios_ros.render.display_geometry import display_geometry
 from aios_ros.ros import qos
 from aios_ros.ros.diagnostics import NodeStats, diagnostic_status
 from aios_ros.ros.frame_queue import FrameQueue
@@ -98,11 +98,10 @@ class AiosNode(Node):
         self._last_bad_log: dict[str, float] = {}
         self._last_stamp_s = -np.inf
         body_model = estimator.body_model
-        self._parents = np.asarray(body_model.skeleton_parents())
-        self._marker_faces = decimate_faces(body_model.faces, self._config.markers.mesh_faces)
+        self._display = display_geometry(body_model, self._config.markers.mesh_faces)
         self._create_io()
         self._model_info_pub.publish(body_model_info(
-            body_model, self._marker_faces, Header(stamp=self.get_clock().now().to_msg())))
+            body_model, self._display.faces, Header(stamp=self.get_clock().now().to_msg())))
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._start_threads()
 
@@ -210,6 +209,10 @@ class AiosNode(Node):
         if self._is_stale(msg.header, cfg):
             self._stats.dropped('stale')
             return
+        stamp_s = stamp_seconds(msg.header)
+        if stamp_s == self._last_stamp_s:  # a re-sent frame: dropped before it is decoded
+            self._stats.dropped('duplicate_stamp')
+            return
         image = self._convert(msg, cfg.max_pixels)
         camera = self._intrinsics.camera_for(image.shape[1], image.shape[0])
         if camera.source != IntrinsicsSource.CAMERA_INFO:
@@ -219,30 +222,25 @@ class AiosNode(Node):
         want_overlay = cfg.overlay and self._overlay_pub.get_subscription_count() > 0
         self._pipeline.with_vertices = (cfg.publish_vertices or want_overlay
                                         or (want_markers and cfg.markers.mesh))
-        key = FrameKey(copy_header(msg.header), camera.source)
-        stamp_s = stamp_seconds(key.header)
-        if not self._accept_stamp(stamp_s):
-            return
-        out = self._pipeline.process(image, camera, stamp_s, key)
+        self._advance_timeline(stamp_s)
+        out = self._pipeline.process(image, camera, stamp_s,
+                                     FrameKey(copy_header(msg.header), camera.source))
         self._publish_bodies(out, cfg)
         self._stats.processed(time.monotonic() - received_s, len(out.raw.bodies), camera.source,
                               self._pipeline.switch_cuts)
         if want_markers or want_overlay:
             self._visual_queue.put((out, image, camera, cfg, want_markers, want_overlay))
 
-    def _accept_stamp(self, stamp_s: float) -> bool:
-        """False for a re-sent frame (same stamp). Time going backwards (bag restarted or
-        looped, camera reset) resets the pipeline: its tracks belong to the old timeline."""
-        if stamp_s == self._last_stamp_s:
-            self._stats.dropped('duplicate_stamp')
-            return False
+    def _advance_timeline(self, stamp_s: float) -> None:
+        """Time going backwards (bag restarted or looped, camera reset) resets the pipeline: its
+        tracks belong to the old timeline. Called once the frame has decoded, so a bad frame
+        neither resets the tracks nor makes its stamp a duplicate."""
         if stamp_s < self._last_stamp_s:
             self._warn_throttled('time_jump_back', f'frame stamp {stamp_s:.3f} s is older than '
                                  f'the previous {self._last_stamp_s:.3f} s: resetting tracks')
             self._stats.reset()
             self._pipeline.reset()
         self._last_stamp_s = stamp_s
-        return True
 
     def _publish_visuals(self, out: PipelineOutput, image: np.ndarray, camera, cfg: NodeConfig,
                          want_markers: bool, want_overlay: bool) -> None:
@@ -250,8 +248,8 @@ class AiosNode(Node):
         frame = out.raw if cfg.markers.stream == 'raw' else out.fused
         if want_markers and frame is not None:
             self._markers_pub.publish(marker_array(
-                frame.bodies, frame.key.header, self._parents,
-                self._marker_faces if cfg.markers.mesh else None, cfg.markers.lifetime_s))
+                frame.bodies, frame.key.header, self._display.parents,
+                self._display.faces if cfg.markers.mesh else None, cfg.markers.lifetime_s))
         if want_overlay:
             self._publish_overlay(image, out.raw, camera)
 
@@ -273,7 +271,8 @@ class AiosNode(Node):
 
     def _publish_overlay(self, image: np.ndarray, frame: StreamFrame, camera) -> None:
         from aios_ros.render.overlay import render_overlay  # drawing code only when enabled
-        drawn = render_overlay(image, frame.bodies, camera, self._marker_faces, self._parents)
+        drawn = render_overlay(image, frame.bodies, camera, self._display.faces,
+                               self._display.parents)
         msg = Image(header=copy_header(frame.key.header), height=drawn.shape[0],
                     width=drawn.shape[1], encoding='bgr8', is_bigendian=0,
                     step=drawn.shape[1] * 3)

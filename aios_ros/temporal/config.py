@@ -6,10 +6,10 @@ Times are seconds (taken from frame stamps), distances metres, angles radians, f
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Mapping
 
-from aios_ros.config import ConfigError, build
+from aios_ros.config import build
 
 
 @dataclass(frozen=True)
@@ -148,13 +148,7 @@ class TemporalConfig:
     filters: FilterConfig = field(default_factory=FilterConfig)
 
 
-SECTIONS = ('tracker', 'fusion', 'filters')
-
-
 def from_parameters(params: Mapping[str, Any]) -> TemporalConfig:
     """TemporalConfig from the whole ``ros__parameters`` mapping (only its own sections)."""
-    mine = {k: params[k] for k in SECTIONS if k in params}
-    for key, value in mine.items():
-        if not isinstance(value, Mapping):
-            raise ConfigError(f'{key}: expected a mapping, got {value!r}')
-    return build(TemporalConfig, mine)
+    sections = {f.name for f in fields(TemporalConfig)}
+    return build(TemporalConfig, {k: v for k, v in params.items() if k in sections})

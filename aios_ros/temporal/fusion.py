@@ -27,16 +27,18 @@ from typing import Callable
 
 import numpy as np
 
+from aios_ros.geometry.so3 import angle_from_trace, chordal_mean, geodesic_angle
+from aios_ros.model.tokens import WHOLE_BODY_LAYOUT as _L
 from aios_ros.pipeline.types import POSE_SLICES
 from aios_ros.temporal.buffer import Windows
 from aios_ros.temporal.config import FusionConfig
 from aios_ros.temporal.tcfm import load_tcfm
-from aios_ros.geometry.so3 import angle_from_trace, geodesic_angle, project_to_so3
 
-# Token indices of the AiOS final decoder layer per person (TEMPORAL_DESIGN.md section 1).
-BODY_TOKENS = np.array([0, *range(1, 18), 18, 25, 32])
-HAND_TOKENS = np.array([0, 18, 25, *range(19, 25), *range(26, 32)])
-FACE_TOKENS = np.array([0, 32, *range(33, 39)])
+# Token slots fused as one block per part (TEMPORAL_DESIGN.md section 1): the part's box and
+# keypoint tokens plus the body box; the body block also holds the hand and face boxes.
+BODY_TOKENS = np.array([_L.body_box, *_L.body_kps, _L.lhand_box, _L.rhand_box, _L.face_box])
+HAND_TOKENS = np.array([_L.body_box, _L.lhand_box, _L.rhand_box, *_L.lhand_kps, *_L.rhand_kps])
+FACE_TOKENS = np.array([_L.body_box, _L.face_box, *_L.face_kps])
 #: hips, knees, shoulders, elbows (SMPL-X joint ids = pose rows) checked by the safety guard.
 MAJOR_JOINTS = np.array([1, 2, 4, 5, 16, 17, 18, 19])
 _BODY_JOINTS = POSE_SLICES['body_pose']
@@ -123,7 +125,8 @@ class Fuser:
         w[:, :, 0] = w_orient
         w[:, :, 1:22] = w_body[..., None]
         w[:, :, 22:] = w_hand[..., None]
-        out = project_to_so3(np.einsum('nkj,nkjab->njab', w, pose), _PROJECT_TOL)  # all joints at once
+        # all joints at once; the swapped views keep einsum's memory order (and result bits)
+        out = chordal_mean(np.swapaxes(pose, 1, 2), np.swapaxes(w, 1, 2), _PROJECT_TOL)
         expression = np.einsum('nk,nkd->nd', w_hand, pad['expression'].astype(np.float64))
         return FusionResult(out, expression, np.zeros(n, bool))
 

@@ -17,10 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from aios_ros.evaluation.metrics import accel_error, pa_error
+from aios_ros.evaluation.metrics import NUM_BODY_JOINTS, accel_error, pa_error
 from aios_ros.temporal.association import iou_matrix
-
-NUM_BODY_JOINTS = 22  # pelvis + 21 body joints of SMPL-X; pelvis (0) is the root
 
 
 @dataclass

@@ -104,7 +104,7 @@ class Subject:
     def __init__(self, size: tuple[int, int], dtype: str, seed: int) -> None:
         h, w = size
         self.config = ModelConfig(dtype=dtype, short_side=min(h, w), max_size=max(h, w), seed=seed,
-                                  candidate_threshold=0.0, score_threshold=0.0)
+                                  candidate_threshold=0.0)
         model = build_model(self.config)
         self.estimator = AiosEstimator(model, model.body_model, self.config)
         rng = torch.Generator().manual_seed(seed)

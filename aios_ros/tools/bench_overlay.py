@@ -13,9 +13,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from aios_ros.body.decimate import decimate_faces
 from aios_ros.geometry.pinhole import project
 from aios_ros.pipeline.types import Bodies, Camera, IntrinsicsSource
+from aios_ros.render.display_geometry import display_geometry
 from aios_ros.render.overlay import render_overlay
 from aios_ros.ros.node_config import NodeConfig
 from aios_ros.sample import generate, scene
@@ -42,9 +42,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     bodies = sample_bodies(body_model)
     image = generate.background()
     camera = Camera(scene.K, scene.WIDTH, scene.HEIGHT, IntrinsicsSource.CAMERA_INFO)
-    parents = body_model.skeleton_parents()
     target = NodeConfig().markers.mesh_faces
-    decimated = decimate_faces(body_model.faces, target)
+    parents, decimated = display_geometry(body_model, target)
     for name, faces in ((f'decimated ({target} faces/person)', decimated),
                         (f'full ({len(body_model.faces)} faces/person)', body_model.faces)):
         times = []

@@ -96,12 +96,12 @@ def run(a: argparse.Namespace) -> int:
 
 def _print_accuracy(gt_path: Path, bag: Path) -> None:
     """Detection F1 and MPJPE of both streams on the replayed frames (no vertices in the bag)."""
-    from aios_ros.evaluation.bag_table import table_from_bag
+    from aios_ros.evaluation.bag_table import tables_from_bag
     from aios_ros.evaluation.layout import load_table
     from aios_ros.evaluation.report import evaluate
     gt = load_table(gt_path)
-    for stream in ('raw', 'fused'):
-        r = evaluate(gt, table_from_bag(bag, stream))
+    for stream, table in tables_from_bag(bag).items():
+        r = evaluate(gt, table)
         mpjpe = r['mpjpe'].get('all')
         print(f'  accuracy vs ground truth ({stream}): F1 {r["f1"]:.2f} '
               f'(TP {r["tp"]}, FP {r["fp"]}, FN {r["fn"]}), MPJPE '

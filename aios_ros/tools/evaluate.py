@@ -26,12 +26,14 @@ ROWS = ('f1', 'precision', 'recall', 'mpjpe', 'nmje', 'mve', 'nmve', 'pa_mpjpe',
         'pve_camera', 'accel')
 
 
-def load_predictions(path: Path, stream: str, topic: Optional[str]):
-    """PersonTable from a replay bag folder or a layout .npz."""
+def load_predictions(path: Path, streams: Sequence[str], topic: Optional[str]) -> dict:
+    """{stream: PersonTable} from a replay bag folder (read once for all ``streams``), or
+    {'predictions': PersonTable} from a layout .npz."""
     if path.is_dir():
-        from aios_ros.evaluation.bag_table import table_from_bag
-        return table_from_bag(path, stream, topic)
-    return load_table(path)
+        from aios_ros.evaluation.bag_table import tables_from_bag
+        tables = tables_from_bag(path, topic)
+        return {s: tables[s] for s in streams}
+    return {'predictions': load_table(path)}
 
 
 def format_report(name: str, r: dict) -> str:
@@ -68,10 +70,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         gt = load_table(a.gt)
         segments = dict(np.load(a.vertex_segments)) if a.vertex_segments else None
         streams = ['raw', 'fused'] if a.stream == 'both' else [a.stream]
-        if not a.pred.is_dir():
-            streams = ['predictions']
-        results = {s: evaluate(gt, load_predictions(a.pred, s, a.topic), a.min_iou, segments)
-                   for s in streams}
+        results = {s: evaluate(gt, table, a.min_iou, segments)
+                   for s, table in load_predictions(a.pred, streams, a.topic).items()}
     except (OSError, ValueError, KeyError) as exc:
         print(f'aios_evaluate: error: {exc}', file=sys.stderr)
         return 2

@@ -23,13 +23,14 @@ from aios_ros.sample.generate import write_sample
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / 'data' / 'sample_bag'
 
 
-def sample_body_model(num_vertices: int = FULL_NUM_VERTICES) -> SmplxBodyModel:
+def sample_body_model() -> SmplxBodyModel:
     """The synthetic body the sample is posed with (written to a temporary folder, loaded)."""
     with tempfile.TemporaryDirectory() as tmp:
-        return SmplxBodyModel.from_smplx_folder(write_synthetic_smplx(tmp, num_vertices, seed=0))
+        return SmplxBodyModel.from_smplx_folder(
+            write_synthetic_smplx(tmp, FULL_NUM_VERTICES, seed=0))
 
 
-def ensure_sample(out: Path = DEFAULT_OUT, force: bool = False, quiet: bool = False) -> Path:
+def ensure_sample(out: Path = DEFAULT_OUT, force: bool = False) -> Path:
     """Generate the sample into ``out`` unless a complete one is already there."""
     if force and out.exists():
         shutil.rmtree(out)
@@ -40,9 +41,8 @@ def ensure_sample(out: Path = DEFAULT_OUT, force: bool = False, quiet: bool = Fa
     t0 = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     info = write_sample(out, sample_body_model())
-    if not quiet:
-        print(f'generated sample {out}: {info["frames"]} frames, {info["people"]} people, '
-              f'bag {info["bag_bytes"] / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s')
+    print(f'generated sample {out}: {info["frames"]} frames, {info["people"]} people, '
+          f'bag {info["bag_bytes"] / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s')
     return out
 
 

@@ -13,11 +13,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from aios_ros.body.decimate import decimate_faces
 from aios_ros.config import ConfigError, build, read_parameters
-from aios_ros.model.config import ModelConfig
+from aios_ros.model.config import UNTRAINED_NOTE, ModelConfig
 from aios_ros.pipeline.pipeline import Pipeline
 from aios_ros.pipeline.types import Bodies, Camera
+from aios_ros.render.display_geometry import DisplayGeometry, display_geometry
 from aios_ros.render.overlay import render_overlay
 from aios_ros.ros import node as aios_node
 from aios_ros.ros.image_conversion import compressed_to_bgr, image_to_bgr
@@ -26,8 +26,6 @@ from aios_ros.ros.markers import marker_array
 from aios_ros.ros.messages import STREAM_FUSED, STREAM_RAW, body_array, body_model_info
 from aios_ros.ros.node_config import NodeConfig
 from aios_ros.temporal.config import TemporalConfig, from_parameters
-
-UNTRAINED_NOTE = 'untrained weights: poses are meaningless'
 
 
 @dataclass(frozen=True)
@@ -47,8 +45,7 @@ class Runtime:
     node: NodeConfig
     temporal: TemporalConfig
     estimator: Any
-    parents: np.ndarray
-    mesh_faces: np.ndarray
+    display: DisplayGeometry
     note: str
 
     def new_pipeline(self) -> Pipeline:
@@ -70,15 +67,16 @@ class Runtime:
                           self.node.publish_vertices)
 
     def marker_array(self, bodies: Bodies, header: Any) -> Any:
-        faces = self.mesh_faces if self.node.markers.mesh else None
-        return marker_array(bodies, header, self.parents, faces, self.node.markers.lifetime_s)
+        faces = self.display.faces if self.node.markers.mesh else None
+        return marker_array(bodies, header, self.display.parents, faces,
+                            self.node.markers.lifetime_s)
 
     def overlay(self, image: np.ndarray, bodies: Bodies, camera: Camera) -> np.ndarray:
-        return render_overlay(image, bodies, camera, self.mesh_faces, self.parents,
+        return render_overlay(image, bodies, camera, self.display.faces, self.display.parents,
                               note=self.note or None)
 
     def body_model_info(self, header: Any) -> Any:
-        return body_model_info(self.estimator.body_model, self.mesh_faces, header)
+        return body_model_info(self.estimator.body_model, self.display.faces, header)
 
 
 def load_runtime(config: Optional[Path], overrides: RuntimeOverrides) -> Runtime:
@@ -109,9 +107,8 @@ def load_runtime(config: Optional[Path], overrides: RuntimeOverrides) -> Runtime
 def make_runtime(estimator: Any, model: ModelConfig, node: NodeConfig,
                  temporal: TemporalConfig) -> Runtime:
     """Runtime around an already built estimator (the node accepts injected estimators too)."""
-    body_model = estimator.body_model
-    return Runtime(model, node, temporal, estimator, np.asarray(body_model.skeleton_parents()),
-                   decimate_faces(body_model.faces, node.markers.mesh_faces),
+    return Runtime(model, node, temporal, estimator,
+                   display_geometry(estimator.body_model, node.markers.mesh_faces),
                    UNTRAINED_NOTE if not model.checkpoint else '')
 
 

@@ -7,14 +7,15 @@ import torch
 
 from aios_ros.body.body_model import SmplxBodyModel
 from aios_ros.body.decimate import decimate_faces
+from aios_ros.body.smplx_layer import SmplxLayer
 from aios_ros.body.synthetic_skeleton import SMPLX_PARENTS
 from aios_ros.geometry.rotations import rot6d_to_rotmat
 
 
 @pytest.fixture(scope='module')
 def body(small_layer):
-    return SmplxBodyModel.from_state_dict(
-        {f'body_model.{k}': v for k, v in small_layer.state_dict().items()})
+    return SmplxBodyModel(SmplxLayer.from_state_dict(
+        {f'body_model.{k}': v for k, v in small_layer.state_dict().items()}, prefix='body_model.'))
 
 
 def _inputs(n, seed=0):

@@ -21,7 +21,7 @@ def test_yaml_model_section_is_complete():
 @pytest.mark.parametrize('values, message', [
     ({'device': 'tpu'}, 'device'), ({'dtype': 'fp16'}, 'dtype'),
     ({'short_side': 900, 'max_size': 800}, 'short_side'),
-    ({'candidate_threshold': 0.5, 'score_threshold': 0.3}, 'candidate_threshold'),
+    ({'candidate_threshold': 1.5}, 'candidate_threshold'),
     ({'max_people': 51}, 'max_people'),
 ])
 def test_invalid_values(values, message):

@@ -20,8 +20,7 @@ from aios_ros.pipeline.types import Camera, IntrinsicsSource
 
 SHORT_SIDE, MAX_SIZE = 256, 427  # as in conftest.py (the public fixture size)
 
-CONFIG = ModelConfig(short_side=SHORT_SIDE, max_size=MAX_SIZE, candidate_threshold=0.0,
-                     score_threshold=0.3, max_people=50)
+CONFIG = ModelConfig(short_side=SHORT_SIDE, max_size=MAX_SIZE, candidate_threshold=0.0, max_people=50)
 CAMERA = Camera(np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]), 640, 480,
                 IntrinsicsSource.CAMERA_INFO)
 
@@ -89,13 +88,13 @@ def test_tokens_and_regress(bodies, estimator, seeded_record):
 
 
 def test_thresholds_and_empty_result(seeded_model, detections, bodies):
-    config = dataclasses.replace(CONFIG, candidate_threshold=0.4, score_threshold=0.5, max_people=5)
+    config = dataclasses.replace(CONFIG, candidate_threshold=0.4, max_people=5)
     some = AiosEstimator(seeded_model, seeded_model.body_model, config).bodies(detections, CAMERA)
     expected = bodies.scores[bodies.scores >= 0.4][:5]
     assert 0 < len(some) <= 5
     np.testing.assert_array_equal(some.scores, expected)
     strict = AiosEstimator(seeded_model, seeded_model.body_model,
-                           dataclasses.replace(CONFIG, candidate_threshold=1.0, score_threshold=1.0,
+                           dataclasses.replace(CONFIG, candidate_threshold=1.0,
                                                with_vertices=True))
     none = strict.bodies(detections, CAMERA)
     assert len(none) == 0 and none.tokens.shape == (0, 39, 256)

@@ -315,7 +315,7 @@ def test_overlay_is_dynamic_and_matches_the_input(ros):
 
 def test_parameters_have_descriptors_and_read_only_is_enforced(ros):
     node = ros['raw']
-    desc = node.describe_parameter('model.score_threshold')
+    desc = node.describe_parameter('model.candidate_threshold')
     assert desc.description and desc.read_only
     desc = node.describe_parameter('node.max_pixels')
     assert not desc.read_only and desc.integer_range[0].from_value == 1
