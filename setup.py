@@ -15,7 +15,7 @@ setup(
     packages=find_packages(include=['aios_ros', 'aios_ros.*']),
     entry_points={
         'console_scripts': [
-            'aios_node = aios_ros.ros.node:main',
+            'aios_node = aios_ros.node.node:main',
             'aios_replay = aios_ros.tools.replay:main',
         ],
     },

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from aios_ros.body.synthetic import write_synthetic_smplx
+from aios_ros.synthetic.smplx_model import write_synthetic_smplx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,7 +15,7 @@ def smplx_dir(tmp_path_factory) -> Path:
     """Folder holding a small synthetic ``smplx/SMPLX_NEUTRAL.npz`` (1500 vertices, seed 0).
 
     Pass it to ``SmplxLayer.from_smplx_folder`` / ``SmplxBodyModel.from_smplx_folder``; for a raw
-    ``smplx.create`` wrap the call in ``aios_ros.body.synthetic.smplx_keypoint_ids(smplx_dir)``.
+    ``smplx.create`` wrap the call in ``aios_ros.body.vertex_keypoints.smplx_keypoint_ids(smplx_dir)``.
     """
     folder = tmp_path_factory.mktemp('smplx_model')
     write_synthetic_smplx(folder, seed=0)

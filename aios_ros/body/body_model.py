@@ -1,4 +1,4 @@
-"""numpy-facing SMPL-X body model (the ``BodyModel`` protocol of ``aios_ros.pipeline.types``).
+"""numpy-facing SMPL-X body model (the ``BodyModel`` protocol of ``aios_ros.core.types``).
 
 Used after temporal fusion changed the parameters, by the ROS node (meshes, skeleton markers) and
 by the overlay renderer. Poses are rotation matrices in AiOS joint order ``[global_orient,
@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from smplx.joint_names import JOINT_NAMES
 
-from ..pipeline.types import NUM_POSE_JOINTS, POSE_SLICES
-from .smplx_layer import NUM_OUTPUT_JOINTS, SmplxLayer
+from aios_ros.core.smplx import NUM_POSE_JOINTS, POSE_SLICES
+from aios_ros.body.smplx_layer import NUM_OUTPUT_JOINTS, SmplxLayer
 
 # 55 skeleton joints, 21 vertex keypoints, 51 face landmarks and the 17 face-contour landmarks,
 # in the order of the model's joint output.

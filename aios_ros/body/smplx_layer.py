@@ -19,10 +19,10 @@ from torch import nn
 from smplx.lbs import (batch_rigid_transform, batch_rodrigues, blend_shapes,
                        find_dynamic_lmk_idx_and_bcoords, vertices2joints, vertices2landmarks)
 
-from ..geometry.rotations import rotmat_to_axis_angle
-from .synthetic import smplx_keypoint_ids
+from aios_ros.body.vertex_keypoints import smplx_keypoint_ids
+from aios_ros.core.smplx import NUM_SKELETON_JOINTS as NUM_JOINTS
+from aios_ros.geometry.rotations import rotmat_to_axis_angle
 
-NUM_JOINTS = 55
 NUM_OUTPUT_JOINTS = 144  # 55 skeleton + 21 vertex keypoints + 51 landmarks + 17 face contour
 PARAMETER_SHAPES = {  # (batch 1) module parameters, in the official registration order
     'betas': (1, 10), 'global_orient': (1, 3), 'body_pose': (1, 63), 'transl': (1, 3),

@@ -7,7 +7,7 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 
 from aios_ros.evaluation.layout import PersonTable, make_table
-from aios_ros.tools.rosbag_io import ARRAY_T, make_typestore, stamp_ns
+from aios_ros.ros.bags import ARRAY_T, make_typestore, stamp_ns
 
 STREAMS = {'raw': 0, 'fused': 1}
 

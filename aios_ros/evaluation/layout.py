@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from aios_ros.evaluation.metrics import boxes_from_keypoints
+from aios_ros.geometry.boxes import boxes_from_keypoints
 
 REQUIRED = ('stamps_ns', 'frame', 'track_id', 'keypoints_2d', 'joints_3d')
 

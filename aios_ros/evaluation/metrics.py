@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from aios_ros.temporal.association import iou_matrix
+from aios_ros.geometry.boxes import iou_matrix
 
 PELVIS, NECK, LEFT_WRIST, RIGHT_WRIST = 0, 12, 20, 21
 NUM_BODY_JOINTS = 22          # SMPL-X joints 0..21 (pelvis .. wrists)
@@ -65,13 +65,6 @@ def vertex_parts(num_vertices: int, segments: Optional[dict[str, np.ndarray]] = 
         used[idx] = True
     parts['body'] = Part(np.nonzero(~used)[0], PELVIS)
     return parts
-
-
-def boxes_from_keypoints(keypoints_2d: np.ndarray) -> np.ndarray:
-    """(N, J, 2) pixels -> (N, 4) xyxy tight boxes."""
-    if keypoints_2d.size == 0:
-        return np.zeros((len(keypoints_2d), 4))
-    return np.concatenate([keypoints_2d.min(axis=1), keypoints_2d.max(axis=1)], axis=1)
 
 
 def match_people(gt_kp: np.ndarray, gt_boxes: np.ndarray, pred_kp: np.ndarray,

@@ -17,7 +17,7 @@ from aios_ros.model.backbone import Backbone
 from aios_ros.model.heads import (D, DECODER_HEAD_LISTS, box_and_keypoint_predictions,
                                   build_head_lists, smplx_predictions)
 from aios_ros.model.position_encoding import PositionEmbeddingSineHW
-from aios_ros.model.tokens import NUM_GROUPS, WHOLE_BODY_LAYOUT
+from aios_ros.core.tokens import NUM_GROUPS, WHOLE_BODY_LAYOUT
 from aios_ros.model.transformer import Transformer, TransformerOutput
 
 BACKBONE_CHANNELS = (512, 1024, 2048)

@@ -11,7 +11,10 @@ body origin projects and how large the body appears — but explain it with the 
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+from aios_ros.model.preprocess import input_size
 
 FOCAL = 5000.0
 
@@ -47,3 +50,15 @@ def metric_translation(cam: torch.Tensor, K: torch.Tensor, input_hw: torch.Tenso
     z = (focal / (FOCAL * scale_xy)).mean() / s
     xy = (origin - K[:2, 2].to(cam.dtype)) * z[..., None] / focal
     return torch.cat((xy, z[..., None]), dim=-1)
+
+
+def default_K(width: int, height: int, short_side: int, max_size: int) -> np.ndarray:
+    """(3, 3) camera matrix that AiOS implicitly assumes for a ``width`` x ``height`` image.
+
+    The network sees the image resized to ``input_size`` (short side ``short_side``, long side
+    at most ``max_size``) with a 5000 px focal length and the principal point at the centre; in
+    original pixels that is 5000 divided by the resize factor of each axis, and the image centre.
+    """
+    in_h, in_w = input_size(height, width, short_side, max_size)
+    return np.array([[FOCAL * width / in_w, 0.0, width / 2.0],
+                     [0.0, FOCAL * height / in_h, height / 2.0], [0.0, 0.0, 1.0]])

@@ -4,40 +4,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from aios_ros.core.config import param
+
 #: what every output of a model without a checkpoint says (logs, overlays, summaries)
 UNTRAINED_NOTE = 'untrained weights: poses are meaningless'
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """How to build and run :class:`aios_ros.model.estimator.AiosEstimator`.
+    """How to build and run :class:`aios_ros.model.estimator.AiosEstimator`."""
 
-    checkpoint:          path of the official ``aios_checkpoint.pth`` (Hugging Face ``ttxskk/AiOS``);
-                         '' builds seeded random weights (parity tests only: poses are meaningless).
-    smplx_path:          folder with ``SMPLX_NEUTRAL.npz`` (or the file itself); '' uses the SMPL-X
-                         arrays stored in the checkpoint (the official model does the same).
-    device:              'cpu' or 'cuda'.
-    dtype:               'fp32' or 'bf16' (autocast for the network; SMPL-X and post-processing stay fp32).
-    short_side/max_size: network input size rule (official: 800 / 1333), pixels.
-    candidate_threshold: lowest score returned by ``estimate`` (low-score candidates for tracking).
-    max_people:          most people returned per image (official selection keeps 50 entries).
-    seed:                seed of the random weights when ``checkpoint`` is ''.
-    metric_camera:       False (official): translation from the fixed 5000 px focal length at the
-                         network input; True: translation re-derived with the real intrinsics K.
-    with_vertices:       also skin all vertices in ``estimate`` (the pipeline recomputes meshes itself).
-    """
-
-    checkpoint: str = ''
-    smplx_path: str = ''
-    device: Literal['cpu', 'cuda'] = 'cpu'
-    dtype: Literal['fp32', 'bf16'] = 'fp32'
-    short_side: int = 800
-    max_size: int = 1333
-    candidate_threshold: float = 0.1
-    max_people: int = 20
-    seed: int = 0
-    metric_camera: bool = False
-    with_vertices: bool = False
+    checkpoint: str = param(
+        '', 'path of the official aios_checkpoint.pth (Hugging Face ttxskk/AiOS); \'\' builds '
+        'seeded random weights (parity tests only: poses are meaningless)')
+    smplx_path: str = param(
+        '', 'folder with SMPLX_NEUTRAL.npz (or the file itself); \'\' uses the SMPL-X arrays '
+        'stored in the checkpoint (the official model does the same)')
+    device: Literal['cpu', 'cuda'] = param('cpu', 'where the network runs')
+    dtype: Literal['fp32', 'bf16'] = param(
+        'fp32', 'autocast dtype of the network; SMPL-X and post-processing stay fp32')
+    short_side: int = param(800, 'network input short side, px (official: 800)')
+    max_size: int = param(1333, 'network input long side cap, px (official: 1333)')
+    candidate_threshold: float = param(
+        0.1, 'lowest score returned per frame (low-score candidates for the tracker)')
+    max_people: int = param(
+        20, 'most people returned per image (the official selection keeps 50 entries)')
+    seed: int = param(0, 'seed of the random weights when checkpoint is \'\'')
+    metric_camera: bool = param(
+        False, 'false (official): translation from the fixed 5000 px focal length at the network '
+        'input; true: translation re-derived with the real intrinsics K')
+    with_vertices: bool = param(
+        False, 'also skin all vertices in the estimator (the pipeline recomputes meshes itself)')
 
     def __post_init__(self) -> None:
         if self.device not in ('cpu', 'cuda'):

@@ -20,8 +20,7 @@ from aios_ros.model.heads import D, MLP, inverse_sigmoid
 from aios_ros.model.ms_deform_attn import MSDeformAttn
 from aios_ros.model.person_attention import person_self_attention
 from aios_ros.model.position_encoding import box_sine_embedding
-from aios_ros.model.tokens import (BODY_LAYOUT, NUM_BODY_KPS, NUM_FACE_KPS, NUM_GROUPS,
-                                   NUM_HAND_KPS, WHOLE_BODY_LAYOUT, TokenLayout, span)
+from aios_ros.core.tokens import BODY_LAYOUT, NUM_BODY_KPS, NUM_FACE_KPS, NUM_GROUPS, NUM_HAND_KPS, WHOLE_BODY_LAYOUT, TokenLayout, span
 
 
 class DecoderLayer(nn.Module):

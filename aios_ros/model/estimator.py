@@ -1,5 +1,5 @@
 """AiOS as the per-frame estimator of the pipeline (``Estimator`` protocol of
-:mod:`aios_ros.pipeline.types`).
+:mod:`aios_ros.core.types`).
 
 One image -> network (final decoder layer only) -> official top-50 selection -> the people above
 ``candidate_threshold`` (each query once, at most ``max_people``) -> SMPL-X for those people only.
@@ -19,14 +19,16 @@ import torch
 from aios_ros.body.body_model import SmplxBodyModel
 from aios_ros.body.smplx_layer import SmplxLayer
 from aios_ros.model.aios import AiOS
-from aios_ros.model.camera import cam_to_translation, metric_translation, project
+from aios_ros.model.camera import cam_to_translation, default_K, metric_translation, project
 from aios_ros.model.checkpoint import CheckpointError, load_strict, read_checkpoint
 from aios_ros.model.config import UNTRAINED_NOTE, ModelConfig
 from aios_ros.model.cuda_graphs import GraphRunner
 from aios_ros.model.postprocess import BOX_KEYS, scale_boxes, top_scores
 from aios_ros.model.preprocess import Batch, make_batch
 from aios_ros.model.seeded_weights import seeded_state_dict, smplx_placeholder
-from aios_ros.pipeline.types import POSE_SLICES, TOKEN_DIM, TOKENS_PER_PERSON, Bodies, Camera
+from aios_ros.core.smplx import POSE_SLICES
+from aios_ros.core.tokens import TOKEN_DIM, TOKENS_PER_PERSON
+from aios_ros.core.types import Bodies, Camera
 
 LOG = logging.getLogger(__name__)
 UNTRAINED_WARNING = (f'AiOS: NO CHECKPOINT (model.checkpoint is empty) - {UNTRAINED_NOTE} '
@@ -102,6 +104,10 @@ class AiosEstimator:
             autocast = torch.bfloat16 if config.dtype == 'bf16' else None
             self._graphs = GraphRunner(lambda img, mask: self.model(img, mask)[0], self.device,
                                        autocast_dtype=autocast)
+
+    def default_K(self, width: int, height: int) -> np.ndarray:
+        """(3, 3) intrinsics the network implicitly assumes for a ``width`` x ``height`` image."""
+        return default_K(width, height, self.config.short_side, self.config.max_size)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.config.dtype == 'bf16':

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from aios_ros.geometry.rotations import rot6d_to_rotmat
-from aios_ros.model.tokens import BODY_LAYOUT, TokenLayout, span
+from aios_ros.core.tokens import BODY_LAYOUT, TOKEN_DIM, TokenLayout, span
 
-D = 256
+D = TOKEN_DIM  # model width: every token and feature channel count
 # Lists the decoder also needs; registered under both the model and ``transformer.decoder``.
 DECODER_HEAD_LISTS = ('bbox_embed', 'pose_embed', 'pose_hw_embed', 'class_embed', 'bbox_hand_embed',
                       'bbox_hand_hw_embed', 'pose_hand_embed', 'pose_hand_hw_embed', 'bbox_face_embed',

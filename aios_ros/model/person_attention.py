@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aios_ros.model.tokens import TokenLayout
+from aios_ros.core.tokens import TokenLayout
 
 
 @lru_cache(maxsize=8)

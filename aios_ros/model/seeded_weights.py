@@ -22,7 +22,7 @@ from typing import Mapping
 import torch
 
 from aios_ros.body.smplx_layer import PARAMETER_SHAPES
-from aios_ros.body.synthetic_skeleton import SMPLX_PARENTS
+from aios_ros.core.smplx import SMPLX_PARENTS
 from aios_ros.model.heads import DECODER_HEAD_LISTS
 
 SHARED_LISTS = ('pose_hw_embed', 'pose_hand_hw_embed', 'pose_face_hw_embed')

@@ -6,7 +6,7 @@ from typing import NamedTuple
 import numpy as np
 
 from aios_ros.body.decimate import decimate_faces
-from aios_ros.pipeline.types import BodyModel
+from aios_ros.core.types import BodyModel
 
 
 class DisplayGeometry(NamedTuple):

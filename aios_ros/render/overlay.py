@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from aios_ros.geometry.pinhole import project
-from aios_ros.pipeline.types import Bodies, Camera
+from aios_ros.core.types import Bodies, Camera
 from aios_ros.render.colors import track_color
 
 NEAR_M = 0.05          # triangles with a vertex closer than this (m) are not drawn

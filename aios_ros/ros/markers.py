@@ -24,7 +24,7 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from aios_ros.pipeline.types import Bodies, TrackState
+from aios_ros.core.types import Bodies, TrackState
 from aios_ros.render.colors import track_color
 from aios_ros.ros.messages import copy_header
 

@@ -11,17 +11,17 @@ import array
 from typing import Optional
 
 import numpy as np
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from aios_ros.msg import BodyModelInfo, SmplxBody, SmplxBodyArray
-from aios_ros.pipeline.types import POSE_SLICES, Bodies, BodyModel, IntrinsicsSource, TrackState
+from aios_ros.core.smplx import NUM_BETAS, NUM_EXPRESSION, POSE_SLICES
+from aios_ros.core.types import Bodies, BodyModel, IntrinsicsSource, TrackState
 from aios_ros.geometry.so3 import log_map
 
 STREAM_RAW = SmplxBodyArray.STREAM_RAW
 STREAM_FUSED = SmplxBodyArray.STREAM_FUSED
-# AiOS runs SMPL-X with 10 shape and 10 expression coefficients, full axis-angle hands and the
-# model's mean hand pose added.
-NUM_BETAS = NUM_EXPRESSION = 10
+# AiOS runs SMPL-X with full axis-angle hands and the model's mean hand pose added.
 USE_PCA = False
 FLAT_HAND_MEAN = False
 
@@ -40,6 +40,14 @@ def copy_header(header: Header) -> Header:
 def stamp_seconds(header: Header) -> float:
     """``header.stamp`` in seconds (float)."""
     return header.stamp.sec + header.stamp.nanosec * 1e-9
+
+
+def bgr_image(image: np.ndarray, header: Header) -> Image:
+    """A ``bgr8`` Image message of (H, W, 3) uint8 ``image`` with a copy of ``header``."""
+    msg = Image(header=copy_header(header), height=image.shape[0], width=image.shape[1],
+                encoding='bgr8', is_bigendian=0, step=image.shape[1] * 3)
+    msg.data = array.array('B', image.tobytes())
+    return msg
 
 
 def _floats(values: np.ndarray) -> array.array:

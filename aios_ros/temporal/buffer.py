@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aios_ros.pipeline.types import NUM_POSE_JOINTS, TOKEN_DIM, TOKENS_PER_PERSON
+from aios_ros.core.smplx import NUM_POSE_JOINTS
+from aios_ros.core.tokens import TOKEN_DIM, TOKENS_PER_PERSON
 from aios_ros.temporal.slots import Slots
 
 #: field name -> (per-entry shape, dtype). ``tokens`` is allocated on first use.

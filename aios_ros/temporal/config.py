@@ -1,49 +1,50 @@
 """Configuration of the temporal stage: the ``tracker:``, ``fusion:`` and ``filters:`` sections
-of ``config/camera.yaml``. Build with ``aios_ros.config.build(TemporalConfig, params)`` where
-``params`` holds those three sections (other sections are ignored by :func:`from_parameters`).
+of ``config/camera.yaml`` (read with the rest of the file by :mod:`aios_ros.app.settings`).
 
 Times are seconds (taken from frame stamps), distances metres, angles radians, frequencies Hz.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
 
-from aios_ros.config import build
+from aios_ros.core.config import param
 
 
 @dataclass(frozen=True)
 class TrackerConfig:
     """ByteTrack-style association with 3D, shape and token cues (TRACKING.md section 3)."""
 
-    high_score: float = 0.5         # stage 1 uses people at or above this score
-    low_score: float = 0.1          # stage 2 uses candidates in [low_score, high_score)
-    new_track_score: float = 0.6    # a new identity needs at least this score
-    n_init: int = 3                 # matched frames before TENTATIVE -> CONFIRMED
-    coast_s: float = 0.2            # unmatched up to this long: predicted box trusted; a longer
-                                    # gap resets the identity's buffer and filters on re-match
-    max_age_s: float = 1.0          # unmatched longer than this: deleted, moved to the gallery
-    gallery_s: float = 10.0         # how long deleted tracks stay available for re-identification
-    w_iou: float = 0.5              # cost weight of 1 - IoU(predicted box, detected box)
-    w_3d: float = 0.3               # cost weight of min(1, Mahalanobis 3D distance / gate_sigma)
-    w_app: float = 0.2              # cost weight of (1 - cos(track token embedding, det's)) / 2
-    w_shape: float = 0.3            # cost weight of min(1, |betas mean - betas| / shape_scale)
-    gate_sigma: float = 4.5         # Mahalanobis 3D distance beyond which pairs are never matched
-    d0_m: float = 1.0               # gallery re-id: 3D radius right after deletion, metres
-    speed_mps: float = 2.0          # gallery re-id: radius grows by this speed times the time lost
-    shape_scale: float = 3.0        # betas L2 distance that saturates the shape cost and gates
-    match_cost: float = 0.8         # stage 1 accepts pairs below this cost
-    low_cost: float = 0.5           # stage 2 (low-score candidates) accepts costs below this
-    tentative_cost: float = 0.7     # stage 3 (tentative tracks) accepts costs below this
-    reid_cost: float = 0.5          # re-identification (betas, tokens) accepts costs below this
-    switch_cut_ratio: float = 0.8   # a match costing more than this times its stage threshold is
-                                    # a suspected identity switch: buffer and filters restart
-    appearance_momentum: float = 0.9  # EMA of the L2-normalised body-box token
-    betas_tau_s: float = 2.0        # time constant of the per-track (score-weighted) betas mean
-    sigma_accel: float = 3.0        # Kalman white-acceleration noise, m/s^2 (box: per 1.7 m)
-    sigma_xy_m: float = 0.03        # translation measurement noise in x, y
-    sigma_z_rel: float = 0.017      # depth measurement noise = sigma_z_rel * z^2 (metres)
-    publish_tentative: bool = False # output TENTATIVE tracks too (state says so)
+    high_score: float = param(0.5, 'stage 1 uses people at or above this score')
+    low_score: float = param(0.1, 'stage 2 uses candidates in [low_score, high_score)')
+    new_track_score: float = param(0.6, 'a new identity needs at least this score')
+    n_init: int = param(3, 'matched frames before TENTATIVE -> CONFIRMED')
+    coast_s: float = param(
+        0.2, 'unmatched up to this long: predicted box trusted; a longer gap resets the identity\'s '
+        'buffer and filters on re-match')
+    max_age_s: float = param(1.0, 'unmatched longer than this: deleted, moved to the gallery')
+    gallery_s: float = param(10.0, 'how long deleted tracks stay available for re-identification')
+    w_iou: float = param(0.5, 'cost weight of 1 - IoU(predicted box, detected box)')
+    w_3d: float = param(0.3, 'cost weight of min(1, Mahalanobis 3D distance / gate_sigma)')
+    w_app: float = param(0.2, 'cost weight of (1 - cos(track token embedding, det\'s)) / 2')
+    w_shape: float = param(0.3, 'cost weight of min(1, |betas mean - betas| / shape_scale)')
+    gate_sigma: float = param(4.5, 'Mahalanobis 3D distance beyond which pairs are never matched')
+    d0_m: float = param(1.0, 'gallery re-id: 3D radius right after deletion, metres')
+    speed_mps: float = param(2.0, 'gallery re-id: radius grows by this speed times the time lost')
+    shape_scale: float = param(3.0, 'betas L2 distance that saturates the shape cost and gates')
+    match_cost: float = param(0.8, 'stage 1 accepts pairs below this cost')
+    low_cost: float = param(0.5, 'stage 2 (low-score candidates) accepts costs below this')
+    tentative_cost: float = param(0.7, 'stage 3 (tentative tracks) accepts costs below this')
+    reid_cost: float = param(0.5, 're-identification (betas, tokens) accepts costs below this')
+    switch_cut_ratio: float = param(
+        0.8, 'a match costing more than this times its stage threshold is a suspected identity '
+        'switch: buffer and filters restart')
+    appearance_momentum: float = param(0.9, 'EMA of the L2-normalised body-box token')
+    betas_tau_s: float = param(2.0, 'time constant of the per-track (score-weighted) betas mean')
+    sigma_accel: float = param(3.0, 'Kalman white-acceleration noise, m/s^2 (box: per 1.7 m)')
+    sigma_xy_m: float = param(0.03, 'translation measurement noise in x, y')
+    sigma_z_rel: float = param(0.017, 'depth measurement noise = sigma_z_rel * z^2 (metres)')
+    publish_tentative: bool = param(False, 'output TENTATIVE tracks too (state says so)')
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_score <= self.high_score <= self.new_track_score <= 1.0:
@@ -60,22 +61,23 @@ class TrackerConfig:
 class FusionConfig:
     """Similarity- and recency-weighted averaging (TEMPORAL_DESIGN.md section 4)."""
 
-    mode: Literal['params', 'tokens', 'tcfm', 'off'] = 'params'
-    lag_frames: int = 2             # fused stream target = this many frames back (0..4)
-    history_s: float = 0.07         # window reaches this far before the target stamp (~lag)
-    sigma_s: float = 0.1            # Gaussian recency prior on |t_j - t_target|
-    tau: float = 0.3                # similarity temperature: weight *= exp((s - 1) / tau)
-    s_min: float = -1.0             # entries less similar than this are ignored
-    blend: float = 1.0              # residual blend lambda: (1 - lambda) target + lambda mean
-    hand_sigma_s: float = 0.05      # hands and face are fused over a shorter time prior
-    orient_sigma_s: float = 0.05    # global orientation: time prior only (no turning lag)
-    guard_angle_rad: float = 0.785  # fused vs raw major-joint angle above this -> fall back
-    buffer_capacity: int = 32       # ring-buffer entries per identity (memory bound)
-    buffer_horizon_s: float = 1.0   # entries older than this are dropped
-    fill_gap_frames: int = 2        # an identity missing for up to this many frames is interpolated
-                                    # into them in the fused stream (0: off; at most lag_frames)
-    tcfm_weights: str = ''          # mode tcfm: trained TcfmLite state_dict (torch.save); not
-                                    # shipped, comes from training (TEMPORAL_DESIGN.md 4.4)
+    mode: Literal['params', 'tokens', 'off'] = param(
+        'params', 'params: SO(3) chordal mean of the pose parameters; tokens: re-regress the '
+        'fused decoder tokens (unvalidated with trained heads); off: the raw parameters')
+    lag_frames: int = param(2, 'fused stream target = this many frames back (0..4)')
+    history_s: float = param(0.07, 'window reaches this far before the target stamp (~lag)')
+    sigma_s: float = param(0.1, 'Gaussian recency prior on |t_j - t_target|')
+    tau: float = param(0.3, 'similarity temperature: weight *= exp((s - 1) / tau)')
+    s_min: float = param(-1.0, 'entries less similar than this are ignored')
+    blend: float = param(1.0, 'residual blend lambda: (1 - lambda) target + lambda mean')
+    hand_sigma_s: float = param(0.05, 'hands and face are fused over a shorter time prior')
+    orient_sigma_s: float = param(0.05, 'global orientation: time prior only (no turning lag)')
+    guard_angle_rad: float = param(0.785, 'fused vs raw major-joint angle above this -> fall back')
+    buffer_capacity: int = param(32, 'ring-buffer entries per identity (memory bound)')
+    buffer_horizon_s: float = param(1.0, 'entries older than this are dropped')
+    fill_gap_frames: int = param(
+        2, 'an identity missing for up to this many frames is interpolated into them in the fused '
+        'stream (0: off; at most lag_frames)')
 
     def __post_init__(self) -> None:
         if not 0 <= self.lag_frames <= 4:
@@ -90,18 +92,15 @@ class FusionConfig:
             raise ValueError('s_min must be in [-1, 1] (it bounds a cosine similarity)')
         if self.buffer_capacity < 2 * (self.lag_frames + 1):
             raise ValueError('buffer_capacity too small for lag_frames')
-        if self.mode == 'tcfm' and not self.tcfm_weights:
-            raise ValueError('mode tcfm needs tcfm_weights: the path of a trained TcfmLite '
-                             'state_dict (from training, TEMPORAL_DESIGN.md 4.4; none ships)')
 
 
 @dataclass(frozen=True)
 class OneEuroConfig:
     """One-Euro filter parameters (Casiez et al. 2012); speeds in rad/s or m/s."""
 
-    min_cutoff: float = 1.0
-    beta: float = 0.3
-    d_cutoff: float = 1.0
+    min_cutoff: float = param(1.0, 'cutoff frequency at rest (Hz): lower = smoother, more lag')
+    beta: float = param(0.3, 'cutoff increase per unit speed (s/rad or s/m): less lag when fast')
+    d_cutoff: float = param(1.0, 'cutoff frequency of the speed estimate (Hz)')
 
     def __post_init__(self) -> None:
         if self.min_cutoff <= 0 or self.d_cutoff <= 0 or self.beta < 0:
@@ -134,7 +133,7 @@ def _light_filters() -> StreamFilterConfig:
 class FilterConfig:
     """Output filters: ``raw`` stream (lag 0) and the lighter ``fused`` stream."""
 
-    enabled: bool = True
+    enabled: bool = param(True, 'apply the output filters (off: publish unfiltered poses)')
     raw: StreamFilterConfig = field(default_factory=StreamFilterConfig)
     fused: StreamFilterConfig = field(default_factory=_light_filters)
 
@@ -147,8 +146,3 @@ class TemporalConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     filters: FilterConfig = field(default_factory=FilterConfig)
 
-
-def from_parameters(params: Mapping[str, Any]) -> TemporalConfig:
-    """TemporalConfig from the whole ``ros__parameters`` mapping (only its own sections)."""
-    sections = {f.name for f in fields(TemporalConfig)}
-    return build(TemporalConfig, {k: v for k, v in params.items() if k in sections})

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aios_ros.pipeline.types import NUM_POSE_JOINTS, POSE_SLICES
+from aios_ros.core.smplx import NUM_POSE_JOINTS, POSE_SLICES
 from aios_ros.temporal.config import StreamFilterConfig
 from aios_ros.temporal.slots import Slots
 from aios_ros.geometry.so3 import compose_cf, exp_map_cf, log_map_cf

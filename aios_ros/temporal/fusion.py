@@ -12,9 +12,6 @@ s_min = -1, blend = 1 and equal scores this is APM's uniform window mean.
 * ``tokens`` mode: s_j = cosine of the flattened token block (body 21 tokens, hands 15, face 8),
   each block's weighted token mean is re-regressed with ``Estimator.regress``; a guard falls back
   to ``params`` for a person whose fused major joints move more than guard_angle_rad from raw.
-* ``tcfm`` mode: the learned TCFM-lite attention (:mod:`aios_ros.temporal.tcfm`, trained weights
-  from ``tcfm_weights``; causal when lag_frames = 0) fuses the whole token block, then the same
-  re-regression and guard as ``tokens``.
 * Global orientation always comes from a short, similarity-free time window (no turning lag);
   translation and betas are not fused here (tracker Kalman and per-track betas mean).
 
@@ -28,11 +25,10 @@ from typing import Callable
 import numpy as np
 
 from aios_ros.geometry.so3 import angle_from_trace, chordal_mean, geodesic_angle
-from aios_ros.model.tokens import WHOLE_BODY_LAYOUT as _L
-from aios_ros.pipeline.types import POSE_SLICES
+from aios_ros.core.tokens import WHOLE_BODY_LAYOUT as _L
+from aios_ros.core.smplx import POSE_SLICES
 from aios_ros.temporal.buffer import Windows
 from aios_ros.temporal.config import FusionConfig
-from aios_ros.temporal.tcfm import load_tcfm
 
 # Token slots fused as one block per part (TEMPORAL_DESIGN.md section 1): the part's box and
 # keypoint tokens plus the body box; the body block also holds the hand and face boxes.
@@ -87,11 +83,10 @@ class Fuser:
     """Batched fusion of the windows of all people of one target frame."""
 
     def __init__(self, cfg: FusionConfig, regress: Regress | None = None):
-        if cfg.mode in ('tokens', 'tcfm') and regress is None:
+        if cfg.mode == 'tokens' and regress is None:
             raise ValueError(f'fusion.mode "{cfg.mode}" needs an estimator with regress()')
         self.cfg = cfg
         self._regress = regress
-        self._tcfm = load_tcfm(cfg.tcfm_weights) if cfg.mode == 'tcfm' else None
 
     def fuse(self, windows: Windows, t_target: np.ndarray) -> FusionResult:
         """Fuse N windows; ``t_target`` (N,) are the target stamps in seconds."""
@@ -99,9 +94,8 @@ class Fuser:
         dt = windows.stamps - t_target[:, None]
         target = windows.target
         result = self._fuse_params(pad, dt, target)
-        if self.cfg.mode in ('tokens', 'tcfm') and 'tokens' in pad:
-            fuse_tokens = self._fuse_tokens if self.cfg.mode == 'tokens' else self._fuse_tcfm
-            fuse_tokens(pad, dt, target, result)
+        if self.cfg.mode == 'tokens' and 'tokens' in pad:
+            self._fuse_tokens(pad, dt, target, result)
         return result
 
     def _weights(self, pad: dict, dt: np.ndarray, target: np.ndarray, sim: np.ndarray | None,
@@ -146,15 +140,6 @@ class Fuser:
         pose[:, 22:52] = out['pose'][n:2 * n, 22:52]
         pose[:, 52:] = out['pose'][2 * n:, 52:]
         self._guarded_write(pad, target, pose, out['expression'][2 * n:], result)
-
-    def _fuse_tcfm(self, pad: dict, dt: np.ndarray, target: np.ndarray,
-                   result: FusionResult) -> None:
-        fused = self._tcfm.fuse(pad['tokens'], dt, target, pad['valid'] > 0,
-                                causal=self.cfg.lag_frames == 0)
-        out = self._regress(fused)
-        pose = result.pose.copy()
-        pose[:, 1:] = out['pose'][:, 1:]  # global orientation stays time-prior only
-        self._guarded_write(pad, target, pose, out['expression'], result)
 
     def _guarded_write(self, pad: dict, target: np.ndarray, pose: np.ndarray,
                        expression: np.ndarray, result: FusionResult) -> None:

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aios_ros.pipeline.types import Bodies, TrackState
+from aios_ros.core.types import Bodies, TrackState
+from aios_ros.geometry.boxes import iou_matrix
 from aios_ros.temporal import association as assoc
 from aios_ros.temporal.config import TrackerConfig
 from aios_ros.temporal.motion import MotionFilter, cxcywh_to_box, measurement, measurement_var
@@ -176,7 +177,7 @@ class Tracker:
         cov = np.stack([t.motion.transl_cov for t in tracks])
         cov[:, _XYZ, _XYZ] += r
         maha = assoc.mahalanobis(mean[:, :3], cov, frame.z[dets, :3])
-        iou = assoc.iou_matrix(cxcywh_to_box(mean[:, 3:]), frame.bodies.boxes[dets, 0])
+        iou = iou_matrix(cxcywh_to_box(mean[:, 3:]), frame.bodies.boxes[dets, 0])
         # The predicted box of a track unseen for longer than coast_s drifts: a poor overlap then
         # counts as "unknown" (0.5) rather than as evidence against the pair.
         stale = np.array([frame.stamp - t.last_seen > c.coast_s for t in tracks])[:, None]

@@ -17,46 +17,12 @@ CPU; ``--frames`` limits how many frames are replayed.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-import cv2
-import numpy as np
-
-from aios_ros.config import ConfigError
-from aios_ros.tools.make_sample import DEFAULT_OUT as SAMPLE_DIR, ensure_sample
-from aios_ros.tools.replay import print_summary
-from aios_ros.tools.replay_run import ReplayOptions, run_replay
-
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / 'out' / 'demo'
-DEMO_SHORT_SIDE = 256
-VIDEO_FPS = 10.0
-
-
-class OverlayWriter:
-    """PNG per frame plus one MP4 (mp4v) of all frames."""
-
-    def __init__(self, folder: Path, video: Path) -> None:
-        self.folder, self.video_path = folder, video
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.video: Optional[cv2.VideoWriter] = None
-        self.count = 0
-
-    def __call__(self, index: int, image: np.ndarray) -> None:
-        cv2.imwrite(str(self.folder / f'frame_{index:04d}.png'), image)
-        if self.video is None:
-            fourcc = cv2.VideoWriter_fourcc(*'mp4v')
-            self.video = cv2.VideoWriter(str(self.video_path), fourcc, VIDEO_FPS,
-                                         (image.shape[1], image.shape[0]))
-        self.video.write(image)
-        self.count += 1
-
-    def close(self) -> None:
-        if self.video is not None:
-            self.video.release()
+from aios_ros.core.config import ConfigError
+from aios_ros.demo.sample_demo import DEFAULT_OUT, DEMO_SHORT_SIDE, run_demo
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -71,47 +37,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run(a: argparse.Namespace) -> int:
-    t0 = time.perf_counter()
-    sample = ensure_sample(SAMPLE_DIR)
-    if a.out.exists():
-        shutil.rmtree(a.out)
-    a.out.mkdir(parents=True)
-    sink = OverlayWriter(a.out / 'overlay', a.out / 'overlay.mp4')
-    options = ReplayOptions(bag=sample, out=a.out / 'bag', config=a.config,
-                            checkpoint=a.checkpoint, smplx=a.smplx, short_side=a.short_side,
-                            max_frames=a.frames, overlay_sink=sink)
-    try:
-        summary = run_replay(options)
-    finally:
-        sink.close()
-    print_summary(summary, options.out)
-    print(f'  overlay: {sink.count} PNGs in {sink.folder}, video {sink.video_path}')
-    _print_accuracy(sample / 'ground_truth.npz', options.out)
-    print(f'demo wall time: {time.perf_counter() - t0:.0f} s')
-    if summary.note:
-        print(f'NOTE: {summary.note} (pass --checkpoint to use the trained AiOS model)')
-    return 0
-
-
-def _print_accuracy(gt_path: Path, bag: Path) -> None:
-    """Detection F1 and MPJPE of both streams on the replayed frames (no vertices in the bag)."""
-    from aios_ros.evaluation.bag_table import tables_from_bag
-    from aios_ros.evaluation.layout import load_table
-    from aios_ros.evaluation.report import evaluate
-    gt = load_table(gt_path)
-    for stream, table in tables_from_bag(bag).items():
-        r = evaluate(gt, table)
-        mpjpe = r['mpjpe'].get('all')
-        print(f'  accuracy vs ground truth ({stream}): F1 {r["f1"]:.2f} '
-              f'(TP {r["tp"]}, FP {r["fp"]}, FN {r["fn"]}), MPJPE '
-              + ('n/a' if mpjpe is None else f'{mpjpe:.0f} mm'))
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     a = parse_args(argv)
     try:
-        return run(a)
+        return run_demo(a.out, a.frames, a.short_side, a.checkpoint, a.smplx, a.config)
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f'aios_demo: error: {exc}', file=sys.stderr)
         return 2

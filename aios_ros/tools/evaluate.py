@@ -20,41 +20,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from aios_ros.evaluation.layout import load_table
-from aios_ros.evaluation.report import evaluate
-
-ROWS = ('f1', 'precision', 'recall', 'mpjpe', 'nmje', 'mve', 'nmve', 'pa_mpjpe', 'pa_mpvpe',
-        'pve_camera', 'accel')
-
-
-def load_predictions(path: Path, streams: Sequence[str], topic: Optional[str]) -> dict:
-    """{stream: PersonTable} from a replay bag folder (read once for all ``streams``), or
-    {'predictions': PersonTable} from a layout .npz."""
-    if path.is_dir():
-        from aios_ros.evaluation.bag_table import tables_from_bag
-        tables = tables_from_bag(path, topic)
-        return {s: tables[s] for s in streams}
-    return {'predictions': load_table(path)}
-
-
-def format_report(name: str, r: dict) -> str:
-    """Small text table of one evaluated stream."""
-    lines = [f'== {name}: {r["frames"]} frames, {r["gt_people"]} GT people, '
-             f'{r["pred_people"]} predictions (TP {r["tp"]}, FP {r["fp"]}, FN {r["fn"]})'
-             + (f'; {r["gt_frames_skipped"]} GT frames without predictions skipped'
-                if r['gt_frames_skipped'] else '')]
-    for key in ROWS:
-        value = r[key]
-        if isinstance(value, dict):
-            text = ', '.join(f'{k} {_fmt(v)}' for k, v in value.items()) or 'n/a'
-        else:
-            text = _fmt(value)
-        lines.append(f'  {key:<10} {text}')
-    return '\n'.join(lines)
-
-
-def _fmt(v) -> str:
-    return 'n/a' if v is None else f'{v:.3f}' if abs(v) < 10 else f'{v:.1f}'
-
+from aios_ros.evaluation.report import evaluate, format_report, load_predictions
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog='aios_evaluate', description=__doc__.split('\n\n')[0])

@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from aios_ros.config import ConfigError
-from aios_ros.tools.replay_run import ReplayOptions, ReplaySummary, run_replay
+from aios_ros.core.config import ConfigError
+from aios_ros.replay.replayer import ReplayOptions, print_summary, run_replay
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> ReplayOptions:
@@ -49,18 +49,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> ReplayOptions:
                          checkpoint=a.checkpoint, smplx=a.smplx, short_side=a.short_side,
                          storage=a.storage, include_inputs=a.include_inputs,
                          overlay=not a.no_overlay, max_frames=a.max_frames)
-
-
-def print_summary(summary: ReplaySummary, out: Path) -> None:
-    """Human-readable result of a replay."""
-    print(f'wrote {out}: {summary.frames} frames'
-          + (' (interrupted: partial bag)' if summary.interrupted else ''))
-    print(f'  people per frame (raw): mean {summary.mean_people:.2f}, max {summary.max_people}; '
-          f'tracks: {summary.num_tracks}')
-    print(f'  per-frame processing: p50 {summary.latency_p50_ms:.0f} ms, '
-          f'p95 {summary.latency_p95_ms:.0f} ms; throughput {summary.fps:.2f} frames/s')
-    if summary.note:
-        print(f'  NOTE: {summary.note}')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from aios_ros.body.smplx_layer import SmplxLayer
-from aios_ros.body.synthetic import FULL_NUM_VERTICES, write_synthetic_smplx
+from aios_ros.synthetic.smplx_model import FULL_NUM_VERTICES, write_synthetic_smplx
 
 
 @pytest.fixture(scope='session', autouse=True)

@@ -8,7 +8,7 @@ import torch
 from aios_ros.body.body_model import SmplxBodyModel
 from aios_ros.body.decimate import decimate_faces
 from aios_ros.body.smplx_layer import SmplxLayer
-from aios_ros.body.synthetic_skeleton import SMPLX_PARENTS
+from aios_ros.core.smplx import SMPLX_PARENTS
 from aios_ros.geometry.rotations import rot6d_to_rotmat
 
 

@@ -9,7 +9,7 @@ import smplx
 import torch
 
 from aios_ros.body.smplx_layer import SmplxLayer
-from aios_ros.body.synthetic import smplx_keypoint_ids
+from aios_ros.body.vertex_keypoints import smplx_keypoint_ids
 from aios_ros.geometry.rotations import rot6d_to_rotmat, rotmat_to_axis_angle
 from aios_ros.geometry.so3 import log_map
 

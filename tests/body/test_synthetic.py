@@ -6,10 +6,9 @@ import pytest
 import smplx
 import torch
 
-from aios_ros.body.synthetic import (FULL_NUM_FACES, FULL_NUM_VERTICES, KEYPOINT_VERTEX_NAMES,
-                                     generate_smplx_arrays, smplx_keypoint_ids,
-                                     write_synthetic_smplx)
-from aios_ros.body.synthetic_skeleton import SMPLX_PARENTS
+from aios_ros.synthetic.smplx_model import FULL_NUM_FACES, FULL_NUM_VERTICES, generate_smplx_arrays, write_synthetic_smplx
+from aios_ros.body.vertex_keypoints import KEYPOINT_VERTEX_NAMES, smplx_keypoint_ids
+from aios_ros.core.smplx import SMPLX_PARENTS
 
 SHAPES = {  # key -> shape with V, F as placeholders
     'v_template': ('V', 3), 'f': ('F', 3), 'shapedirs': ('V', 3, 400), 'posedirs': ('V', 3, 486),

@@ -5,7 +5,7 @@ import pytest
 from aios_ros.evaluation import metrics as m
 from aios_ros.evaluation.layout import load_table, make_table, save_table
 from aios_ros.evaluation.report import evaluate
-from aios_ros.temporal.association import iou_matrix
+from aios_ros.geometry.boxes import boxes_from_keypoints, iou_matrix
 
 K = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]])
 
@@ -27,11 +27,11 @@ def test_match_people_hungarian_with_iou_gate():
     gt = rng.uniform(0, 50, (2, 22, 2)) + np.array([[[0, 0]], [[200, 0]]])
     # pred 0 near gt 1, pred 1 exact gt 0, pred 2 far away (its box does not overlap).
     pred = np.stack([gt[1] + 3, gt[0], gt[0] + 400])
-    gi, pi = m.match_people(gt, m.boxes_from_keypoints(gt), pred, m.boxes_from_keypoints(pred))
+    gi, pi = m.match_people(gt, boxes_from_keypoints(gt), pred, boxes_from_keypoints(pred))
     assert sorted(zip(gi.tolist(), pi.tolist())) == [(0, 1), (1, 0)]
     # only the non-overlapping candidate left: no match even though it is the cheapest
-    gi, pi = m.match_people(gt[:1], m.boxes_from_keypoints(gt[:1]), pred[2:],
-                            m.boxes_from_keypoints(pred[2:]))
+    gi, pi = m.match_people(gt[:1], boxes_from_keypoints(gt[:1]), pred[2:],
+                            boxes_from_keypoints(pred[2:]))
     assert len(gi) == len(pi) == 0
 
 

@@ -13,7 +13,7 @@ from aios_ros.model.aios import AiOS
 from aios_ros.model.config import ModelConfig
 from aios_ros.model.estimator import build_model
 from aios_ros.model.preprocess import make_batch
-from aios_ros.tools.parity_record import record
+from aios_ros.evaluation.parity import record
 
 SHORT_SIDE, MAX_SIZE = 256, 427  # the size of the public seeded fixture
 

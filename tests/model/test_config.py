@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from aios_ros.config import ConfigError, build, read_parameters
+from aios_ros.core.config import ConfigError, build, read_parameters
 from aios_ros.model.config import ModelConfig
 
 CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'camera.yaml'

@@ -16,7 +16,7 @@ from aios_ros.body.smplx_layer import SmplxLayer
 from aios_ros.model.config import ModelConfig
 from aios_ros.model.estimator import AiosEstimator, build_smplx
 from aios_ros.model.preprocess import ImageError
-from aios_ros.pipeline.types import Camera, IntrinsicsSource
+from aios_ros.core.types import Camera, IntrinsicsSource
 
 SHORT_SIDE, MAX_SIZE = 256, 427  # as in conftest.py (the public fixture size)
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from aios_ros.model.person_attention import person_self_attention
-from aios_ros.model.tokens import BODY_LAYOUT, WHOLE_BODY_LAYOUT, TokenLayout
+from aios_ros.core.tokens import BODY_LAYOUT, WHOLE_BODY_LAYOUT, TokenLayout
 
 
 def self_attention_mask(layout: TokenLayout, groups: int) -> torch.Tensor:

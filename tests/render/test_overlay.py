@@ -1,7 +1,7 @@
 """Overlay renderer: pixel checks on hand-placed cubes (projection, colour, occlusion, culling)."""
 import numpy as np
 
-from aios_ros.pipeline.types import Bodies, Camera, IntrinsicsSource
+from aios_ros.core.types import Bodies, Camera, IntrinsicsSource
 from aios_ros.render.colors import track_color
 from aios_ros.geometry.pinhole import project
 from aios_ros.render.overlay import render_overlay

@@ -2,7 +2,7 @@
 import pytest
 
 from aios_ros.body.body_model import SmplxBodyModel
-from aios_ros.sample import generate
+from aios_ros.synthetic import sample_bag as generate
 
 
 @pytest.fixture(scope='session')

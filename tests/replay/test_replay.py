@@ -16,14 +16,13 @@ pytest.importorskip('aios_ros.msg', reason='messages not built: run scripts/setu
 from rosbags.rosbag2 import Reader  # noqa: E402
 
 from aios_ros.model.config import ModelConfig  # noqa: E402
-from aios_ros.pipeline.types import Bodies  # noqa: E402
-from aios_ros.ros.node_config import NodeConfig  # noqa: E402
-from aios_ros.sample import generate  # noqa: E402
-from aios_ros.temporal.config import TemporalConfig  # noqa: E402
+from aios_ros.core.types import Bodies  # noqa: E402
+from aios_ros.app.settings import Settings  # noqa: E402
+from aios_ros.synthetic import sample_bag as generate  # noqa: E402
 from aios_ros.tools import replay  # noqa: E402
-from aios_ros.tools.replay_run import ReplayOptions, run_replay  # noqa: E402
-from aios_ros.tools.rosbag_io import make_typestore  # noqa: E402
-from aios_ros.tools.runtime import make_runtime  # noqa: E402
+from aios_ros.replay.replayer import ReplayOptions, run_replay  # noqa: E402
+from aios_ros.ros.bags import make_typestore  # noqa: E402
+from aios_ros.app.runtime import make_runtime  # noqa: E402
 
 ARRAY = 'aios_ros/msg/SmplxBodyArray'
 
@@ -48,10 +47,13 @@ class OracleEstimator:
     def regress(self, tokens):
         raise NotImplementedError('fusion.mode tokens is not used here')
 
+    def default_K(self, width, height):
+        return self.gt['K']
+
 
 def oracle_runtime(tiny_bag, body_model):
     estimator = OracleEstimator(tiny_bag / 'ground_truth.npz', body_model)
-    return make_runtime(estimator, ModelConfig(), NodeConfig(), TemporalConfig())
+    return make_runtime(Settings(), estimator)
 
 
 def read_all(path):
@@ -134,7 +136,7 @@ def test_real_model_output_is_byte_identical(tiny_bag, tmp_path):
     messages (the fused/tracked multi-frame path is covered with the oracle above)."""
     from aios_ros.model.estimator import build_estimator
     model = ModelConfig(short_side=224, max_size=300)
-    runtime = make_runtime(build_estimator(model), model, NodeConfig(), TemporalConfig())
+    runtime = make_runtime(Settings(model=model), build_estimator(model))
     outs = []
     for name in ('a', 'b'):
         options = ReplayOptions(bag=tiny_bag, out=tmp_path / name, progress=False, max_frames=1)

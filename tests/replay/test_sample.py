@@ -7,7 +7,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from aios_ros.evaluation.layout import load_table
 from aios_ros.geometry.pinhole import project
-from aios_ros.sample import generate, scene
+from aios_ros.synthetic import sample_bag as generate, sample_scene as scene
 
 
 @pytest.fixture(scope='module')

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from aios_ros.pipeline.types import NUM_POSE_JOINTS, Bodies, Camera
+from aios_ros.core.smplx import NUM_POSE_JOINTS
+from aios_ros.core.types import Bodies, Camera
 
 NUM_JOINTS = 55
 
@@ -77,6 +78,10 @@ class CountingEstimator:
             transl=transl.astype(np.float32), keypoints_2d=keypoints,
             joints_3d=joints.astype(np.float32), vertices=vertices.astype(np.float32),
             tokens=tokens.reshape(n, 39, 256).astype(np.float16))
+
+    def default_K(self, width: int, height: int) -> np.ndarray:
+        """The double's uncalibrated camera: focal length = image width, centred."""
+        return np.array([[width, 0.0, width / 2], [0.0, width, height / 2], [0.0, 0.0, 1.0]])
 
     def regress(self, tokens: np.ndarray) -> dict:
         n = len(tokens)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from aios_ros.config import flatten, read_parameters
-from aios_ros.ros.node import SECTIONS
-from aios_ros.ros.params import param_specs
+from aios_ros.core.config import flatten, read_parameters
+from aios_ros.app.settings import SECTIONS
+from aios_ros.node.params import param_specs
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_FILE = REPO / 'launch' / 'camera.launch.py'
@@ -48,7 +48,7 @@ def test_launch_names_an_executable_that_cmake_installs(launch_tree):
     assert installed and f'scripts/{executable}' in installed.group(1).split()
     script = REPO / 'scripts' / executable
     assert script.is_file() and os.access(script, os.X_OK)
-    assert 'from aios_ros.ros.node import main' in script.read_text()
+    assert 'from aios_ros.node.node import main' in script.read_text()
 
 
 def test_launch_passes_only_declared_parameters(launch_tree, specs):
@@ -66,7 +66,7 @@ def test_launch_passes_only_declared_parameters(launch_tree, specs):
 
 
 def test_launch_remaps_the_topics_the_node_subscribes_to():
-    node_source = (REPO / 'aios_ros' / 'ros' / 'node.py').read_text()
+    node_source = (REPO / 'aios_ros' / 'node' / 'node.py').read_text()
     launch_source = LAUNCH_FILE.read_text()
     for topic in ('image', 'camera_info'):
         assert f"('{topic}', arg('{topic}'))" in launch_source

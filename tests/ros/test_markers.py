@@ -12,7 +12,7 @@ import pytest
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
-from aios_ros.pipeline.types import Camera, IntrinsicsSource, TrackState
+from aios_ros.core.types import Camera, IntrinsicsSource, TrackState
 from aios_ros.ros.markers import NS_LABEL, NS_MESH, NS_SKELETON, marker_array, marker_id
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -11,7 +11,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
 
 from aios_ros.msg import BodyModelInfo, SmplxBody, SmplxBodyArray
-from aios_ros.pipeline.types import Camera, IntrinsicsSource, TrackState
+from aios_ros.core.types import Camera, IntrinsicsSource, TrackState
 from aios_ros.ros.messages import STREAM_FUSED, body_array, body_model_info, copy_header
 from aios_ros.geometry.so3 import exp_map
 

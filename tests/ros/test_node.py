@@ -27,9 +27,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
 from aios_ros.msg import BodyModelInfo, SmplxBodyArray
-from aios_ros.pipeline.types import IntrinsicsSource
+from aios_ros.core.types import IntrinsicsSource
 from aios_ros.ros import qos
-from aios_ros.ros.node import AiosNode
+from aios_ros.node.node import AiosNode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from estimator_double import CountingEstimator  # noqa: E402
@@ -209,7 +209,7 @@ def test_camera_info_sets_the_intrinsics_source(ros):
     info = CameraInfo(width=64, height=48)
     info.k = np.array([80.0, 0, 32, 0, 80, 24, 0, 0, 1])
     probe.info_pub.publish(info)
-    intrinsics = ros['comp']._intrinsics
+    intrinsics = ros['comp']._processor.intrinsics
     wait_for(lambda: intrinsics.camera_for(64, 48).source == IntrinsicsSource.CAMERA_INFO,
              what='CameraInfo received')
     probe.image_pub.publish(compressed_image(210, 50))
@@ -280,7 +280,7 @@ def test_diagnostics_report_rates_latency_and_intrinsics(ros):
 
 def test_markers_delete_all_first_and_mesh_only_while_subscribed(ros):
     probe, node = ros['probes']['raw'], ros['raw']
-    model = node._pipeline.estimator.body_model
+    model = node._processor.pipeline.estimator.body_model
     start = len(model.vertex_requests)
     probe.image_pub.publish(raw_image(600, 100))
     probe.output_for('bodies', 600)

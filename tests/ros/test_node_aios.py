@@ -23,7 +23,7 @@ from sensor_msgs.msg import Image
 
 from aios_ros.msg import BodyModelInfo, SmplxBodyArray
 from aios_ros.ros import qos
-from aios_ros.ros.node import AiosNode
+from aios_ros.node.node import AiosNode
 
 TIMEOUT_S = 240.0
 HEIGHT, WIDTH = 240, 320   # the network needs >= 900 encoder tokens: this is about the minimum

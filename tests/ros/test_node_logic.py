@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 
-from aios_ros.pipeline.types import IntrinsicsSource
-from aios_ros.ros.diagnostics import NodeStats, diagnostic_status
-from aios_ros.ros.frame_queue import FrameQueue
-from aios_ros.ros.intrinsics import IntrinsicsSelector, model_default_K
+from aios_ros.core.types import IntrinsicsSource
+from aios_ros.node.diagnostics import NodeStats, diagnostic_status
+from aios_ros.node.frame_queue import FrameQueue
+from aios_ros.app.intrinsics import IntrinsicsSelector
+from aios_ros.model.camera import default_K
 
 
 def test_latest_policy_keeps_only_the_newest_frame():
@@ -38,7 +39,7 @@ def test_close_wakes_a_waiting_worker():
 
 
 def test_intrinsics_priority_camera_info_then_parameter_then_model():
-    default = lambda w, h: model_default_K(w, h, 800, 1333)  # noqa: E731
+    default = lambda w, h: default_K(w, h, 800, 1333)  # noqa: E731
     sel = IntrinsicsSelector([0.0] * 9, default)
     cam = sel.camera_for(640, 480)
     assert cam.source == IntrinsicsSource.MODEL_DEFAULT
@@ -56,7 +57,7 @@ def test_intrinsics_priority_camera_info_then_parameter_then_model():
 
 
 def test_model_default_K_respects_the_long_side_limit():
-    K = model_default_K(4000, 1000, 800, 1333)   # long side limits: input 1332 x 333
+    K = default_K(4000, 1000, 800, 1333)   # long side limits: input 1332 x 333
     assert K[0, 0] == pytest.approx(5000 * 4000 / 1332) and K[0, 2] == 2000
     assert K[1, 1] == pytest.approx(5000 * 1000 / 333)
 

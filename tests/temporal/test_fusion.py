@@ -4,7 +4,7 @@ import numpy as np
 from aios_ros.temporal.config import FusionConfig
 from aios_ros.temporal.fusion import Fuser, srwa_weights
 from aios_ros.geometry.so3 import chordal_mean, geodesic_angle, rotation_about
-from aios_ros.temporal.token_codec import LinearTokenCodec
+from aios_ros.synthetic.token_heads import LinearTokenCodec
 
 DT = 1.0 / 30.0
 APM = dict(sigma_s=1e6, hand_sigma_s=1e6, orient_sigma_s=1e6, tau=1e6, s_min=-1.0, blend=1.0)

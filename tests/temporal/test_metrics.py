@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from aios_ros.temporal.metrics import FrameData, clear_matches, idf1, mot_metrics, pose_metrics
+from aios_ros.evaluation.tracking import FrameData, clear_matches, idf1, mot_metrics, pose_metrics
 
 A = [0.0, 0.0, 10.0, 10.0]
 B = [100.0, 0.0, 110.0, 10.0]

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from aios_ros.pipeline.types import Bodies, TrackState
+from aios_ros.core.types import Bodies, TrackState
 from aios_ros.temporal import association as assoc
 from aios_ros.temporal.config import TrackerConfig
 from aios_ros.temporal.tracker import Tracker

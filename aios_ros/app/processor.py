@@ -1,0 +1,111 @@
+"""One camera's frame path, the same for the live node and the offline replay.
+
+decode (Image / CompressedImage -> BGR) -> intrinsics (CameraInfo, else ``node.fallback_K``, else
+the estimator's default) -> temporal :class:`~aios_ros.temporal.pipeline.Pipeline` ->
+``SmplxBodyArray`` messages -> visuals (MarkerArray, overlay image).
+
+The node wraps it with subscriptions, worker threads and publishers; replay with a bag reader
+and writer. The node's parameters may change while it runs, so every call takes the current
+:class:`~aios_ros.app.settings.NodeConfig`. Building messages and visuals reads no processor
+state, so it may run in another thread than :meth:`FrameProcessor.process`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from aios_ros.app.intrinsics import IntrinsicsSelector
+from aios_ros.app.runtime import Runtime
+from aios_ros.app.settings import NodeConfig
+from aios_ros.core.types import Camera, PipelineOutput, StreamFrame
+from aios_ros.ros.image_conversion import compressed_to_bgr, image_to_bgr
+from aios_ros.ros.markers import marker_array
+from aios_ros.ros.messages import (STREAM_FUSED, STREAM_RAW, body_array, body_model_info,
+                                   copy_header, stamp_seconds)
+from aios_ros.temporal.pipeline import Pipeline
+
+
+@dataclass(frozen=True)
+class FrameKey:
+    """What travels with a frame through the pipeline and comes back with its outputs.
+
+    header: copy of the input image's header; every output of the frame is stamped with it.
+    camera: the intrinsics the frame was processed with.
+    image: the decoded input (H, W, 3) uint8 BGR, kept only when an overlay is drawn of it.
+    tag: the caller's own (replay: where the frame sits in the bag).
+    """
+
+    header: Any
+    camera: Camera
+    image: Optional[np.ndarray] = None
+    tag: Any = None
+
+
+class FrameProcessor:
+    """The frame path of one camera: its identities, its intrinsics, the shared estimator."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        settings = runtime.settings
+        self.pipeline = Pipeline(runtime.estimator, settings.temporal)
+        self.intrinsics = IntrinsicsSelector(settings.node.fallback_K, runtime.estimator.default_K)
+
+    def update_camera_info(self, msg: Any) -> bool:
+        """Take the intrinsics of a CameraInfo message; False (ignored) if it is uncalibrated."""
+        return self.intrinsics.update_camera_info(msg.k, msg.width, msg.height)
+
+    @staticmethod
+    def decode(msg: Any, cfg: NodeConfig) -> np.ndarray:
+        """Image or CompressedImage message -> (H, W, 3) uint8 BGR; bad images raise
+        :class:`~aios_ros.ros.image_conversion.ImageConversionError`."""
+        convert = compressed_to_bgr if hasattr(msg, 'format') else image_to_bgr
+        return convert(msg, cfg.max_pixels)
+
+    @staticmethod
+    def needs_vertices(cfg: NodeConfig, markers: bool, overlay: bool) -> bool:
+        """Whether meshes must be computed: published, drawn in the overlay or as mesh markers."""
+        return cfg.publish_vertices or overlay or (markers and cfg.markers.mesh)
+
+    def process(self, msg: Any, image: np.ndarray, vertices: bool, keep_image: bool = False,
+                tag: Any = None) -> PipelineOutput:
+        """Run the pipeline on the decoded ``image`` of ``msg``; ``vertices``: compute meshes
+        (:meth:`needs_vertices`); ``keep_image``: keep the image in the frame's key (overlay)."""
+        camera = self.intrinsics.camera_for(image.shape[1], image.shape[0])
+        key = FrameKey(copy_header(msg.header), camera, image if keep_image else None, tag)
+        return self.pipeline.process(image, camera, stamp_seconds(msg.header), key, vertices)
+
+    def flush(self, vertices: bool) -> list[StreamFrame]:
+        """The fused frames still queued at the end of a stream, oldest first."""
+        return self.pipeline.flush(vertices)
+
+    def reset(self) -> None:
+        """Forget every identity (time jumped back: the tracks belong to the old timeline)."""
+        self.pipeline.reset()
+
+    def body_array(self, frame: StreamFrame, fused: bool, cfg: NodeConfig) -> Any:
+        """The ``SmplxBodyArray`` of one stream frame (raw, or fused ``lag_frames`` behind)."""
+        key: FrameKey = frame.key
+        lag = self.pipeline.lag_frames if fused else 0
+        return body_array(frame.bodies, key.header, STREAM_FUSED if fused else STREAM_RAW, lag,
+                          key.camera.source, cfg.publish_vertices)
+
+    def markers(self, frame: StreamFrame, cfg: NodeConfig) -> Any:
+        """The ``MarkerArray`` of one stream frame (skeletons, labels, meshes if enabled)."""
+        display = self.runtime.display
+        return marker_array(frame.bodies, frame.key.header, display.parents,
+                            display.faces if cfg.markers.mesh else None, cfg.markers.lifetime_s)
+
+    def overlay(self, frame: StreamFrame) -> np.ndarray:
+        """``frame`` drawn over its input image (kept with ``keep_image``), (H, W, 3) BGR."""
+        from aios_ros.render.overlay import render_overlay  # drawing code only when used
+        key: FrameKey = frame.key
+        display = self.runtime.display
+        return render_overlay(key.image, frame.bodies, key.camera, display.faces,
+                              display.parents, note=self.runtime.note or None)
+
+    def body_model_info(self, header: Any) -> Any:
+        """The latched ``BodyModelInfo`` (joint names, faces, marker faces, skeleton)."""
+        return body_model_info(self.runtime.estimator.body_model, self.runtime.display.faces,
+                               header)

@@ -1,0 +1,48 @@
+"""What a process builds once from its settings and shares between its cameras.
+
+The node and the offline replay both call :func:`load_estimator` (unless they are handed an
+estimator) and :func:`make_runtime`, then make one :class:`~aios_ros.app.processor.FrameProcessor`
+per camera from the runtime, so a replayed frame goes through the same parts as a live one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aios_ros.app.settings import Settings
+from aios_ros.core.config import ConfigError
+from aios_ros.core.types import Estimator
+from aios_ros.model.config import UNTRAINED_NOTE, ModelConfig
+from aios_ros.render.display_geometry import DisplayGeometry, display_geometry
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The estimator and what is derived from it once (the decimated display mesh); ``note`` is
+    what every output of an untrained model says ('' with a checkpoint)."""
+
+    settings: Settings
+    estimator: Estimator
+    display: DisplayGeometry
+    note: str
+
+
+def make_runtime(settings: Settings, estimator: Estimator) -> Runtime:
+    """Runtime around a built estimator (the node also accepts injected estimators)."""
+    return Runtime(settings, estimator,
+                   display_geometry(estimator.body_model, settings.node.markers.mesh_faces),
+                   UNTRAINED_NOTE if not settings.model.checkpoint else '')
+
+
+def load_estimator(model: ModelConfig) -> Estimator:
+    """The AiOS estimator of ``model``; a bad SMPL-X path fails before the slow checkpoint load.
+    Missing or broken files raise :class:`ConfigError` (or FileNotFoundError) with a message
+    that says where to get them."""
+    if model.smplx_path:
+        from aios_ros.body.smplx_layer import resolve_smplx_file
+        resolve_smplx_file(model.smplx_path)
+    from aios_ros.model.checkpoint import CheckpointError  # torch is imported only here
+    from aios_ros.model.estimator import build_estimator
+    try:
+        return build_estimator(model)
+    except CheckpointError as exc:      # its message says where the checkpoint comes from
+        raise ConfigError(str(exc)) from exc

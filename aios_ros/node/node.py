@@ -1,0 +1,286 @@
+"""``aios_node``: camera images in; SMPL-X bodies, RViz markers, overlay and diagnostics out.
+
+Topics (relative names: remap them, or run one node per camera namespace):
+
+=====================  ===================================  =====================================
+``image``              sensor_msgs/Image (sub)              when ``node.image_transport: raw``
+``image/compressed``   sensor_msgs/CompressedImage (sub)    when ``compressed``; the suffix is
+                                                            added after remapping ``image``
+``camera_info``        sensor_msgs/CameraInfo (sub)         intrinsics K (raw image)
+``bodies``             aios_ros/SmplxBodyArray (pub)        raw stream, one per processed frame
+``bodies_fused``       aios_ros/SmplxBodyArray (pub)        fused stream, ``lag_frames`` behind
+``body_model_info``    aios_ros/BodyModelInfo (pub)         once, transient-local (latched)
+``markers``            visualization_msgs/MarkerArray       built only while subscribed
+``overlay``            sensor_msgs/Image (pub)              if ``node.overlay`` and subscribed
+``/diagnostics``       diagnostic_msgs/DiagnosticArray      every ``node.diagnostics_period_s``
+=====================  ===================================  =====================================
+
+Threading: the image callback only puts the message into a :class:`FrameQueue`; the inference
+thread converts, runs the pipeline and publishes the body arrays, so the executor (timers,
+parameter services) is never blocked by inference; a visualisation thread builds markers and the
+overlay from the newest processed frame, so they never delay inference.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Optional
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from aios_ros.app.processor import FrameKey, FrameProcessor
+from aios_ros.app.runtime import load_estimator, make_runtime
+from aios_ros.app.settings import SECTIONS, NodeConfig, Settings, default_config_file
+from aios_ros.core.config import ConfigError, build, flatten
+from aios_ros.core.types import Estimator, IntrinsicsSource, PipelineOutput
+from aios_ros.msg import BodyModelInfo, SmplxBodyArray
+from aios_ros.node.diagnostics import NodeStats, diagnostic_status
+from aios_ros.node.frame_queue import FrameQueue
+from aios_ros.node.params import declare, param_specs, read_values
+from aios_ros.ros import qos
+from aios_ros.ros.image_conversion import ImageConversionError
+from aios_ros.ros.messages import bgr_image, stamp_seconds
+
+BAD_INPUT_LOG_PERIOD_S = 5.0
+
+
+class AiosNode(Node):
+    """The camera node. ``estimator`` replaces the AiOS model built from the ``model.*``
+    parameters (tests inject their own); other keyword arguments go to ``rclpy.node.Node``."""
+
+    def __init__(self, estimator: Optional[Estimator] = None, node_name: str = 'aios_node',
+                 **node_kwargs) -> None:
+        super().__init__(node_name, **node_kwargs)
+        self._specs = param_specs(SECTIONS)
+        declare(self, self._specs)
+        values = read_values(self, self._specs)
+        flat = flatten(values)
+        changed = {s.name: flat[s.name] for s in self._specs if flat[s.name] != s.default}
+        self.get_logger().info(f'parameters not at their defaults: {changed or "none"}')
+        settings = build(Settings, values)
+        self._config: NodeConfig = settings.node
+        if estimator is None:
+            estimator = self._build_estimator(settings)
+        self._processor = FrameProcessor(make_runtime(settings, estimator))
+        self._stats = NodeStats()
+        self._queue = FrameQueue(self._config.drop_policy, self._config.queue_size)
+        self._last_bad_log: dict[str, float] = {}
+        self._last_stamp_s = -np.inf
+        self._create_io()
+        self._model_info_pub.publish(self._processor.body_model_info(
+            Header(stamp=self.get_clock().now().to_msg())))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._start_threads()
+
+    def _start_threads(self) -> None:
+        self._stop = threading.Event()
+        # Markers and the overlay are built in their own thread (~15 us per mesh-marker point
+        # in rclpy), so visualisation never delays inference; it keeps only the newest frame.
+        self._visual_queue = FrameQueue('latest', 1)
+        jobs = [('aios_inference', self._queue, self._process, 'pipeline_error'),
+                ('aios_visuals', self._visual_queue, self._publish_visuals, 'visuals_error')]
+        self._threads = [threading.Thread(target=self._loop, args=job[1:], name=job[0],
+                                          daemon=True) for job in jobs]
+        for thread in self._threads:
+            thread.start()
+
+    def _build_estimator(self, settings: Settings) -> Estimator:
+        from aios_ros.model.estimator import UNTRAINED_WARNING
+        config = settings.model
+        if not config.checkpoint:
+            self.get_logger().warning(f'{UNTRAINED_WARNING % config.seed} (set model.checkpoint)')
+        self.get_logger().info(f'loading AiOS on {config.device} ({config.dtype}), input '
+                               f'{config.short_side}/{config.max_size} px')
+        return load_estimator(config)
+
+    def _create_io(self) -> None:
+        cfg = self._config
+        compressed = cfg.image_transport == 'compressed'
+        # image_transport convention: remap `image`; the transport suffix follows the remap.
+        topic = self.resolve_topic_name('image') + '/compressed' if compressed else 'image'
+        depth = 1 if cfg.drop_policy == 'latest' else cfg.queue_size
+        self._image_sub = self.create_subscription(
+            CompressedImage if compressed else Image, topic, self._on_image, qos.image_qos(depth),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self._info_sub = self.create_subscription(CameraInfo, 'camera_info',
+                                                  self._on_camera_info, qos.CAMERA_INFO)
+        self._bodies_pub = self.create_publisher(SmplxBodyArray, 'bodies', qos.BODIES)
+        self._fused_pub = self.create_publisher(SmplxBodyArray, 'bodies_fused', qos.BODIES)
+        self._model_info_pub = self.create_publisher(BodyModelInfo, 'body_model_info',
+                                                     qos.MODEL_INFO)
+        self._markers_pub = self.create_publisher(MarkerArray, 'markers', qos.MARKERS)
+        self._overlay_pub = self.create_publisher(Image, 'overlay', qos.OVERLAY)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+        self._diag_timer = self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
+        kind = 'CompressedImage' if compressed else 'Image'
+        profile = self._image_sub.qos_profile  # after any qos_overrides.* parameters
+        self.get_logger().info(
+            f'subscribed to {self._image_sub.topic_name} ({kind}, '
+            f'{profile.reliability.name.lower()}, depth {profile.depth}) and '
+            f'{self._info_sub.topic_name}; drop policy {cfg.drop_policy}')
+
+    # -- callbacks (executor thread): O(1), never touch the model -------------------------------
+
+    def _on_image(self, msg) -> None:
+        self._stats.received()
+        if self._queue.put((msg, time.monotonic())):
+            self._stats.dropped('superseded' if self._config.drop_policy == 'latest'
+                                else 'queue_full')
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        if not self._processor.update_camera_info(msg):
+            self.get_logger().warning(
+                f'CameraInfo on {self._info_sub.topic_name} is uncalibrated (K[0] == 0); ignored',
+                once=True)
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """Validate changes of the dynamic ``node.*`` parameters and swap the config atomically
+        (read-only and out-of-range values were already rejected by their descriptors)."""
+        changes = {p.name: p.value for p in params if p.name.startswith('node.')}
+        if not changes:
+            return SetParametersResult(successful=True)
+        node_specs = [s for s in self._specs if s.name.startswith('node.')]
+        try:
+            config = build(NodeConfig, read_values(self, node_specs, changes)['node'], 'node.')
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self._config = config
+        return SetParametersResult(successful=True)
+
+    def _publish_diagnostics(self) -> None:
+        status = diagnostic_status(self._stats.snapshot(), f'{self.get_name()}: pipeline',
+                                   self.get_fully_qualified_name())
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(msg)
+
+    # -- worker threads ---------------------------------------------------------------------------
+
+    def _loop(self, queue: FrameQueue, handle, error_reason: str) -> None:
+        """Run ``handle`` on every queued item; one failing frame never ends the thread."""
+        while not self._stop.is_set():
+            item = queue.get(timeout_s=0.2)
+            if item is None:
+                continue
+            try:
+                handle(*item)
+            except ImageConversionError as exc:
+                self._stats.bad_input(exc.reason)
+                self._warn_throttled(exc.reason, f'skipped a bad input frame: {exc}')
+            except Exception as exc:  # noqa: BLE001 - one bad frame must not end the node
+                self._stats.dropped(error_reason)
+                self._warn_throttled(error_reason, f'frame failed: {type(exc).__name__}: {exc}')
+
+    def _process(self, msg, received_s: float) -> None:
+        cfg = self._config
+        if self._is_stale(msg.header, cfg):
+            self._stats.dropped('stale')
+            return
+        stamp_s = stamp_seconds(msg.header)
+        if stamp_s == self._last_stamp_s:  # a re-sent frame: dropped before it is decoded
+            self._stats.dropped('duplicate_stamp')
+            return
+        image = self._processor.decode(msg, cfg)
+        want_markers = self._markers_pub.get_subscription_count() > 0
+        want_overlay = cfg.overlay and self._overlay_pub.get_subscription_count() > 0
+        self._advance_timeline(stamp_s)
+        out = self._processor.process(
+            msg, image, self._processor.needs_vertices(cfg, want_markers, want_overlay),
+            keep_image=want_overlay)
+        source = out.raw.key.camera.source
+        if source != IntrinsicsSource.CAMERA_INFO:
+            self.get_logger().warning(
+                self._processor.intrinsics.fallback_reason(self._info_sub.topic_name), once=True)
+        self._publish_bodies(out, cfg)
+        self._stats.processed(time.monotonic() - received_s, len(out.raw.bodies), source,
+                              self._processor.pipeline.switch_cuts)
+        if want_markers or want_overlay:
+            self._visual_queue.put((out, cfg, want_markers, want_overlay))
+
+    def _advance_timeline(self, stamp_s: float) -> None:
+        """Time going backwards (bag restarted or looped, camera reset) resets the pipeline: its
+        tracks belong to the old timeline. Called once the frame has decoded, so a bad frame
+        neither resets the tracks nor makes its stamp a duplicate."""
+        if stamp_s < self._last_stamp_s:
+            self._warn_throttled('time_jump_back', f'frame stamp {stamp_s:.3f} s is older than '
+                                 f'the previous {self._last_stamp_s:.3f} s: resetting tracks')
+            self._stats.reset()
+            self._processor.reset()
+        self._last_stamp_s = stamp_s
+
+    def _publish_visuals(self, out: PipelineOutput, cfg: NodeConfig, want_markers: bool,
+                         want_overlay: bool) -> None:
+        """Markers of the configured stream and the overlay (visualisation thread)."""
+        frame = out.raw if cfg.markers.stream == 'raw' else out.fused
+        if want_markers and frame is not None:
+            self._markers_pub.publish(self._processor.markers(frame, cfg))
+        if want_overlay:
+            key: FrameKey = out.raw.key
+            self._overlay_pub.publish(bgr_image(self._processor.overlay(out.raw), key.header))
+
+    def _is_stale(self, header: Header, cfg: NodeConfig) -> bool:
+        if cfg.drop_policy != 'latest' or cfg.max_input_age_s <= 0:
+            return False
+        age = self.get_clock().now() - Time.from_msg(header.stamp)
+        return age.nanoseconds * 1e-9 > cfg.max_input_age_s
+
+    def _publish_bodies(self, out: PipelineOutput, cfg: NodeConfig) -> None:
+        self._bodies_pub.publish(self._processor.body_array(out.raw, False, cfg))
+        if out.fused is not None:
+            self._fused_pub.publish(self._processor.body_array(out.fused, True, cfg))
+
+    def _warn_throttled(self, reason: str, text: str) -> None:
+        """At most one log line per reason every BAD_INPUT_LOG_PERIOD_S (rclpy's throttle is
+        per call site, which would hide all reasons but the first)."""
+        now = time.monotonic()
+        if now - self._last_bad_log.get(reason, -np.inf) >= BAD_INPUT_LOG_PERIOD_S:
+            self._last_bad_log[reason] = now
+            self.get_logger().warning(f'{text} [{reason}]')
+
+    def destroy_node(self) -> None:
+        """Stop and join the worker threads before the publishers go away."""
+        self._stop.set()
+        self._queue.close()
+        self._visual_queue.close()
+        for thread in self._threads:
+            thread.join(timeout=30.0)
+        super().destroy_node()
+
+
+def main(args: Optional[list[str]] = None) -> int:
+    """Entry point of ``ros2 run aios_ros aios_node [--ros-args ...]``.
+
+    The bundled ``config/camera.yaml`` is loaded first; ``--params-file`` / ``-p`` given on the
+    command line (or by the launch file) override it.
+    """
+    argv = list(sys.argv if args is None else args)
+    config = default_config_file()
+    if config is not None:
+        argv[1:1] = ['--ros-args', '--params-file', str(config), '--']
+    rclpy.init(args=argv)
+    node = None
+    try:
+        node = AiosNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ConfigError, ParameterException, OSError) as exc:
+        rclpy.logging.get_logger('aios_node').fatal(f'cannot start: {exc}')
+        return 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,237 @@
+"""Offline replay (``aios_ros.tools.replay`` and the demo): bag in -> frame processor -> bag out.
+
+Every input frame goes through the live node's own :class:`~aios_ros.app.processor.FrameProcessor`
+(decoding, intrinsics, temporal pipeline, message builders, overlay); only the transport differs:
+a bag reader and writer instead of subscriptions and publishers, and every frame is processed
+(no dropping). The output layout is described in :mod:`aios_ros.replay.outputs`.
+"""
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from tqdm import tqdm
+
+from aios_ros.app.processor import FrameProcessor
+from aios_ros.app.runtime import Runtime, load_estimator, make_runtime
+from aios_ros.app.settings import load_settings
+from aios_ros.replay.outputs import CameraOutputs, OverlaySink, output_prefix
+from aios_ros.ros import bags
+
+
+@dataclass
+class ReplayOptions:
+    """What to replay and how (see ``replay.py`` for the command line)."""
+
+    bag: Path
+    out: Path
+    topics: Optional[list[str]] = None
+    config: Optional[Path] = None
+    checkpoint: Optional[str] = None
+    smplx: Optional[str] = None
+    short_side: Optional[int] = None
+    storage: str = 'sqlite3'
+    include_inputs: bool = False
+    overlay: bool = True
+    max_frames: Optional[int] = None
+    progress: bool = True
+    overlay_sink: Optional[OverlaySink] = None
+
+
+@dataclass
+class ReplaySummary:
+    """Counts and timings of one replay."""
+
+    frames: int = 0
+    people: list[int] = field(default_factory=list)
+    track_ids: set = field(default_factory=set)
+    process_s: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+    interrupted: bool = False
+    note: str = ''
+
+    @property
+    def mean_people(self) -> float:
+        return float(np.mean(self.people)) if self.people else 0.0
+
+    @property
+    def max_people(self) -> int:
+        return max(self.people, default=0)
+
+    @property
+    def num_tracks(self) -> int:
+        return len(self.track_ids)
+
+    @property
+    def latency_p50_ms(self) -> float:
+        return float(np.percentile(self.process_s, 50) * 1e3) if self.process_s else 0.0
+
+    @property
+    def latency_p95_ms(self) -> float:
+        return float(np.percentile(self.process_s, 95) * 1e3) if self.process_s else 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+
+@dataclass
+class _Camera:
+    """One replayed image topic: its frame processor and its outputs."""
+
+    processor: FrameProcessor
+    outputs: CameraOutputs
+    info_topic: Optional[str]
+
+
+def load_runtime(options: ReplayOptions) -> Runtime:
+    """The parameter file of ``options`` (default: the package's) with the command line's
+    ``model.*`` values on top, and the estimator it configures."""
+    overrides = {f'model.{name}': value for name, value in (
+        ('checkpoint', options.checkpoint), ('smplx_path', options.smplx),
+        ('short_side', options.short_side)) if value is not None}
+    settings = load_settings(options.config, overrides)
+    return make_runtime(settings, load_estimator(settings.model))
+
+
+def run_replay(options: ReplayOptions, should_stop: Callable[[], bool] = lambda: False,
+               runtime: Optional[Runtime] = None) -> ReplaySummary:
+    """Replay ``options.bag`` into ``options.out``; the bag is closed even on errors/interrupts.
+
+    ``runtime``: reuse an already built runtime (else it is loaded from ``options``).
+    """
+    if not (options.bag / 'metadata.yaml').is_file() and not options.bag.is_file():
+        raise FileNotFoundError(f'input bag not found (no metadata.yaml): {options.bag}')
+    if options.out.exists():
+        raise FileExistsError(f'output exists: {options.out} (choose a new --out)')
+    store = bags.make_typestore()
+    plugin = StoragePlugin.MCAP if options.storage == 'mcap' else StoragePlugin.SQLITE3
+    with Reader(options.bag) as reader:
+        topics = _select_topics(options.topics, reader.connections)
+        if runtime is None:
+            runtime = load_runtime(options)
+        # The model's import and build leave ~10^6 long-lived objects; without freezing them,
+        # every full garbage collection walks them all (100s of ms) in the middle of a frame.
+        gc.freeze()
+        summary = ReplaySummary(note=runtime.note)
+        total = sum(c.msgcount for c in reader.connections if c.topic in topics)
+        if options.max_frames is not None:
+            total = min(total, options.max_frames)
+        with Writer(options.out, version=9, storage_plugin=plugin) as writer:
+            cameras = _cameras(options, runtime, topics, reader, writer, store)
+            copies = _input_copies(options, reader.connections, writer, store, cameras)
+            _Loop(options, store, cameras, summary, should_stop).run(reader, writer, copies,
+                                                                     total)
+    return summary
+
+
+def _cameras(options: ReplayOptions, runtime: Runtime, topics: list[str], reader: Reader,
+             writer: Writer, store: Any) -> dict[str, _Camera]:
+    """A frame processor and its outputs for every replayed image topic."""
+    cameras = {}
+    for topic in topics:
+        processor = FrameProcessor(runtime)
+        outputs = CameraOutputs(writer, store, output_prefix(topic, len(topics)), processor,
+                                runtime.settings.node, options.overlay, options.overlay_sink)
+        cameras[topic] = _Camera(processor, outputs,
+                                 bags.camera_info_topic(topic, reader.connections))
+    return cameras
+
+
+def _select_topics(requested: Optional[list[str]], connections: Any) -> list[str]:
+    available = bags.image_topics(connections)
+    if not available:
+        raise ValueError('the bag has no sensor_msgs/Image or CompressedImage topic')
+    topics = requested or available
+    unknown = [t for t in topics if t not in available]
+    if unknown:
+        raise ValueError(f'not an image topic of this bag: {", ".join(unknown)} '
+                         f'(image topics: {", ".join(available)})')
+    return topics
+
+
+def _input_copies(options: ReplayOptions, connections: Any, writer: Writer, store: Any,
+                  cameras: dict[str, _Camera]) -> dict[int, Any]:
+    """Output connections for copied input topics, keyed by input connection id."""
+    if not options.include_inputs:
+        return {}
+    wanted = set(cameras) | {c.info_topic for c in cameras.values() if c.info_topic}
+    return {c.id: writer.add_connection(c.topic, c.msgtype, typestore=store)
+            for c in connections if c.topic in wanted}
+
+
+class _Loop:
+    """Reads the selected topics in bag order and feeds every frame to its camera."""
+
+    def __init__(self, options: ReplayOptions, store: Any, cameras: dict[str, _Camera],
+                 summary: ReplaySummary, should_stop: Callable[[], bool]) -> None:
+        self.options, self.store, self.cameras = options, store, cameras
+        self.summary, self.should_stop = summary, should_stop
+        cfg = next(iter(cameras.values())).outputs.cfg
+        # replay writes markers of every frame and (by default) the overlay
+        self.vertices = FrameProcessor.needs_vertices(cfg, True, options.overlay)
+
+    def run(self, reader: Reader, writer: Writer, copies: dict[int, Any], total: int) -> None:
+        topics = set(self.cameras) | {c.info_topic for c in self.cameras.values() if c.info_topic}
+        conns = [c for c in reader.connections if c.topic in topics]
+        bar = tqdm(total=total, unit='frame', disable=not self.options.progress, smoothing=0.1)
+        t_start = time.perf_counter()
+        try:
+            for conn, t_ns, raw in reader.messages(connections=conns):
+                is_info = conn.msgtype == bags.CAMERA_INFO
+                if not is_info and self._done():
+                    self.summary.interrupted = self.should_stop()
+                    break
+                if conn.id in copies:
+                    writer.write(copies[conn.id], t_ns, raw)
+                msg = self.store.deserialize_cdr(raw, conn.msgtype)
+                if is_info:
+                    for camera in self.cameras.values():
+                        if camera.info_topic == conn.topic:
+                            camera.processor.update_camera_info(msg)
+                    continue
+                self._frame(self.cameras[conn.topic], msg, t_ns)
+                bar.update(1)
+        finally:
+            for camera in self.cameras.values():
+                for frame in camera.processor.flush(self.vertices):
+                    camera.outputs.write(frame, fused=True)
+            self.summary.wall_s = time.perf_counter() - t_start
+            bar.close()
+
+    def _done(self) -> bool:
+        limit = self.options.max_frames
+        return (limit is not None and self.summary.frames >= limit) or self.should_stop()
+
+    def _frame(self, camera: _Camera, msg: Any, t_ns: int) -> None:
+        summary, outputs = self.summary, camera.outputs
+        image = camera.processor.decode(msg, outputs.cfg)
+        t0 = time.perf_counter()
+        out = camera.processor.process(msg, image, self.vertices, keep_image=self.options.overlay,
+                                       tag=(summary.frames, t_ns))
+        summary.process_s.append(time.perf_counter() - t0)
+        outputs.write_model_info(msg.header, t_ns)
+        outputs.write(out.raw, fused=False)
+        if out.fused is not None:
+            outputs.write(out.fused, fused=True)
+        summary.frames += 1
+        summary.people.append(len(out.raw.bodies))
+        if out.raw.bodies.track_ids is not None:
+            summary.track_ids.update(int(t) for t in out.raw.bodies.track_ids)
+
+
+def print_summary(summary: ReplaySummary, out: Path) -> None:
+    """Human-readable result of a replay."""
+    print(f'wrote {out}: {summary.frames} frames'
+          + (' (interrupted: partial bag)' if summary.interrupted else ''))
+    print(f'  people per frame (raw): mean {summary.mean_people:.2f}, max {summary.max_people}; '
+          f'tracks: {summary.num_tracks}')
+    print(f'  per-frame processing: p50 {summary.latency_p50_ms:.0f} ms, '
+          f'p95 {summary.latency_p95_ms:.0f} ms; throughput {summary.fps:.2f} frames/s')
+    if summary.note:
+        print(f'  NOTE: {summary.note}')
