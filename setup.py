@@ -4,6 +4,7 @@ The ROS 2 build (messages, `ros2 run` executables, launch/config) is CMakeLists.
 scripts/setup.sh installs this file in editable mode (`pip install -e . --no-deps`) so that the
 console scripts below exist in the venv.
 """
+
 from setuptools import find_packages, setup
 
 setup(

@@ -4,4 +4,5 @@ The generated message modules (``aios_ros.msg``) live in the colcon install spac
 hand-written modules live in the source tree; extending ``__path__`` lets one import name serve
 both, whichever copy comes first on ``sys.path``.
 """
+
 __path__ = __import__('pkgutil').extend_path(__path__, __name__)

@@ -6,6 +6,7 @@ publisher:  plays the sample's CompressedImage + CameraInfo over DDS at a fixed 
 subscriber: records (header stamp, receipt time, stream, people) of every SmplxBodyArray and the
             node's latest /diagnostics values; writes them as JSON when it gets SIGINT.
 """
+
 from __future__ import annotations
 
 import array
@@ -23,14 +24,16 @@ from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CameraInfo, CompressedImage
 
 from aios_ros.msg import SmplxBodyArray
-from aios_ros.synthetic.sample_bag import IMAGE_TOPIC, INFO_TOPIC
 from aios_ros.ros.bags import stamp_ns
+from aios_ros.synthetic.sample_bag import IMAGE_TOPIC, INFO_TOPIC
 
 BODIES, FUSED = '/bodies', '/bodies_fused'
-SENSOR = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST,
-                    reliability=ReliabilityPolicy.BEST_EFFORT)
-RELIABLE = QoSProfile(depth=100, history=HistoryPolicy.KEEP_LAST,
-                      reliability=ReliabilityPolicy.RELIABLE)
+SENSOR = QoSProfile(
+    depth=5, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT
+)
+RELIABLE = QoSProfile(
+    depth=100, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE
+)
 
 
 def load_frames(bag: Path) -> tuple[list[bytes], object]:
@@ -53,18 +56,24 @@ def run_publisher(bag: Path, phases: list[tuple[float, int]]) -> None:
     node = rclpy.create_node('aios_bench_publisher')
     image_pub = node.create_publisher(CompressedImage, IMAGE_TOPIC, SENSOR)
     info_pub = node.create_publisher(CameraInfo, INFO_TOPIC, SENSOR)
-    while image_pub.get_subscription_count() < 1:   # the node subscribes once its model is built
+    while image_pub.get_subscription_count() < 1:  # the node subscribes once its model is built
         time.sleep(0.1)
-    time.sleep(1.0)                                  # let the node's side match us too
+    time.sleep(1.0)  # let the node's side match us too
     frame = 0
     for rate, count in phases:
         stamps = []
         t_next = time.monotonic()
         for _ in range(count):
             stamp = node.get_clock().now().to_msg()
-            cam = CameraInfo(height=info.height, width=info.width,
-                             distortion_model=info.distortion_model, d=list(info.d),
-                             k=list(info.k), r=list(info.r), p=list(info.p))
+            cam = CameraInfo(
+                height=info.height,
+                width=info.width,
+                distortion_model=info.distortion_model,
+                d=list(info.d),
+                k=list(info.k),
+                r=list(info.r),
+                p=list(info.p),
+            )
             cam.header.stamp, cam.header.frame_id = stamp, 'camera_optical_frame'
             img = CompressedImage(format='jpeg')
             img.header.stamp.sec, img.header.stamp.nanosec = stamp.sec, stamp.nanosec
@@ -93,8 +102,10 @@ def run_subscriber(out: Path) -> None:
         for status in msg.status:
             diagnostics.update({kv.key: kv.value for kv in status.values})
 
-    subs = [node.create_subscription(SmplxBodyArray, topic, on_bodies, RELIABLE)
-            for topic in (BODIES, FUSED)]
+    subs = [
+        node.create_subscription(SmplxBodyArray, topic, on_bodies, RELIABLE)
+        for topic in (BODIES, FUSED)
+    ]
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, RELIABLE)
     stop = {'now': False}
     signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))

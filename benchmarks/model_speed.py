@@ -19,6 +19,7 @@ relative error of the people's boxes, joints and vertices against an fp32 run of
 and image, once with the fp32 run's query/person selections imposed (pure numerical error) and once
 with free selection. ``--msda`` adds the fast vs reference deformable-attention core timing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,13 +33,13 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
+from aios_ros.core.smplx import POSE_SLICES
+from aios_ros.core.types import Camera, IntrinsicsSource
 from aios_ros.model.camera import cam_to_translation
 from aios_ros.model.config import ModelConfig
 from aios_ros.model.estimator import BOX_OUTPUTS, AiosEstimator, build_model
 from aios_ros.model.ms_deform_attn import msda_core_fast, msda_core_reference
 from aios_ros.model.preprocess import make_batch
-from aios_ros.core.smplx import POSE_SLICES
-from aios_ros.core.types import Camera, IntrinsicsSource
 
 STAGES = ('backbone', 'encoder', 'decoder', 'heads', 'smplx', 'postprocess')
 # Official AiOS (fp32 eager) and plain ResNet-50 medians, seconds, 2 threads, this CPU (issue 5).
@@ -61,11 +62,20 @@ class _Bottleneck(nn.Module):
         super().__init__()
         out = width * 4
         self.body = nn.Sequential(
-            nn.Conv2d(in_ch, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-            nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out))
-        self.skip = (nn.Identity() if stride == 1 and in_ch == out else
-                     nn.Sequential(nn.Conv2d(in_ch, out, 1, stride, bias=False), nn.BatchNorm2d(out)))
+            nn.Conv2d(in_ch, width, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, out, 1, bias=False),
+            nn.BatchNorm2d(out),
+        )
+        self.skip = (
+            nn.Identity()
+            if stride == 1 and in_ch == out
+            else nn.Sequential(nn.Conv2d(in_ch, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.body(x) + self.skip(x))
@@ -76,12 +86,22 @@ class PlainResNet50(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64),
-                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 64, 7, 2, 3, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        )
         stages, in_ch = [], 64
         for width, blocks, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
-            stages.append(nn.Sequential(*[_Bottleneck(in_ch if i == 0 else width * 4, width,
-                                                      stride if i == 0 else 1) for i in range(blocks)]))
+            stages.append(
+                nn.Sequential(
+                    *[
+                        _Bottleneck(in_ch if i == 0 else width * 4, width, stride if i == 0 else 1)
+                        for i in range(blocks)
+                    ]
+                )
+            )
             in_ch = width * 4
         self.stages = nn.ModuleList(stages)
 
@@ -104,17 +124,26 @@ class Subject:
 
     def __init__(self, size: tuple[int, int], dtype: str, seed: int) -> None:
         h, w = size
-        self.config = ModelConfig(dtype=dtype, short_side=min(h, w), max_size=max(h, w), seed=seed,
-                                  candidate_threshold=0.0)
+        self.config = ModelConfig(
+            dtype=dtype,
+            short_side=min(h, w),
+            max_size=max(h, w),
+            seed=seed,
+            candidate_threshold=0.0,
+        )
         model = build_model(self.config)
         self.estimator = AiosEstimator(model, model.body_model, self.config)
         rng = torch.Generator().manual_seed(seed)
         self.image = torch.randint(0, 256, (h, w, 3), generator=rng, dtype=torch.uint8).numpy()
         K = torch.tensor([[1000.0, 0, w / 2], [0, 1000.0, h / 2], [0, 0, 1]], dtype=torch.float64)
         self.camera = Camera(K.numpy(), w, h, IntrinsicsSource.PARAMETER)
-        self.stage_modules = {'network': model, 'backbone': model.backbone[0],
-                              'encoder': model.transformer.encoder,
-                              'decoder': model.transformer.decoder, 'smplx': self.estimator.smplx}
+        self.stage_modules = {
+            'network': model,
+            'backbone': model.backbone[0],
+            'encoder': model.transformer.encoder,
+            'decoder': model.transformer.decoder,
+            'smplx': self.estimator.smplx,
+        }
 
     def step(self):
         return self.estimator.estimate(self.image, self.camera)
@@ -125,10 +154,14 @@ class Subject:
         position encodings, query selection, heads); 'postprocess' = everything outside the
         network and SMPL-X (image resize/normalisation, selection, projection, numpy output)."""
         inner = seconds['backbone'] + seconds['encoder'] + seconds['decoder']
-        return {'backbone': seconds['backbone'], 'encoder': seconds['encoder'],
-                'decoder': seconds['decoder'], 'heads': seconds['network'] - inner,
-                'smplx': seconds.get('smplx', 0.0),
-                'postprocess': total - seconds['network'] - seconds.get('smplx', 0.0)}
+        return {
+            'backbone': seconds['backbone'],
+            'encoder': seconds['encoder'],
+            'decoder': seconds['decoder'],
+            'heads': seconds['network'] - inner,
+            'smplx': seconds.get('smplx', 0.0),
+            'postprocess': total - seconds['network'] - seconds.get('smplx', 0.0),
+        }
 
     def people(self, tape: list | None = None, replay: bool = False) -> dict[str, torch.Tensor]:
         """All G decoder people (network outputs + SMPL-X), keyed by the decoder query they came
@@ -145,14 +178,22 @@ class Subject:
         out = {k: v.float()[0] for k, v in out.items()}
         query = trace.transformer.decoder.person_index[0]
         rot = out['rotmat']
-        body = est.smplx(**{name: rot[:, s] for name, s in POSE_SLICES.items()},
-                         betas=out['pred_smpl_beta'], expression=out['pred_smpl_expr'])
+        body = est.smplx(
+            **{name: rot[:, s] for name, s in POSE_SLICES.items()},
+            betas=out['pred_smpl_beta'],
+            expression=out['pred_smpl_expr'],
+        )
         transl = cam_to_translation(out['pred_smpl_cam'])[:, None]
         hw = batch.img_shape[0].flip(0).repeat(2).float()
         boxes = [out[k] * hw for k in BOX_OUTPUTS]
-        return {'query': query, 'returned': query[est._select(out['pred_logits'])[1]],
-                'boxes_px': torch.stack(boxes, 1), 'joints_m': body.joints + transl,
-                'vertices_m': body.vertices + transl, 'joints_body_frame_m': body.joints}
+        return {
+            'query': query,
+            'returned': query[est._select(out['pred_logits'])[1]],
+            'boxes_px': torch.stack(boxes, 1),
+            'joints_m': body.joints + transl,
+            'vertices_m': body.vertices + transl,
+            'joints_body_frame_m': body.joints,
+        }
 
 
 @contextmanager
@@ -185,9 +226,12 @@ def relative_errors(ref: dict[str, torch.Tensor], test: dict[str, torch.Tensor])
     pos = {int(q): i for i, q in enumerate(test['query'])}
     pairs = [(i, pos[int(q)]) for i, q in enumerate(ref['query']) if int(q) in pos]
     returned = set(test['returned'].tolist())
-    result = {'people': len(ref['query']), 'people_matched': len(pairs),
-              'returned': len(ref['returned']),
-              'returned_also_in_bf16': sum(int(q) in returned for q in ref['returned'])}
+    result = {
+        'people': len(ref['query']),
+        'people_matched': len(pairs),
+        'returned': len(ref['returned']),
+        'returned_also_in_bf16': sum(int(q) in returned for q in ref['returned']),
+    }
     if pairs:
         a, b = (torch.tensor(ix) for ix in zip(*pairs))
         for key in ('boxes_px', 'joints_m', 'vertices_m', 'joints_body_frame_m'):
@@ -212,11 +256,15 @@ class StageClock:
     def _pre(self, name: str) -> Callable:
         def hook(*_):
             self._start[name] = time.perf_counter()
+
         return hook
 
     def _post(self, name: str) -> Callable:
         def hook(*_):
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - self._start[name]
+            self.seconds[name] = (
+                self.seconds.get(name, 0.0) + time.perf_counter() - self._start[name]
+            )
+
         return hook
 
     @contextmanager
@@ -250,18 +298,27 @@ def measure(size: tuple[int, int], dtype: str, repeats: int, warmup: int, seed: 
                 model_s.append(model_t)
                 resnet_s.append(resnet_t)
                 stages.append(subject.split_stages(dict(seconds), model_t))
-            print(f'  run {i + 1}/{warmup + repeats}: model {model_t:.3f} s, '
-                  f'resnet50 {resnet_t:.3f} s{" (warm-up)" if i < warmup else ""}', file=sys.stderr)
+            print(
+                f'  run {i + 1}/{warmup + repeats}: model {model_t:.3f} s, '
+                f'resnet50 {resnet_t:.3f} s{" (warm-up)" if i < warmup else ""}',
+                file=sys.stderr,
+            )
     med, res_med = statistics.median(model_s), statistics.median(resnet_s)
     result = {
-        'size': list(size), 'dtype': dtype, 'threads': torch.get_num_threads(),
-        'torch': torch.__version__, 'repeats': repeats,
-        'forward_median_s': med, 'forward_p90_s': _quantile(model_s, 0.9),
-        'resnet50_median_s': res_med, 'resnet50_p90_s': _quantile(resnet_s, 0.9),
+        'size': list(size),
+        'dtype': dtype,
+        'threads': torch.get_num_threads(),
+        'torch': torch.__version__,
+        'repeats': repeats,
+        'forward_median_s': med,
+        'forward_p90_s': _quantile(model_s, 0.9),
+        'resnet50_median_s': res_med,
+        'resnet50_p90_s': _quantile(resnet_s, 0.9),
         'ratio': med / res_med,
         'ratio_of_pairs_median': statistics.median(m / r for m, r in zip(model_s, resnet_s)),
         'per_stage_s': {k: statistics.median(s[k] for s in stages) for k in STAGES},
-        'forward_runs_s': model_s, 'resnet50_runs_s': resnet_s,
+        'forward_runs_s': model_s,
+        'resnet50_runs_s': resnet_s,
     }
     if tuple(size) in OFFICIAL_S:
         official, official_resnet = OFFICIAL_S[tuple(size)]
@@ -271,7 +328,9 @@ def measure(size: tuple[int, int], dtype: str, repeats: int, warmup: int, seed: 
         reference, tape = Subject(size, 'fp32', seed), []
         with torch.inference_mode():
             ref_people = reference.people(tape)
-            result['bf16_rel_error_vs_fp32'] = relative_errors(ref_people, subject.people(tape, True))
+            result['bf16_rel_error_vs_fp32'] = relative_errors(
+                ref_people, subject.people(tape, True)
+            )
             result['bf16_free_selection'] = relative_errors(ref_people, subject.people())
     return result
 
@@ -297,45 +356,65 @@ def measure_msda(size: tuple[int, int], repeats: int, seed: int) -> dict:
                     fast_out = out
         max_diff = float((fast_out - out).abs().max())
     fast, ref = statistics.median(times['fast']), statistics.median(times['reference'])
-    return {'queries': tokens, 'fast_median_s': fast, 'reference_median_s': ref,
-            'speedup': ref / fast, 'max_abs_diff': max_diff}
+    return {
+        'queries': tokens,
+        'fast_median_s': fast,
+        'reference_median_s': ref,
+        'speedup': ref / fast,
+        'max_abs_diff': max_diff,
+    }
 
 
 def print_table(r: dict) -> None:
     h, w = r['size']
-    print(f'\nAiOS forward {h}x{w} {r["dtype"]}, {r["threads"]} threads, torch {r["torch"]}, '
-          f'median of {r["repeats"]}')
+    print(
+        f'\nAiOS forward {h}x{w} {r["dtype"]}, {r["threads"]} threads, torch {r["torch"]}, '
+        f'median of {r["repeats"]}'
+    )
     print(f'{"stage":<14}{"median s":>10}')
     for k, v in r['per_stage_s'].items():
         print(f'{k:<14}{v:>10.3f}')
     print(f'{"total":<14}{r["forward_median_s"]:>10.3f}   (p90 {r["forward_p90_s"]:.3f})')
     print(f'{"resnet50":<14}{r["resnet50_median_s"]:>10.3f}   (p90 {r["resnet50_p90_s"]:.3f})')
-    print(f'ratio model / ResNet-50: {r["ratio"]:.2f}x (median of per-pair ratios '
-          f'{r["ratio_of_pairs_median"]:.2f}x)')
+    print(
+        f'ratio model / ResNet-50: {r["ratio"]:.2f}x (median of per-pair ratios '
+        f'{r["ratio_of_pairs_median"]:.2f}x)'
+    )
     if 'official_ratio' in r:
-        print(f'official AiOS: {r["official_ratio"]:.1f}x ResNet-50 -> speed-up '
-              f'{r["speedup_vs_official"]:.1f}x')
+        print(
+            f'official AiOS: {r["official_ratio"]:.1f}x ResNet-50 -> speed-up '
+            f'{r["speedup_vs_official"]:.1f}x'
+        )
     if 'msda' in r:
         m = r['msda']
-        print(f'MSDA core, {m["queries"]} queries: fast {m["fast_median_s"]:.3f} s, reference '
-              f'{m["reference_median_s"]:.3f} s, speed-up {m["speedup"]:.1f}x '
-              f'(max |diff| {m["max_abs_diff"]:.1e})')
+        print(
+            f'MSDA core, {m["queries"]} queries: fast {m["fast_median_s"]:.3f} s, reference '
+            f'{m["reference_median_s"]:.3f} s, speed-up {m["speedup"]:.1f}x '
+            f'(max |diff| {m["max_abs_diff"]:.1e})'
+        )
     if 'bf16_rel_error_vs_fp32' in r:
-        print('bf16 relative error vs fp32 (same selected queries/people):',
-              json.dumps(r['bf16_rel_error_vs_fp32']))
+        print(
+            'bf16 relative error vs fp32 (same selected queries/people):',
+            json.dumps(r['bf16_rel_error_vs_fp32']),
+        )
         print('bf16 vs fp32 with free selection:', json.dumps(r['bf16_free_selection']))
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--size', type=parse_size, required=True, help='network input HxW, e.g. 800x1333')
+    p.add_argument(
+        '--size', type=parse_size, required=True, help='network input HxW, e.g. 800x1333'
+    )
     p.add_argument('--dtype', choices=('fp32', 'bf16'), default='fp32')
     p.add_argument('--repeats', type=int, default=5, help='timed runs of each (default 5)')
     p.add_argument('--warmup', type=int, default=1, help='untimed runs first (default 1)')
     p.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')
     p.add_argument('--seed', type=int, default=0, help='weights and input seed')
-    p.add_argument('--msda', action='store_true',
-                   help='also time the fast vs reference deformable-attention core (encoder workload)')
+    p.add_argument(
+        '--msda',
+        action='store_true',
+        help='also time the fast vs reference deformable-attention core (encoder workload)',
+    )
     p.add_argument('--json', required=True, help='output JSON path')
     args = p.parse_args(argv)
     if args.repeats < 1:

@@ -13,6 +13,7 @@ fusion.lag_frames). The JSON holds medians over seeds per stream plus every seed
 (``aios_ros.synthetic.token_heads``): this checks the token path's plumbing only; it cannot say
 how AiOS's trained heads respond to averaged tokens.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,27 +27,37 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aios_ros.body.body_model import SmplxBodyModel
-from aios_ros.synthetic.smplx_model import write_synthetic_smplx
 from aios_ros.app.settings import load_settings
+from aios_ros.body.body_model import SmplxBodyModel
 from aios_ros.core.config import ConfigError
-from aios_ros.temporal.pipeline import Pipeline
 from aios_ros.core.types import Camera, IntrinsicsSource
-from aios_ros.synthetic.estimator import SyntheticEstimator
-from aios_ros.temporal.config import TemporalConfig
-from aios_ros.synthetic.detections import DetectionFrame, make_detections
 from aios_ros.evaluation.tracking import FrameData, clear_matches, mot_metrics, pose_metrics
-from aios_ros.synthetic.scenes import HEIGHT, K, WIDTH, make_scene
+from aios_ros.synthetic.detections import DetectionFrame, make_detections
+from aios_ros.synthetic.estimator import SyntheticEstimator
+from aios_ros.synthetic.scenes import HEIGHT, WIDTH, K, make_scene
+from aios_ros.synthetic.smplx_model import write_synthetic_smplx
 from aios_ros.synthetic.token_heads import LinearTokenCodec
+from aios_ros.temporal.config import TemporalConfig
+from aios_ros.temporal.pipeline import Pipeline
 
-METRICS = ('mpjpe_mm', 'pa_mpjpe_mm', 'accel_mm_per_frame2', 'id_switches', 'idf1', 'mota',
-           'ms_per_frame')
-TOKEN_NOTE = ('token fusion ran with a linear stand-in token model (plumbing check only); '
-              'it says nothing about AiOS trained heads on averaged tokens')
+METRICS = (
+    'mpjpe_mm',
+    'pa_mpjpe_mm',
+    'accel_mm_per_frame2',
+    'id_switches',
+    'idf1',
+    'mota',
+    'ms_per_frame',
+)
+TOKEN_NOTE = (
+    'token fusion ran with a linear stand-in token model (plumbing check only); '
+    'it says nothing about AiOS trained heads on averaged tokens'
+)
 
 
-def run_sequence(frames: list[DetectionFrame], estimator, config: TemporalConfig,
-                 stamps: np.ndarray) -> tuple[dict[str, dict], int]:
+def run_sequence(
+    frames: list[DetectionFrame], estimator, config: TemporalConfig, stamps: np.ndarray
+) -> tuple[dict[str, dict], int]:
     """Metrics of the input, raw and fused streams of one sequence, and the number of suspected
     identity switches the pipeline cut its fusion windows at."""
     camera = Camera(K, WIDTH, HEIGHT, IntrinsicsSource.PARAMETER)
@@ -63,11 +74,19 @@ def run_sequence(frames: list[DetectionFrame], estimator, config: TemporalConfig
         raise AssertionError('fused stream does not hold exactly one frame per input frame')
     gt = [FrameData(f.gt_ids, f.gt_boxes, f.gt_joints) for f in frames]
     high = config.tracker.high_score
-    inputs = [FrameData(None, f.bodies.boxes[f.bodies.scores >= high, 0],
-                        f.bodies.joints_3d[f.bodies.scores >= high]) for f in frames]
+    inputs = [
+        FrameData(
+            None,
+            f.bodies.boxes[f.bodies.scores >= high, 0],
+            f.bodies.joints_3d[f.bodies.scores >= high],
+        )
+        for f in frames
+    ]
     result = {'input': _stream_metrics(gt, inputs, None)}
     for name, stream in (('raw', raw), ('fused', fused)):
-        hyp = [FrameData(s.bodies.track_ids, s.bodies.boxes[:, 0], s.bodies.joints_3d) for s in stream]
+        hyp = [
+            FrameData(s.bodies.track_ids, s.bodies.boxes[:, 0], s.bodies.joints_3d) for s in stream
+        ]
         result[name] = _stream_metrics(gt, hyp, ms)
     return result, pipe.switch_cuts
 
@@ -87,8 +106,14 @@ def _median(rows: list[dict], key: str) -> float | None:
     return float(np.median(vals)) if vals else None
 
 
-def evaluate(seeds: list[int], config: TemporalConfig, body_model, people: int, duration_s: float,
-             tokens: bool) -> dict:
+def evaluate(
+    seeds: list[int],
+    config: TemporalConfig,
+    body_model,
+    people: int,
+    duration_s: float,
+    tokens: bool,
+) -> dict:
     """Run every seed; return the JSON document (medians per stream and per-seed numbers)."""
     codec = LinearTokenCodec(0) if tokens else None
     estimator = SyntheticEstimator(body_model, codec)
@@ -97,20 +122,33 @@ def evaluate(seeds: list[int], config: TemporalConfig, body_model, people: int, 
         scene = make_scene(seed, num_people=people, duration_s=duration_s)
         frames = make_detections(scene, body_model, seed, codec=codec)
         # The headline streams never see the stand-in tokens (they would act as an appearance cue).
-        plain = [dataclasses.replace(f, bodies=dataclasses.replace(f.bodies, tokens=None)) for f in frames]
+        plain = [
+            dataclasses.replace(f, bodies=dataclasses.replace(f.bodies, tokens=None))
+            for f in frames
+        ]
         streams, cuts = run_sequence(plain, estimator, config, scene.stamps)
         row = {'seed': seed, 'streams': streams, 'switch_cuts': cuts}
         if tokens:
-            cfg = dataclasses.replace(config, fusion=dataclasses.replace(config.fusion, mode='tokens'))
-            row['token_fusion_plumbing'] = run_sequence(frames, estimator, cfg, scene.stamps)[0]['fused']
+            cfg = dataclasses.replace(
+                config, fusion=dataclasses.replace(config.fusion, mode='tokens')
+            )
+            row['token_fusion_plumbing'] = run_sequence(frames, estimator, cfg, scene.stamps)[0][
+                'fused'
+            ]
         per_seed.append(row)
-    doc = {'streams': {s: {k: _median([r['streams'][s] for r in per_seed], k) for k in METRICS}
-                       for s in ('input', 'raw', 'fused')},
-           'lag_frames': config.fusion.lag_frames,
-           'switch_cuts': sum(r['switch_cuts'] for r in per_seed), 'seeds': per_seed}
+    doc = {
+        'streams': {
+            s: {k: _median([r['streams'][s] for r in per_seed], k) for k in METRICS}
+            for s in ('input', 'raw', 'fused')
+        },
+        'lag_frames': config.fusion.lag_frames,
+        'switch_cuts': sum(r['switch_cuts'] for r in per_seed),
+        'seeds': per_seed,
+    }
     if tokens:
-        doc['token_fusion_plumbing'] = {k: _median([r['token_fusion_plumbing'] for r in per_seed], k)
-                                        for k in METRICS} | {'note': TOKEN_NOTE}
+        doc['token_fusion_plumbing'] = {
+            k: _median([r['token_fusion_plumbing'] for r in per_seed], k) for k in METRICS
+        } | {'note': TOKEN_NOTE}
     return doc
 
 
@@ -121,8 +159,13 @@ def format_table(doc: dict) -> str:
         rows['tokens*'] = doc['token_fusion_plumbing']
     fmt = lambda v: '-' if v is None else f'{v:.3f}' if isinstance(v, float) else str(v)  # noqa: E731
     lines = ['stream   ' + ' '.join(f'{k:>20}' for k in METRICS)]
-    lines += [f'{name:<8} ' + ' '.join(f'{fmt(row[k]):>20}' for k in METRICS) for name, row in rows.items()]
-    lines.append(f'suspected identity switches (fusion windows cut), all seeds: {doc["switch_cuts"]}')
+    lines += [
+        f'{name:<8} ' + ' '.join(f'{fmt(row[k]):>20}' for k in METRICS)
+        for name, row in rows.items()
+    ]
+    lines.append(
+        f'suspected identity switches (fusion windows cut), all seeds: {doc["switch_cuts"]}'
+    )
     if 'token_fusion_plumbing' in doc:
         lines.append('* ' + TOKEN_NOTE)
     return '\n'.join(lines)
@@ -139,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--seeds', required=True, help='comma-separated integers, e.g. 0,1,2,3,4')
     parser.add_argument('--json', required=True, type=Path, help='output JSON path')
-    parser.add_argument('--config', type=Path, help='parameter file (default: config/camera.yaml of the package)')
+    parser.add_argument(
+        '--config', type=Path, help='parameter file (default: config/camera.yaml of the package)'
+    )
     parser.add_argument('--lag', type=int, help='override fusion.lag_frames (0..4)')
     parser.add_argument('--people', type=int, default=5)
     parser.add_argument('--duration', type=float, default=12.0, help='seconds per sequence')

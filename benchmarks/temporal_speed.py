@@ -13,6 +13,7 @@ kinematics stand-in that returns zeros; it is timed separately with the real SMP
 Target: <= 2 ms per frame for 10 people (median). Not a test: numbers depend on the machine.
 ``tokens`` uses the stand-in token heads of ``eval_temporal`` (cost only).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,15 +26,15 @@ import numpy as np
 import torch
 
 from aios_ros.body.body_model import SmplxBodyModel
-from aios_ros.synthetic.smplx_model import write_synthetic_smplx
 from aios_ros.core.config import build
-from aios_ros.temporal.pipeline import Pipeline
 from aios_ros.core.types import Camera, IntrinsicsSource
-from aios_ros.temporal.config import TemporalConfig
 from aios_ros.synthetic.detections import make_detections
-from aios_ros.synthetic.scenes import HEIGHT, K, WIDTH, make_scene
 from aios_ros.synthetic.estimator import SyntheticEstimator
+from aios_ros.synthetic.scenes import HEIGHT, WIDTH, K, make_scene
+from aios_ros.synthetic.smplx_model import write_synthetic_smplx
 from aios_ros.synthetic.token_heads import LinearTokenCodec
+from aios_ros.temporal.config import TemporalConfig
+from aios_ros.temporal.pipeline import Pipeline
 
 
 class ZeroKinematics:
@@ -84,8 +85,9 @@ def numpy_call_us(calls: int = 20000) -> float:
     return 1e6 * (time.process_time() - start) / calls
 
 
-def time_variants(estimator, variants: dict[str, TemporalConfig], scene, frames, rounds: int
-                  ) -> dict[str, np.ndarray]:
+def time_variants(
+    estimator, variants: dict[str, TemporalConfig], scene, frames, rounds: int
+) -> dict[str, np.ndarray]:
     """Per-frame milliseconds of each configuration: its best of ``rounds`` interleaved rounds
     (the round with the lowest median)."""
     times: dict[str, list[np.ndarray]] = {name: [] for name in variants}
@@ -110,27 +112,43 @@ def main(argv: list[str] | None = None) -> int:
     scene, frames = _frames(smplx_model, args.people, args.frames, codec)
     config = build(TemporalConfig, {'fusion': {'mode': args.mode}})
     no_filters = dataclasses.replace(
-        config, filters=dataclasses.replace(config.filters, enabled=False))
+        config, filters=dataclasses.replace(config.filters, enabled=False)
+    )
     no_fusion = dataclasses.replace(
-        no_filters, fusion=dataclasses.replace(config.fusion, mode='off'))
+        no_filters, fusion=dataclasses.replace(config.fusion, mode='off')
+    )
     zero = ZeroKinematics(len(smplx_model.joint_names))
-    ms = time_variants(SyntheticEstimator(zero, codec),
-                       {'full': config, 'no_filters': no_filters, 'no_fusion': no_fusion},
-                       scene, frames, args.rounds)
+    ms = time_variants(
+        SyntheticEstimator(zero, codec),
+        {'full': config, 'no_filters': no_filters, 'no_fusion': no_fusion},
+        scene,
+        frames,
+        args.rounds,
+    )
     full = time_pipeline(SyntheticEstimator(smplx_model, codec), config, scene, frames[:90])
     med = {name: float(np.median(t)) for name, t in ms.items()}
     n = np.mean([len(f.bodies) for f in frames])
-    print(f'people per frame (mean, incl. false positives): {n:.1f}; fusion mode: {args.mode}; '
-          f'lag {config.fusion.lag_frames}; torch threads 1; '
-          f'one tiny numpy call: {numpy_call_us():.2f} us CPU')
-    print(f'temporal stage (tracker+buffer+fusion+filters): median {med["full"]:.2f} ms/frame, '
-          f'p90 {np.percentile(ms["full"], 90):.2f} ms  (target <= 2 ms)')
-    print(f'with SMPL-X forward kinematics for both streams ({smplx_model.num_vertices}-vertex '
-          f'synthetic model, joints only): median {np.median(full):.2f} ms/frame')
-    print(f'  without output filters: median {med["no_filters"]:.2f} ms/frame '
-          f'(filters ~{med["full"] - med["no_filters"]:.2f} ms)')
-    print(f'  without filters and fusion: median {med["no_fusion"]:.2f} ms/frame '
-          f'(fusion ~{med["no_filters"] - med["no_fusion"]:.2f} ms)')
+    print(
+        f'people per frame (mean, incl. false positives): {n:.1f}; fusion mode: {args.mode}; '
+        f'lag {config.fusion.lag_frames}; torch threads 1; '
+        f'one tiny numpy call: {numpy_call_us():.2f} us CPU'
+    )
+    print(
+        f'temporal stage (tracker+buffer+fusion+filters): median {med["full"]:.2f} ms/frame, '
+        f'p90 {np.percentile(ms["full"], 90):.2f} ms  (target <= 2 ms)'
+    )
+    print(
+        f'with SMPL-X forward kinematics for both streams ({smplx_model.num_vertices}-vertex '
+        f'synthetic model, joints only): median {np.median(full):.2f} ms/frame'
+    )
+    print(
+        f'  without output filters: median {med["no_filters"]:.2f} ms/frame '
+        f'(filters ~{med["full"] - med["no_filters"]:.2f} ms)'
+    )
+    print(
+        f'  without filters and fusion: median {med["no_fusion"]:.2f} ms/frame '
+        f'(fusion ~{med["no_filters"] - med["no_fusion"]:.2f} ms)'
+    )
     return 0
 
 

@@ -8,11 +8,13 @@ Several cameras: one launch per camera with its own `namespace:=front` / `namesp
 the outputs then live under /front/bodies, /rear/bodies, ... and one config file serves all.
 Bag replay: `use_sim_time:=true drop_policy:=every_frame`.
 """
-from launch import LaunchDescription
+
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 ARGUMENTS = [
     ('namespace', '', 'namespace of the node and its output topics (one per camera)'),
@@ -20,16 +22,28 @@ ARGUMENTS = [
     ('camera_info', 'camera_info', 'CameraInfo topic of that camera (intrinsics K)'),
     ('transport', 'raw', 'raw (sensor_msgs/Image) or compressed (sensor_msgs/CompressedImage)'),
     ('drop_policy', 'latest', 'latest (live: skip stale frames) or every_frame (bag replay)'),
-    ('config', PathJoinSubstitution([FindPackageShare('aios_ros'), 'config', 'camera.yaml']),
-     'parameter file (ros__parameters layout)'),
-    ('checkpoint', '', 'AiOS checkpoint (aios_checkpoint.pth); empty = model.checkpoint '
-     'of the config file'),
-    ('smplx_path', '', 'folder with smplx/SMPLX_NEUTRAL.npz; empty = model.smplx_path '
-     'of the config file'),
+    (
+        'config',
+        PathJoinSubstitution([FindPackageShare('aios_ros'), 'config', 'camera.yaml']),
+        'parameter file (ros__parameters layout)',
+    ),
+    (
+        'checkpoint',
+        '',
+        'AiOS checkpoint (aios_checkpoint.pth); empty = model.checkpoint of the config file',
+    ),
+    (
+        'smplx_path',
+        '',
+        'folder with smplx/SMPLX_NEUTRAL.npz; empty = model.smplx_path of the config file',
+    ),
     ('use_sim_time', 'false', 'use /clock (true for rosbag replay with --clock)'),
 ]
-CHOICES = {'transport': ['raw', 'compressed'], 'drop_policy': ['latest', 'every_frame'],
-           'use_sim_time': ['true', 'false']}
+CHOICES = {
+    'transport': ['raw', 'compressed'],
+    'drop_policy': ['latest', 'every_frame'],
+    'use_sim_time': ['true', 'false'],
+}
 
 
 def launch_setup(context) -> list:
@@ -44,16 +58,27 @@ def launch_setup(context) -> list:
     for parameter, name in (('model.checkpoint', 'checkpoint'), ('model.smplx_path', 'smplx_path')):
         if arg(name):
             overrides[parameter] = arg(name)
-    return [Node(
-        package='aios_ros', executable='aios_node', name='aios_node',
-        namespace=arg('namespace'), output='screen', emulate_tty=True,
-        parameters=[arg('config'), overrides],  # later entries win
-        remappings=[('image', arg('image')), ('camera_info', arg('camera_info'))])]
+    return [
+        Node(
+            package='aios_ros',
+            executable='aios_node',
+            name='aios_node',
+            namespace=arg('namespace'),
+            output='screen',
+            emulate_tty=True,
+            parameters=[arg('config'), overrides],  # later entries win
+            remappings=[('image', arg('image')), ('camera_info', arg('camera_info'))],
+        )
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
-        [DeclareLaunchArgument(name, default_value=default, description=description,
-                               choices=CHOICES.get(name))
-         for name, default, description in ARGUMENTS]
-        + [OpaqueFunction(function=launch_setup)])
+        [
+            DeclareLaunchArgument(
+                name, default_value=default, description=description, choices=CHOICES.get(name)
+            )
+            for name, default, description in ARGUMENTS
+        ]
+        + [OpaqueFunction(function=launch_setup)]
+    )

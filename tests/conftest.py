@@ -1,4 +1,5 @@
 """Session-wide fixtures shared by every test area."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """scripts/setup.sh is idempotent, and .ci/run runs the README's two quick-start commands."""
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,13 @@ def _snapshot() -> dict[str, object]:
 
 def _run_setup() -> str:
     env = {k: v for k, v in os.environ.items() if k != '_ROS_WHEELS_BOOTSTRAP_COMPLETE'}
-    run = subprocess.run(['bash', str(REPO_ROOT / 'scripts' / 'setup.sh')], env=env,
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        ['bash', str(REPO_ROOT / 'scripts' / 'setup.sh')],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     return run.stderr
 
@@ -67,7 +73,7 @@ def test_second_setup_run_changes_nothing():
 
 def test_readme_quick_start_is_two_commands_run_by_ci():
     readme = (REPO_ROOT / 'README.md').read_text().splitlines()
-    block = readme[readme.index('<!-- quick-start -->') + 1: readme.index('<!-- /quick-start -->')]
+    block = readme[readme.index('<!-- quick-start -->') + 1 : readme.index('<!-- /quick-start -->')]
     commands = [line for line in block if line.strip() and not line.startswith('```')]
     assert len(commands) == 2
     assert commands[0].startswith('bash scripts/setup.sh')
@@ -79,12 +85,18 @@ def test_readme_quick_start_is_two_commands_run_by_ci():
 
 def test_env_sh_runs_the_installed_executables():
     """In a fresh shell, `. ./env.sh` gives the built messages and `ros2 run aios_ros ...`."""
-    script = ('. ./env.sh && python -c "from aios_ros.msg import SmplxBodyArray" '
-              '&& ros2 run aios_ros replay --help && ros2 run aios_ros no_such_executable')
-    env = {k: v for k, v in os.environ.items()
-           if k not in ('PYTHONPATH', 'LD_LIBRARY_PATH', '_ROS_WHEELS_BOOTSTRAP_COMPLETE')}
-    run = subprocess.run(['bash', '-c', script], cwd=REPO_ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)
+    script = (
+        '. ./env.sh && python -c "from aios_ros.msg import SmplxBodyArray" '
+        '&& ros2 run aios_ros replay --help && ros2 run aios_ros no_such_executable'
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ('PYTHONPATH', 'LD_LIBRARY_PATH', '_ROS_WHEELS_BOOTSTRAP_COMPLETE')
+    }
+    run = subprocess.run(
+        ['bash', '-c', script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert 'usage:' in run.stdout, run.stdout + run.stderr
     assert run.returncode == 1
     assert "no executable 'no_such_executable' in package 'aios_ros'" in run.stderr

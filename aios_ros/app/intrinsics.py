@@ -6,6 +6,7 @@ CameraInfo ``K`` is the raw (distorted) image's matrix and ``K[0] == 0`` means "
 one warning (:attr:`IntrinsicsSelector.fallback_reason`) and every output message says where
 its intrinsics came from.
 """
+
 from __future__ import annotations
 
 import threading
@@ -24,8 +25,9 @@ class IntrinsicsSelector:
     size (``Estimator.default_K``).
     """
 
-    def __init__(self, fallback_K: Sequence[float],
-                 default_K: Callable[[int, int], np.ndarray]) -> None:
+    def __init__(
+        self, fallback_K: Sequence[float], default_K: Callable[[int, int], np.ndarray]
+    ) -> None:
         fallback = np.asarray(fallback_K, np.float64).reshape(3, 3)
         self._fallback = fallback if fallback[0, 0] > 0 else None
         self._default_K = default_K
@@ -53,15 +55,24 @@ class IntrinsicsSelector:
             return Camera(scale @ K, width, height, IntrinsicsSource.CAMERA_INFO)
         if self._fallback is not None:
             return Camera(self._fallback.copy(), width, height, IntrinsicsSource.PARAMETER)
-        return Camera(np.asarray(self._default_K(width, height), np.float64), width, height,
-                      IntrinsicsSource.MODEL_DEFAULT)
+        return Camera(
+            np.asarray(self._default_K(width, height), np.float64),
+            width,
+            height,
+            IntrinsicsSource.MODEL_DEFAULT,
+        )
 
     def fallback_reason(self, camera_info_topic: str) -> str:
         """Text of the one warning logged when a frame is processed without CameraInfo."""
-        why = ('the camera is uncalibrated (K[0] == 0)' if self.uncalibrated_seen
-               else f'no CameraInfo received on {camera_info_topic} yet')
-        use = ('the node.fallback_K parameter' if self._fallback is not None
-               else 'the model default intrinsics (set node.fallback_K or calibrate the camera; '
-                    'metric depth is unreliable)')
+        why = (
+            'the camera is uncalibrated (K[0] == 0)'
+            if self.uncalibrated_seen
+            else f'no CameraInfo received on {camera_info_topic} yet'
+        )
+        use = (
+            'the node.fallback_K parameter'
+            if self._fallback is not None
+            else 'the model default intrinsics (set node.fallback_K or calibrate the camera; '
+            'metric depth is unreliable)'
+        )
         return f'{why}: using {use}'
-

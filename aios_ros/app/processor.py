@@ -9,6 +9,7 @@ and writer. The node's parameters may change while it runs, so every call takes 
 :class:`~aios_ros.app.settings.NodeConfig`. Building messages and visuals reads no processor
 state, so it may run in another thread than :meth:`FrameProcessor.process`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,8 +23,14 @@ from aios_ros.app.settings import NodeConfig
 from aios_ros.core.types import Camera, PipelineOutput, StreamFrame
 from aios_ros.ros.image_conversion import compressed_to_bgr, image_to_bgr
 from aios_ros.ros.markers import marker_array
-from aios_ros.ros.messages import (STREAM_FUSED, STREAM_RAW, body_array, body_model_info,
-                                   copy_header, stamp_seconds)
+from aios_ros.ros.messages import (
+    STREAM_FUSED,
+    STREAM_RAW,
+    body_array,
+    body_model_info,
+    copy_header,
+    stamp_seconds,
+)
 from aios_ros.temporal.pipeline import Pipeline
 
 
@@ -68,8 +75,9 @@ class FrameProcessor:
         """Whether meshes must be computed: published, drawn in the overlay or as mesh markers."""
         return cfg.publish_vertices or overlay or (markers and cfg.markers.mesh)
 
-    def process(self, msg: Any, image: np.ndarray, vertices: bool, keep_image: bool = False,
-                tag: Any = None) -> PipelineOutput:
+    def process(
+        self, msg: Any, image: np.ndarray, vertices: bool, keep_image: bool = False, tag: Any = None
+    ) -> PipelineOutput:
         """Run the pipeline on the decoded ``image`` of ``msg``; ``vertices``: compute meshes
         (:meth:`needs_vertices`); ``keep_image``: keep the image in the frame's key (overlay)."""
         camera = self.intrinsics.camera_for(image.shape[1], image.shape[0])
@@ -88,24 +96,43 @@ class FrameProcessor:
         """The ``SmplxBodyArray`` of one stream frame (raw, or fused ``lag_frames`` behind)."""
         key: FrameKey = frame.key
         lag = self.pipeline.lag_frames if fused else 0
-        return body_array(frame.bodies, key.header, STREAM_FUSED if fused else STREAM_RAW, lag,
-                          key.camera.source, cfg.publish_vertices)
+        return body_array(
+            frame.bodies,
+            key.header,
+            STREAM_FUSED if fused else STREAM_RAW,
+            lag,
+            key.camera.source,
+            cfg.publish_vertices,
+        )
 
     def markers(self, frame: StreamFrame, cfg: NodeConfig) -> Any:
         """The ``MarkerArray`` of one stream frame (skeletons, labels, meshes if enabled)."""
         display = self.runtime.display
-        return marker_array(frame.bodies, frame.key.header, display.parents,
-                            display.faces if cfg.markers.mesh else None, cfg.markers.lifetime_s)
+        return marker_array(
+            frame.bodies,
+            frame.key.header,
+            display.parents,
+            display.faces if cfg.markers.mesh else None,
+            cfg.markers.lifetime_s,
+        )
 
     def overlay(self, frame: StreamFrame) -> np.ndarray:
         """``frame`` drawn over its input image (kept with ``keep_image``), (H, W, 3) BGR."""
         from aios_ros.render.overlay import render_overlay  # drawing code only when used
+
         key: FrameKey = frame.key
         display = self.runtime.display
-        return render_overlay(key.image, frame.bodies, key.camera, display.faces,
-                              display.parents, note=self.runtime.note or None)
+        return render_overlay(
+            key.image,
+            frame.bodies,
+            key.camera,
+            display.faces,
+            display.parents,
+            note=self.runtime.note or None,
+        )
 
     def body_model_info(self, header: Any) -> Any:
         """The latched ``BodyModelInfo`` (joint names, faces, marker faces, skeleton)."""
-        return body_model_info(self.runtime.estimator.body_model, self.runtime.display.faces,
-                               header)
+        return body_model_info(
+            self.runtime.estimator.body_model, self.runtime.display.faces, header
+        )

@@ -4,6 +4,7 @@ The node and the offline replay both call :func:`load_estimator` (unless they ar
 estimator) and :func:`make_runtime`, then make one :class:`~aios_ros.app.processor.FrameProcessor`
 per camera from the runtime, so a replayed frame goes through the same parts as a live one.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from aios_ros.app.settings import Settings
 from aios_ros.core.config import ConfigError
 from aios_ros.core.types import Estimator
-from aios_ros.model.config import UNTRAINED_NOTE, ModelConfig
+from aios_ros.model.config import UNTRAINED_NOTE, UNTRAINED_WARNING, ModelConfig
 from aios_ros.render.display_geometry import DisplayGeometry, display_geometry
 
 
@@ -28,9 +29,17 @@ class Runtime:
 
 def make_runtime(settings: Settings, estimator: Estimator) -> Runtime:
     """Runtime around a built estimator (the node also accepts injected estimators)."""
-    return Runtime(settings, estimator,
-                   display_geometry(estimator.body_model, settings.node.markers.mesh_faces),
-                   UNTRAINED_NOTE if not settings.model.checkpoint else '')
+    return Runtime(
+        settings,
+        estimator,
+        display_geometry(estimator.body_model, settings.node.markers.mesh_faces),
+        UNTRAINED_NOTE if not settings.model.checkpoint else '',
+    )
+
+
+def untrained_warning(model: ModelConfig) -> str | None:
+    """What to log when ``model`` runs without a checkpoint (None with one)."""
+    return None if model.checkpoint else UNTRAINED_WARNING % model.seed
 
 
 def load_estimator(model: ModelConfig) -> Estimator:
@@ -39,10 +48,12 @@ def load_estimator(model: ModelConfig) -> Estimator:
     that says where to get them."""
     if model.smplx_path:
         from aios_ros.body.smplx_layer import resolve_smplx_file
+
         resolve_smplx_file(model.smplx_path)
     from aios_ros.model.checkpoint import CheckpointError  # torch is imported only here
     from aios_ros.model.estimator import build_estimator
+
     try:
         return build_estimator(model)
-    except CheckpointError as exc:      # its message says where the checkpoint comes from
+    except CheckpointError as exc:  # its message says where the checkpoint comes from
         raise ConfigError(str(exc)) from exc

@@ -8,6 +8,7 @@ description, range, and ``dynamic`` for the few parameters that may change while
 The node builds :class:`Settings` from its ROS parameters; the offline tools with
 :func:`load_settings` from the same YAML file.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,10 +27,10 @@ class MarkerConfig:
 
     mesh: bool = param(True, 'draw the decimated mesh as a TRIANGLE_LIST', dynamic=True)
     mesh_faces: int = param(2000, 'target triangle count of the decimated mesh', 100, 100000)
-    lifetime_s: float = param(1.0, 'marker lifetime (s); 0 = until replaced', 0.0, 3600.0,
-                               dynamic=True)
-    stream: Literal['raw', 'fused'] = param('raw', 'output stream the markers show',
-                                             dynamic=True)
+    lifetime_s: float = param(
+        1.0, 'marker lifetime (s); 0 = until replaced', 0.0, 3600.0, dynamic=True
+    )
+    stream: Literal['raw', 'fused'] = param('raw', 'output stream the markers show', dynamic=True)
 
 
 @dataclass(frozen=True)
@@ -37,25 +38,39 @@ class NodeConfig:
     """Input handling, threading and optional outputs of ``aios_node``."""
 
     image_transport: Literal['raw', 'compressed'] = param(
-        'raw', 'subscribe to `image` (sensor_msgs/Image) or `image/compressed` (CompressedImage)')
+        'raw', 'subscribe to `image` (sensor_msgs/Image) or `image/compressed` (CompressedImage)'
+    )
     drop_policy: Literal['latest', 'every_frame'] = param(
-        'latest', 'latest: live, a newer frame replaces an unprocessed one; '
-        'every_frame: replay, process every frame (bounded FIFO)')
-    queue_size: int = param(30, 'every_frame: frames buffered before the oldest is dropped',
-                             1, 1000)
+        'latest',
+        'latest: live, a newer frame replaces an unprocessed one; '
+        'every_frame: replay, process every frame (bounded FIFO)',
+    )
+    queue_size: int = param(
+        30, 'every_frame: frames buffered before the oldest is dropped', 1, 1000
+    )
     max_input_age_s: float = param(
-        0.0, 'latest: skip frames whose stamp is older than this on the node clock (s); 0 = off',
-        0.0, 3600.0, dynamic=True)
-    max_pixels: int = param(4096 * 4096, 'input images with more pixels are refused',
-                             1, 1 << 31, dynamic=True)
+        0.0,
+        'latest: skip frames whose stamp is older than this on the node clock (s); 0 = off',
+        0.0,
+        3600.0,
+        dynamic=True,
+    )
+    max_pixels: int = param(
+        4096 * 4096, 'input images with more pixels are refused', 1, 1 << 31, dynamic=True
+    )
     fallback_K: tuple[float, ...] = param(
-        (0.0,) * 9, 'row-major 3x3 camera matrix (px) used until CameraInfo arrives; '
-        'all zero = model default intrinsics')
-    publish_vertices: bool = param(False, 'fill SmplxBody.vertices (V x 3 floats per person)',
-                                    dynamic=True)
+        (0.0,) * 9,
+        'row-major 3x3 camera matrix (px) used until CameraInfo arrives; '
+        'all zero = model default intrinsics',
+    )
+    publish_vertices: bool = param(
+        False, 'fill SmplxBody.vertices (V x 3 floats per person)', dynamic=True
+    )
     overlay: bool = param(
-        False, 'publish the raw stream drawn over the input image on `overlay` while subscribed',
-        dynamic=True)
+        False,
+        'publish the raw stream drawn over the input image on `overlay` while subscribed',
+        dynamic=True,
+    )
     diagnostics_period_s: float = param(1.0, '/diagnostics publishing period (s)', 0.1, 60.0)
     markers: MarkerConfig = field(default_factory=MarkerConfig)
 
@@ -84,8 +99,9 @@ class Settings:
 SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Settings)}
 
 
-def load_settings(path: Optional[Path] = None,
-                  overrides: Optional[Mapping[str, Any]] = None) -> Settings:
+def load_settings(
+    path: Optional[Path] = None, overrides: Optional[Mapping[str, Any]] = None
+) -> Settings:
     """Settings from the parameter file ``path`` (default: the package's ``config/camera.yaml``;
     none found: the defaults), then ``overrides`` ({dotted parameter name: value}) on top.
     Unknown names, wrong types and values out of range raise :class:`ConfigError`."""
@@ -101,6 +117,7 @@ def default_config_file() -> Optional[Path]:
         return path
     try:
         from ament_index_python.packages import get_package_share_directory
+
         path = Path(get_package_share_directory('aios_ros')) / 'config' / 'camera.yaml'
     except (ImportError, KeyError, ValueError):
         return None

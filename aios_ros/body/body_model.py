@@ -5,6 +5,7 @@ by the overlay renderer. Poses are rotation matrices in AiOS joint order ``[glob
 body 21, left hand 15, right hand 15, jaw]``; outputs are in the camera optical frame (metres):
 SMPL-X body-frame points plus the per-person translation ``transl``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,8 @@ import numpy as np
 import torch
 from smplx.joint_names import JOINT_NAMES
 
-from aios_ros.core.smplx import NUM_POSE_JOINTS, POSE_SLICES
 from aios_ros.body.smplx_layer import NUM_OUTPUT_JOINTS, SmplxLayer
+from aios_ros.core.smplx import NUM_POSE_JOINTS, POSE_SLICES
 
 # 55 skeleton joints, 21 vertex keypoints, 51 face landmarks and the 17 face-contour landmarks,
 # in the order of the model's joint output.
@@ -46,9 +47,14 @@ class SmplxBodyModel:
         """(55,) int64 parent of each skeleton joint (-1 for the pelvis), SMPL-X kinematic tree."""
         return self.layer.parents.cpu().numpy().astype(np.int64)
 
-    def joints_and_vertices(self, pose: np.ndarray, betas: np.ndarray, expression: np.ndarray,
-                            transl: np.ndarray, with_vertices: bool
-                            ) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    def joints_and_vertices(
+        self,
+        pose: np.ndarray,
+        betas: np.ndarray,
+        expression: np.ndarray,
+        transl: np.ndarray,
+        with_vertices: bool,
+    ) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """Posed joints and (optionally) vertices of N people in the camera frame.
 
         pose (N, 53, 3, 3) rotation matrices (AiOS order, mean hand pose NOT included);
@@ -58,16 +64,25 @@ class SmplxBodyModel:
         n = _check_inputs(pose, betas, expression, transl)
         if n == 0:
             empty_vertices = np.zeros((0, self.num_vertices, 3), np.float32)
-            return (np.zeros((0, NUM_OUTPUT_JOINTS, 3), np.float32),
-                    empty_vertices if with_vertices else None)
+            return (
+                np.zeros((0, NUM_OUTPUT_JOINTS, 3), np.float32),
+                empty_vertices if with_vertices else None,
+            )
         ref = self.layer.v_template
         as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=ref.dtype, device=ref.device)  # noqa: E731
         rot = as_tensor(pose)
         parts = {name: rot[:, s] for name, s in POSE_SLICES.items()}
         with torch.inference_mode():
-            out = self.layer(parts['global_orient'], parts['body_pose'], parts['left_hand_pose'],
-                             parts['right_hand_pose'], parts['jaw_pose'], as_tensor(betas),
-                             as_tensor(expression), with_vertices=with_vertices)
+            out = self.layer(
+                parts['global_orient'],
+                parts['body_pose'],
+                parts['left_hand_pose'],
+                parts['right_hand_pose'],
+                parts['jaw_pose'],
+                as_tensor(betas),
+                as_tensor(expression),
+                with_vertices=with_vertices,
+            )
         offset = as_tensor(transl)[:, None]
         joints = (out.joints + offset).cpu().numpy().astype(np.float32, copy=False)
         if not with_vertices:
@@ -78,8 +93,12 @@ class SmplxBodyModel:
 def _check_inputs(pose, betas, expression, transl) -> int:
     pose, betas = np.asarray(pose), np.asarray(betas)
     n = pose.shape[0] if pose.ndim else -1
-    expected = {'pose': (pose, (n, NUM_POSE_JOINTS, 3, 3)), 'betas': (betas, (n, 10)),
-                'expression': (np.asarray(expression), (n, 10)), 'transl': (np.asarray(transl), (n, 3))}
+    expected = {
+        'pose': (pose, (n, NUM_POSE_JOINTS, 3, 3)),
+        'betas': (betas, (n, 10)),
+        'expression': (np.asarray(expression), (n, 10)),
+        'transl': (np.asarray(transl), (n, 3)),
+    }
     for name, (array, shape) in expected.items():
         if array.shape != shape:
             raise ValueError(f'{name} must have shape {shape} (N = {n}), got {array.shape}')

@@ -7,6 +7,7 @@ The result keeps the silhouette and indexes ORIGINAL vertex ids (the seeds), so 
 with the full posed vertex array. It needs only the topology and is fully deterministic; ``k``
 is the smallest patch size that meets the face budget.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -68,8 +69,11 @@ def _patches(neighbours: list[np.ndarray], k: int) -> np.ndarray:
 
 def _collapse(faces: np.ndarray, seed: np.ndarray) -> np.ndarray:
     mapped = seed[faces]
-    keep = ((mapped[:, 0] != mapped[:, 1]) & (mapped[:, 1] != mapped[:, 2])
-            & (mapped[:, 2] != mapped[:, 0]))
+    keep = (
+        (mapped[:, 0] != mapped[:, 1])
+        & (mapped[:, 1] != mapped[:, 2])
+        & (mapped[:, 2] != mapped[:, 0])
+    )
     mapped = mapped[keep]
     _, first = np.unique(np.sort(mapped, axis=1), axis=0, return_index=True)
     return mapped[np.sort(first)]

@@ -5,6 +5,7 @@ real 10475-vertex mesh. A file with another topology may carry its own ids under
 ``KEYPOINT_IDS_KEY`` (in the order of ``KEYPOINT_VERTEX_NAMES``); :func:`smplx_keypoint_ids` makes
 smplx use them while it constructs a model from that file.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,9 +18,28 @@ import numpy as np
 KEYPOINT_IDS_KEY = 'keypoint_vertex_ids'
 # Same order as smplx.vertex_ids.vertex_ids['smplx'].
 KEYPOINT_VERTEX_NAMES = (
-    'nose', 'reye', 'leye', 'rear', 'lear', 'rthumb', 'rindex', 'rmiddle', 'rring', 'rpinky',
-    'lthumb', 'lindex', 'lmiddle', 'lring', 'lpinky', 'LBigToe', 'LSmallToe', 'LHeel',
-    'RBigToe', 'RSmallToe', 'RHeel')
+    'nose',
+    'reye',
+    'leye',
+    'rear',
+    'lear',
+    'rthumb',
+    'rindex',
+    'rmiddle',
+    'rring',
+    'rpinky',
+    'lthumb',
+    'lindex',
+    'lmiddle',
+    'lring',
+    'lpinky',
+    'LBigToe',
+    'LSmallToe',
+    'LHeel',
+    'RBigToe',
+    'RSmallToe',
+    'RHeel',
+)
 
 
 @contextlib.contextmanager
@@ -33,6 +53,7 @@ def smplx_keypoint_ids(path: str | Path) -> Iterator[None]:
     ``path`` is the .npz file or a folder holding ``smplx/SMPLX_NEUTRAL.npz`` or ``SMPLX_NEUTRAL.npz``.
     """
     import smplx.vertex_ids as smplx_vertex_ids
+
     table = smplx_vertex_ids.vertex_ids['smplx']
     ids = _file_keypoint_ids(Path(path))
     saved = dict(table)

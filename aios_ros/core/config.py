@@ -10,6 +10,7 @@ Every leaf field is declared with :func:`param`, which keeps its documentation i
 metadata (description, range, whether it may change while the node runs); the node generates
 its ROS parameter descriptors from that metadata alone.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,13 @@ class ConfigError(ValueError):
     """The configuration file or one of its values is unusable."""
 
 
-def param(default: Any, doc: str, low: float | None = None, high: float | None = None,
-          dynamic: bool = False) -> Any:
+def param(
+    default: Any,
+    doc: str,
+    low: float | None = None,
+    high: float | None = None,
+    dynamic: bool = False,
+) -> Any:
     """A settings field with its documentation: ``doc`` (the ROS parameter description), the
     allowed range [``low``, ``high``] and ``dynamic`` (may change while the node runs; every
     other parameter is read-only)."""
@@ -125,7 +131,7 @@ def _coerce(hint: Any, raw: Any, name: str) -> Any:
         return origin(_coerce(item, v, name) for v in raw)
     if hint is float and isinstance(raw, int) and not isinstance(raw, bool):
         return float(raw)
-    if hint in (bool, int, float, str) and not (type(raw) is hint):
+    if hint in (bool, int, float, str) and type(raw) is not hint:
         raise ConfigError(f'{name}: expected {hint.__name__}, got {raw!r}')
     return raw
 
@@ -133,6 +139,9 @@ def _coerce(hint: Any, raw: Any, name: str) -> Any:
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(
-            out.get(key), dict) else value
+        out[key] = (
+            _merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
     return out

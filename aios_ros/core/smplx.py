@@ -4,6 +4,7 @@ Pose joints are kept in AiOS order: ``[global_orient, body 21, left hand 15, rig
 = 53 joints (the eyes are always zero in AiOS). The skeleton is the 55-joint SMPL-X kinematic tree
 (the 53 pose joints plus both eyes), in the order of ``smplx.joint_names.JOINT_NAMES[:55]``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,6 +25,62 @@ BOX_NAMES = ('body', 'left_hand', 'right_hand', 'face')
 NUM_SKELETON_JOINTS = 55
 #: parent of each skeleton joint, -1 for the root (pelvis)
 SMPLX_PARENTS = np.array(
-    [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 15, 15, 15,
-     20, 25, 26, 20, 28, 29, 20, 31, 32, 20, 34, 35, 20, 37, 38,
-     21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21, 52, 53], dtype=np.int64)
+    [
+        -1,
+        0,
+        0,
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        9,
+        9,
+        12,
+        13,
+        14,
+        16,
+        17,
+        18,
+        19,
+        15,
+        15,
+        15,
+        20,
+        25,
+        26,
+        20,
+        28,
+        29,
+        20,
+        31,
+        32,
+        20,
+        34,
+        35,
+        20,
+        37,
+        38,
+        21,
+        40,
+        41,
+        21,
+        43,
+        44,
+        21,
+        46,
+        47,
+        21,
+        49,
+        50,
+        21,
+        52,
+        53,
+    ],
+    dtype=np.int64,
+)

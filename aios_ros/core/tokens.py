@@ -9,13 +9,14 @@ After decoder layer 1 every kept person (group) owns a block of T consecutive to
   ``[0 body box, 1..17 body kps, 18 lhand box, 19..24 lhand kps, 25 rhand box,
   26..31 rhand kps, 32 face box, 33..38 face kps]``
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
 NUM_GROUPS = 100  # people (query groups) the decoder keeps after its person selection
-TOKEN_DIM = 256   # width of every decoder token
+TOKEN_DIM = 256  # width of every decoder token
 NUM_BODY_KPS = 17
 NUM_HAND_KPS = 6
 NUM_FACE_KPS = 6
@@ -42,8 +43,15 @@ class TokenLayout:
 
 
 BODY_LAYOUT = TokenLayout(size=21, lhand_box=18, rhand_box=19, face_box=20)
-WHOLE_BODY_LAYOUT = TokenLayout(size=39, lhand_box=18, lhand_kps=range(19, 25), rhand_box=25,
-                                rhand_kps=range(26, 32), face_box=32, face_kps=range(33, 39))
+WHOLE_BODY_LAYOUT = TokenLayout(
+    size=39,
+    lhand_box=18,
+    lhand_kps=range(19, 25),
+    rhand_box=25,
+    rhand_kps=range(26, 32),
+    face_box=32,
+    face_kps=range(33, 39),
+)
 
 
 def span(slots: range) -> slice:

@@ -9,6 +9,7 @@ Conventions used everywhere in the core:
 * Rotations are 3x3 matrices in the core; axis-angle (radians) only at the message boundary.
 * SMPL-X pose joints are kept in AiOS order (:mod:`aios_ros.core.smplx`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
@@ -18,7 +19,6 @@ from typing import Optional, Protocol
 import numpy as np
 
 from aios_ros.core.smplx import NUM_BETAS, NUM_EXPRESSION, NUM_POSE_JOINTS
-
 
 
 class TrackState(IntEnum):
@@ -89,35 +89,54 @@ class Bodies:
     def empty(cls, num_joints: int) -> 'Bodies':
         """No people; array shapes stay well defined (N = 0)."""
         f = np.float32
-        return cls(scores=np.zeros((0,), f), boxes=np.zeros((0, 4, 4), f),
-                   pose=np.zeros((0, NUM_POSE_JOINTS, 3, 3), f), betas=np.zeros((0, NUM_BETAS), f),
-                   expression=np.zeros((0, NUM_EXPRESSION), f), transl=np.zeros((0, 3), f),
-                   keypoints_2d=np.zeros((0, num_joints, 2), f),
-                   joints_3d=np.zeros((0, num_joints, 3), f))
+        return cls(
+            scores=np.zeros((0,), f),
+            boxes=np.zeros((0, 4, 4), f),
+            pose=np.zeros((0, NUM_POSE_JOINTS, 3, 3), f),
+            betas=np.zeros((0, NUM_BETAS), f),
+            expression=np.zeros((0, NUM_EXPRESSION), f),
+            transl=np.zeros((0, 3), f),
+            keypoints_2d=np.zeros((0, num_joints, 2), f),
+            joints_3d=np.zeros((0, num_joints, 3), f),
+        )
 
     @staticmethod
     def concatenate(parts: list['Bodies']) -> 'Bodies':
         """The people of ``parts`` (at least one) in order; an optional field (vertices, tokens,
         track ids, track states) is kept only if every part has it."""
         values = {f.name: [getattr(p, f.name) for p in parts] for f in fields(Bodies)}
-        return Bodies(**{k: None if any(x is None for x in v) else np.concatenate(v)
-                         for k, v in values.items()})
+        return Bodies(
+            **{
+                k: None if any(x is None for x in v) else np.concatenate(v)
+                for k, v in values.items()
+            }
+        )
 
     def select(self, index: np.ndarray) -> 'Bodies':
         """The people at ``index`` (integer array or boolean mask), in that order."""
-        return replace(self, **{f.name: None if getattr(self, f.name) is None
-                                else getattr(self, f.name)[index] for f in fields(self)})
+        return replace(
+            self,
+            **{
+                f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index]
+                for f in fields(self)
+            },
+        )
 
 
 class BodyModel(Protocol):
     """SMPL-X forward kinematics used after temporal fusion changes the parameters."""
 
-    faces: np.ndarray        # (F, 3) int64 triangle vertex indices
-    joint_names: list[str]   # J names, in output order
+    faces: np.ndarray  # (F, 3) int64 triangle vertex indices
+    joint_names: list[str]  # J names, in output order
 
-    def joints_and_vertices(self, pose: np.ndarray, betas: np.ndarray, expression: np.ndarray,
-                            transl: np.ndarray, with_vertices: bool
-                            ) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    def joints_and_vertices(
+        self,
+        pose: np.ndarray,
+        betas: np.ndarray,
+        expression: np.ndarray,
+        transl: np.ndarray,
+        with_vertices: bool,
+    ) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """(N,53,3,3), (N,10), (N,10), (N,3) -> joints (N,J,3), vertices (N,V,3) or None."""
 
     def skeleton_parents(self) -> np.ndarray:

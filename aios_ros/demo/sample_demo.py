@@ -6,6 +6,7 @@
 4. prints a summary (frames, people per frame, tracks, per-frame latency, accuracy against the
    sample's ground truth).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -38,8 +39,9 @@ class OverlayWriter:
         cv2.imwrite(str(self.folder / f'frame_{index:04d}.png'), image)
         if self.video is None:
             fourcc = cv2.VideoWriter_fourcc(*'mp4v')
-            self.video = cv2.VideoWriter(str(self.video_path), fourcc, VIDEO_FPS,
-                                         (image.shape[1], image.shape[0]))
+            self.video = cv2.VideoWriter(
+                str(self.video_path), fourcc, VIDEO_FPS, (image.shape[1], image.shape[0])
+            )
         self.video.write(image)
         self.count += 1
 
@@ -48,8 +50,14 @@ class OverlayWriter:
             self.video.release()
 
 
-def run_demo(out: Path, frames: Optional[int], short_side: int, checkpoint: Optional[str],
-             smplx: Optional[str], config: Optional[Path]) -> int:
+def run_demo(
+    out: Path,
+    frames: Optional[int],
+    short_side: int,
+    checkpoint: Optional[str],
+    smplx: Optional[str],
+    config: Optional[Path],
+) -> int:
     """Replay the first ``frames`` (None: all) of the sample into ``out`` (replaced); the rest of
     the arguments override the parameter file ``config`` (None: the package's)."""
     t0 = time.perf_counter()
@@ -58,9 +66,16 @@ def run_demo(out: Path, frames: Optional[int], short_side: int, checkpoint: Opti
         shutil.rmtree(out)
     out.mkdir(parents=True)
     sink = OverlayWriter(out / 'overlay', out / 'overlay.mp4')
-    options = ReplayOptions(bag=sample, out=out / 'bag', config=config, checkpoint=checkpoint,
-                            smplx=smplx, short_side=short_side, max_frames=frames,
-                            overlay_sink=sink)
+    options = ReplayOptions(
+        bag=sample,
+        out=out / 'bag',
+        config=config,
+        checkpoint=checkpoint,
+        smplx=smplx,
+        short_side=short_side,
+        max_frames=frames,
+        overlay_sink=sink,
+    )
     try:
         summary = run_replay(options)
     finally:
@@ -79,12 +94,13 @@ def _print_accuracy(gt_path: Path, bag: Path) -> None:
     from aios_ros.evaluation.bag_table import tables_from_bag
     from aios_ros.evaluation.layout import load_table
     from aios_ros.evaluation.report import evaluate
+
     gt = load_table(gt_path)
     for stream, table in tables_from_bag(bag).items():
         r = evaluate(gt, table)
         mpjpe = r['mpjpe'].get('all')
-        print(f'  accuracy vs ground truth ({stream}): F1 {r["f1"]:.2f} '
-              f'(TP {r["tp"]}, FP {r["fp"]}, FN {r["fn"]}), MPJPE '
-              + ('n/a' if mpjpe is None else f'{mpjpe:.0f} mm'))
-
-
+        print(
+            f'  accuracy vs ground truth ({stream}): F1 {r["f1"]:.2f} '
+            f'(TP {r["tp"]}, FP {r["fp"]}, FN {r["fn"]}), MPJPE '
+            + ('n/a' if mpjpe is None else f'{mpjpe:.0f} mm')
+        )

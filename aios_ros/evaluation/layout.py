@@ -16,6 +16,7 @@ vertices       (P, V, 3)    optional mesh in the camera optical frame, metres
 
 Extra keys (e.g. the SMPL-X parameters the sample's ground truth also stores) are ignored.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,14 +47,17 @@ class PersonTable:
         return np.nonzero(self.frame == frame_index)[0]
 
 
-def make_table(stamps_ns, frame, track_id, keypoints_2d, joints_3d, boxes=None,
-               vertices=None) -> PersonTable:
+def make_table(
+    stamps_ns, frame, track_id, keypoints_2d, joints_3d, boxes=None, vertices=None
+) -> PersonTable:
     """Validate shapes and build a :class:`PersonTable` (boxes default to the keypoint extent)."""
     kp = np.asarray(keypoints_2d, np.float64)
     joints = np.asarray(joints_3d, np.float64)
     if kp.ndim != 3 or joints.ndim != 3 or len(kp) != len(frame) or len(joints) != len(frame):
-        raise ValueError(f'keypoints_2d {kp.shape} / joints_3d {joints.shape} must be (P, J, 2) '
-                         f'/ (P, J, 3) with P = {len(frame)} rows')
+        raise ValueError(
+            f'keypoints_2d {kp.shape} / joints_3d {joints.shape} must be (P, J, 2) '
+            f'/ (P, J, 3) with P = {len(frame)} rows'
+        )
     if kp.shape[1] != joints.shape[1]:
         raise ValueError(f'keypoints_2d has {kp.shape[1]} joints, joints_3d {joints.shape[1]}')
     boxes = boxes_from_keypoints(kp) if boxes is None else np.asarray(boxes, np.float64)
@@ -62,8 +66,9 @@ def make_table(stamps_ns, frame, track_id, keypoints_2d, joints_3d, boxes=None,
     stamps = np.asarray(stamps_ns, np.int64)
     if len(frame) and (frame.min() < 0 or frame.max() >= len(stamps)):
         raise ValueError('frame indices must index stamps_ns')
-    return PersonTable(stamps, frame, np.asarray(track_id, np.int64), kp, joints,
-                       boxes.reshape(-1, 4), verts)
+    return PersonTable(
+        stamps, frame, np.asarray(track_id, np.int64), kp, joints, boxes.reshape(-1, 4), verts
+    )
 
 
 def load_table(path: str | Path) -> PersonTable:
@@ -74,8 +79,10 @@ def load_table(path: str | Path) -> PersonTable:
     with np.load(path) as data:
         missing = [k for k in REQUIRED if k not in data]
         if missing:
-            raise ValueError(f'{path}: missing array(s) {", ".join(missing)} '
-                             f'(layout: aios_ros/evaluation/layout.py)')
+            raise ValueError(
+                f'{path}: missing array(s) {", ".join(missing)} '
+                f'(layout: aios_ros/evaluation/layout.py)'
+            )
         opt = {k: data[k] for k in ('boxes', 'vertices') if k in data}
         return make_table(*(data[k] for k in REQUIRED), **opt)
 

@@ -9,6 +9,7 @@ NMVE/NMJE divide MVE/MPJPE by the F1 score so that missing people are penalised.
 
 All 3D inputs are metres; every reported error is millimetres.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from scipy.optimize import linear_sum_assignment
 from aios_ros.geometry.boxes import iou_matrix
 
 PELVIS, NECK, LEFT_WRIST, RIGHT_WRIST = 0, 12, 20, 21
-NUM_BODY_JOINTS = 22          # SMPL-X joints 0..21 (pelvis .. wrists)
+NUM_BODY_JOINTS = 22  # SMPL-X joints 0..21 (pelvis .. wrists)
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,15 @@ def joint_parts(num_joints: int) -> dict[str, Part]:
     if num_joints >= 127:
         left, right = np.r_[left, 66:71], np.r_[right, 71:76]
         face = np.arange(76, 127)
-    parts.update(left_hand=Part(left, LEFT_WRIST), right_hand=Part(right, RIGHT_WRIST),
-                 face=Part(face, NECK))
+    parts.update(
+        left_hand=Part(left, LEFT_WRIST), right_hand=Part(right, RIGHT_WRIST), face=Part(face, NECK)
+    )
     return parts
 
 
-def vertex_parts(num_vertices: int, segments: Optional[dict[str, np.ndarray]] = None
-                 ) -> dict[str, Part]:
+def vertex_parts(
+    num_vertices: int, segments: Optional[dict[str, np.ndarray]] = None
+) -> dict[str, Part]:
     """Vertex subsets; ``segments`` maps left_hand/right_hand/face to vertex index arrays
     (e.g. the official SMPL-X MANO/FLAME correspondences). Roots are joint indices."""
     parts = {'all': Part(np.arange(num_vertices), PELVIS)}
@@ -67,8 +70,13 @@ def vertex_parts(num_vertices: int, segments: Optional[dict[str, np.ndarray]] = 
     return parts
 
 
-def match_people(gt_kp: np.ndarray, gt_boxes: np.ndarray, pred_kp: np.ndarray,
-                 pred_boxes: np.ndarray, min_iou: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+def match_people(
+    gt_kp: np.ndarray,
+    gt_boxes: np.ndarray,
+    pred_kp: np.ndarray,
+    pred_boxes: np.ndarray,
+    min_iou: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray]:
     """AGORA-style one-to-one matching of one frame.
 
     gt_kp (G, J, 2) / pred_kp (P, J, 2) projected joints in pixels (the first 22 body joints are
@@ -93,8 +101,9 @@ def prf1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
-def root_aligned_error(pred: np.ndarray, gt: np.ndarray, pred_root: np.ndarray,
-                       gt_root: np.ndarray) -> np.ndarray:
+def root_aligned_error(
+    pred: np.ndarray, gt: np.ndarray, pred_root: np.ndarray, gt_root: np.ndarray
+) -> np.ndarray:
     """(P, K, 3) points, (P, 3) roots (m) -> (P,) mean per-point error after root alignment, mm."""
     diff = (pred - pred_root[:, None]) - (gt - gt_root[:, None])
     return 1000.0 * np.linalg.norm(diff, axis=2).mean(axis=1)
@@ -107,15 +116,19 @@ def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     u, s, vt = np.linalg.svd(p.T @ g)
     d = np.sign(np.linalg.det(u @ vt))
     fix = np.array([1.0, 1.0, d])
-    rot = (u * fix) @ vt                       # applied as p @ rot
-    scale = (s * fix).sum() / max((p ** 2).sum(), 1e-12)
+    rot = (u * fix) @ vt  # applied as p @ rot
+    scale = (s * fix).sum() / max((p**2).sum(), 1e-12)
     return scale * p @ rot + mu_g
 
 
 def pa_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """(P, K, 3) -> (P,) mean per-point error after per-person Procrustes alignment, mm."""
-    return np.array([1000.0 * np.linalg.norm(procrustes_align(p, g) - g, axis=1).mean()
-                     for p, g in zip(pred, gt)])
+    return np.array(
+        [
+            1000.0 * np.linalg.norm(procrustes_align(p, g) - g, axis=1).mean()
+            for p, g in zip(pred, gt)
+        ]
+    )
 
 
 def accel_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -123,5 +136,5 @@ def accel_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
     Error of the second finite difference X[t-1] - 2 X[t] + X[t+1], mean over joints.
     """
-    acc = lambda x: x[:-2] - 2 * x[1:-1] + x[2:]   # noqa: E731
+    acc = lambda x: x[:-2] - 2 * x[1:-1] + x[2:]  # noqa: E731
     return 1000.0 * np.linalg.norm(acc(pred) - acc(gt), axis=2).mean(axis=1)

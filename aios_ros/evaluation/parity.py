@@ -8,6 +8,7 @@ padded batch; post-processing uses the original image sizes as target sizes. The
 keys of the official fixtures (``shared/reference/aios/seeded/README.md`` §3; ``aux_outputs`` only
 for decoder layers 0-1) and can be checked with ``compare_fixture.py``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,17 +16,21 @@ from pathlib import Path
 import cv2
 import torch
 
+from aios_ros.core.smplx import POSE_SLICES
 from aios_ros.model.aios import AiOS, ForwardTrace
 from aios_ros.model.config import ModelConfig
 from aios_ros.model.estimator import build_model
 from aios_ros.model.heads import inverse_sigmoid
 from aios_ros.model.postprocess import BOX_KEYS, fullpose, postprocess, top_scores
 from aios_ros.model.preprocess import Batch, make_batch
-from aios_ros.core.smplx import POSE_SLICES
 
 VERTEX_STRIDE = 16
-SMPLX_POSE_PARTS = {'pred_smpl_pose': (0, 22), 'pred_smpl_lhand_pose': (22, 37),
-                    'pred_smpl_rhand_pose': (37, 52), 'pred_smpl_jaw_pose': (52, 53)}
+SMPLX_POSE_PARTS = {
+    'pred_smpl_pose': (0, 22),
+    'pred_smpl_lhand_pose': (22, 37),
+    'pred_smpl_rhand_pose': (37, 52),
+    'pred_smpl_jaw_pose': (52, 53),
+}
 
 
 def read_images(paths: list[str]) -> list:
@@ -42,37 +47,62 @@ def _input_and_encoder(batch: Batch, tr: ForwardTrace) -> dict:
     t = tr.transformer
     sel = t.selection
     return {
-        'img': batch.img, 'img_shape': batch.img_shape, 'ori_shape': batch.ori_shape,
-        'img2bb_trans': batch.img2bb, 'bb2img_trans': batch.bb2img, 'image_mask': batch.mask,
-        'backbone_shapes': [tuple(f.shape) for f in tr.features], 'backbone_masks': tr.feature_masks,
-        'backbone_C3': tr.features[0], 'spatial_shapes': t.spatial_shapes,
-        'level_start_index': t.level_start_index, 'valid_ratios': t.valid_ratios,
-        'mask_flatten': t.mask_flatten, 'memory': t.memory, 'enc_class_logits': sel.logits,
-        'enc_topk_indices': sel.indices, 'enc_topk_boxes': sel.boxes_unsig.sigmoid(),
-        'enc_topk_proposals': sel.proposals, 'enc_topk_content': sel.content,
+        'img': batch.img,
+        'img_shape': batch.img_shape,
+        'ori_shape': batch.ori_shape,
+        'img2bb_trans': batch.img2bb,
+        'bb2img_trans': batch.bb2img,
+        'image_mask': batch.mask,
+        'backbone_shapes': [tuple(f.shape) for f in tr.features],
+        'backbone_masks': tr.feature_masks,
+        'backbone_C3': tr.features[0],
+        'spatial_shapes': t.spatial_shapes,
+        'level_start_index': t.level_start_index,
+        'valid_ratios': t.valid_ratios,
+        'mask_flatten': t.mask_flatten,
+        'memory': t.memory,
+        'enc_class_logits': sel.logits,
+        'enc_topk_indices': sel.indices,
+        'enc_topk_boxes': sel.boxes_unsig.sigmoid(),
+        'enc_topk_proposals': sel.proposals,
+        'enc_topk_content': sel.content,
     }
 
 
 def _decoder(model: AiOS, tr: ForwardTrace) -> dict:
     t = tr.transformer
     dec = t.decoder
-    aux = [{'pred_logits': model.class_embed[lid](dec.hs[lid]),
-            'pred_boxes': (model.bbox_embed[lid](dec.hs[lid])
-                           + inverse_sigmoid(dec.references[lid])).sigmoid()} for lid in (0, 1)]
-    return {'dec_hs': dec.hs, 'dec_references': dec.references,
-            'dec_topk_indices': dec.person_index.T, 'dec_topk_scores': dec.person_scores.T,
-            'person_token': torch.gather(t.selection.indices, 1, dec.person_index),
-            'aux_outputs': aux,
-            'interm_outputs': {'pred_logits': model.transformer.enc_out_class_embed(t.selection.content),
-                               'pred_boxes': t.selection.boxes_unsig.sigmoid()}}
+    aux = [
+        {
+            'pred_logits': model.class_embed[lid](dec.hs[lid]),
+            'pred_boxes': (
+                model.bbox_embed[lid](dec.hs[lid]) + inverse_sigmoid(dec.references[lid])
+            ).sigmoid(),
+        }
+        for lid in (0, 1)
+    ]
+    return {
+        'dec_hs': dec.hs,
+        'dec_references': dec.references,
+        'dec_topk_indices': dec.person_index.T,
+        'dec_topk_scores': dec.person_scores.T,
+        'person_token': torch.gather(t.selection.indices, 1, dec.person_index),
+        'aux_outputs': aux,
+        'interm_outputs': {
+            'pred_logits': model.transformer.enc_out_class_embed(t.selection.content),
+            'pred_boxes': t.selection.boxes_unsig.sigmoid(),
+        },
+    }
 
 
 def _smplx_all(model: AiOS, out: dict) -> dict:
     """SMPL-X for every one of the B x 100 people (the official model does this)."""
     rot = out['rotmat'].flatten(0, 1)
-    res = model.body_model(**{name: rot[:, s] for name, s in POSE_SLICES.items()},
-                           betas=out['pred_smpl_beta'].flatten(0, 1),
-                           expression=out['pred_smpl_expr'].flatten(0, 1))
+    res = model.body_model(
+        **{name: rot[:, s] for name, s in POSE_SLICES.items()},
+        betas=out['pred_smpl_beta'].flatten(0, 1),
+        expression=out['pred_smpl_expr'].flatten(0, 1),
+    )
     shape = out['rotmat'].shape[:2]
     verts = res.vertices.view(*shape, -1, 3)
     return {'pred_smpl_kp3d': res.joints.view(*shape, -1, 3), 'pred_smpl_verts': verts}
@@ -101,8 +131,9 @@ def record(model: AiOS, batch: Batch) -> dict:
     rec['post_target_sizes'] = batch.ori_shape
     rec['post_topk_indexes'] = top_scores(out['pred_logits'])[3]
     # the official engine passes the network input size as target size: only the boxes change
-    rec['post_engine_boxes'] = [{k: p[k] for k in BOX_KEYS}
-                                for p in postprocess(final, batch.img_shape, batch.img_shape)]
+    rec['post_engine_boxes'] = [
+        {k: p[k] for k in BOX_KEYS} for p in postprocess(final, batch.img_shape, batch.img_shape)
+    ]
     return rec
 
 

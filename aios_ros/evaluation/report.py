@@ -1,4 +1,5 @@
 """Sequence-level evaluation: match every frame, then aggregate the metrics of metrics.py."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,9 @@ from aios_ros.evaluation import metrics as m
 from aios_ros.evaluation.layout import PersonTable, load_table
 
 
-def match_sequence(gt: PersonTable, pred: PersonTable, min_iou: float = 0.1
-                   ) -> tuple[np.ndarray, dict[str, int]]:
+def match_sequence(
+    gt: PersonTable, pred: PersonTable, min_iou: float = 0.1
+) -> tuple[np.ndarray, dict[str, int]]:
     """Match frames by stamp, then people per frame.
 
     Only frames present in both tables are evaluated (a prediction table lists every processed
@@ -27,27 +29,44 @@ def match_sequence(gt: PersonTable, pred: PersonTable, min_iou: float = 0.1
             continue
         frames += 1
         g, p = gt.rows_of(f), pred.rows_of(pf)
-        gi, pi = m.match_people(gt.keypoints_2d[g], gt.boxes[g], pred.keypoints_2d[p],
-                                pred.boxes[p], min_iou)
+        gi, pi = m.match_people(
+            gt.keypoints_2d[g], gt.boxes[g], pred.keypoints_2d[p], pred.boxes[p], min_iou
+        )
         pairs += [(g[a], p[b], f) for a, b in zip(gi, pi)]
         fp += len(p) - len(pi)
         fn += len(g) - len(gi)
-    counts = {'frames': frames, 'gt_frames_skipped': len(gt.stamps_ns) - frames,
-              'tp': len(pairs), 'fp': fp, 'fn': fn}
+    counts = {
+        'frames': frames,
+        'gt_frames_skipped': len(gt.stamps_ns) - frames,
+        'tp': len(pairs),
+        'fp': fp,
+        'fn': fn,
+    }
     return np.array(pairs, np.int64).reshape(-1, 3), counts
 
 
-def evaluate(gt: PersonTable, pred: PersonTable, min_iou: float = 0.1,
-             vertex_segments: Optional[dict[str, np.ndarray]] = None) -> dict:
+def evaluate(
+    gt: PersonTable,
+    pred: PersonTable,
+    min_iou: float = 0.1,
+    vertex_segments: Optional[dict[str, np.ndarray]] = None,
+) -> dict:
     """All metrics of one prediction stream against ground truth (errors in mm, None if n/a)."""
     if len(gt.frame) and len(pred.frame) and gt.joints_3d.shape[1] != pred.joints_3d.shape[1]:
-        raise ValueError(f'ground truth has {gt.joints_3d.shape[1]} joints per person, '
-                         f'predictions {pred.joints_3d.shape[1]}: use the same body model')
+        raise ValueError(
+            f'ground truth has {gt.joints_3d.shape[1]} joints per person, '
+            f'predictions {pred.joints_3d.shape[1]}: use the same body model'
+        )
     pairs, counts = match_sequence(gt, pred, min_iou)
     precision, recall, f1 = m.prf1(counts['tp'], counts['fp'], counts['fn'])
-    out = {**counts, 'gt_people': counts['tp'] + counts['fn'],
-           'pred_people': counts['tp'] + counts['fp'],
-           'precision': precision, 'recall': recall, 'f1': f1}
+    out = {
+        **counts,
+        'gt_people': counts['tp'] + counts['fn'],
+        'pred_people': counts['tp'] + counts['fp'],
+        'precision': precision,
+        'recall': recall,
+        'f1': f1,
+    }
     gr, pr = pairs[:, 0], pairs[:, 1]
     gj = gt.joints_3d[gr]
     pj = pred.joints_3d[pr] if len(pairs) else gj
@@ -74,13 +93,22 @@ def _part_errors(pred_pts, gt_pts, pred_joints, gt_joints, parts) -> dict[str, O
     """Root-aligned mean error per part (points are joints or vertices; roots are joints)."""
     if not len(pred_pts):
         return {name: None for name in parts}
-    return {name: _mean(m.root_aligned_error(pred_pts[:, p.indices], gt_pts[:, p.indices],
-                                             pred_joints[:, p.root], gt_joints[:, p.root]))
-            for name, p in parts.items()}
+    return {
+        name: _mean(
+            m.root_aligned_error(
+                pred_pts[:, p.indices],
+                gt_pts[:, p.indices],
+                pred_joints[:, p.root],
+                gt_joints[:, p.root],
+            )
+        )
+        for name, p in parts.items()
+    }
 
 
-def _accel_errors(gt: PersonTable, pred: PersonTable, pairs: np.ndarray,
-                  joints: np.ndarray) -> np.ndarray:
+def _accel_errors(
+    gt: PersonTable, pred: PersonTable, pairs: np.ndarray, joints: np.ndarray
+) -> np.ndarray:
     """Accel errors over runs of consecutive frames in which one ground-truth person stays matched
     to one predicted track (never across a gap or an identity switch)."""
     errors = []
@@ -92,9 +120,10 @@ def _accel_errors(gt: PersonTable, pred: PersonTable, pairs: np.ndarray,
         for seg in np.split(run, breaks):
             if len(seg) < 3:
                 continue
-            centred = lambda x: x[:, joints] - x[:, m.PELVIS:m.PELVIS + 1]   # noqa: E731
-            errors.append(m.accel_error(centred(pred.joints_3d[seg[:, 1]]),
-                                        centred(gt.joints_3d[seg[:, 0]])))
+            centred = lambda x: x[:, joints] - x[:, m.PELVIS : m.PELVIS + 1]  # noqa: E731
+            errors.append(
+                m.accel_error(centred(pred.joints_3d[seg[:, 1]]), centred(gt.joints_3d[seg[:, 0]]))
+            )
     return np.concatenate(errors) if errors else np.zeros(0)
 
 
@@ -106,8 +135,19 @@ def _normalise(value: Optional[float], f1: float) -> Optional[float]:
     return None if value is None or f1 == 0 else value / f1
 
 
-ROWS = ('f1', 'precision', 'recall', 'mpjpe', 'nmje', 'mve', 'nmve', 'pa_mpjpe', 'pa_mpvpe',
-        'pve_camera', 'accel')
+ROWS = (
+    'f1',
+    'precision',
+    'recall',
+    'mpjpe',
+    'nmje',
+    'mve',
+    'nmve',
+    'pa_mpjpe',
+    'pa_mpvpe',
+    'pve_camera',
+    'accel',
+)
 
 
 def load_predictions(path: Path, streams: Sequence[str], topic: Optional[str]) -> dict:
@@ -115,6 +155,7 @@ def load_predictions(path: Path, streams: Sequence[str], topic: Optional[str]) -
     {'predictions': PersonTable} from a layout .npz."""
     if path.is_dir():
         from aios_ros.evaluation.bag_table import tables_from_bag  # rosbags only when needed
+
         tables = tables_from_bag(path, topic)
         return {s: tables[s] for s in streams}
     return {'predictions': load_table(path)}
@@ -122,10 +163,15 @@ def load_predictions(path: Path, streams: Sequence[str], topic: Optional[str]) -
 
 def format_report(name: str, r: dict) -> str:
     """Small text table of one evaluated stream."""
-    lines = [f'== {name}: {r["frames"]} frames, {r["gt_people"]} GT people, '
-             f'{r["pred_people"]} predictions (TP {r["tp"]}, FP {r["fp"]}, FN {r["fn"]})'
-             + (f'; {r["gt_frames_skipped"]} GT frames without predictions skipped'
-                if r['gt_frames_skipped'] else '')]
+    lines = [
+        f'== {name}: {r["frames"]} frames, {r["gt_people"]} GT people, '
+        f'{r["pred_people"]} predictions (TP {r["tp"]}, FP {r["fp"]}, FN {r["fn"]})'
+        + (
+            f'; {r["gt_frames_skipped"]} GT frames without predictions skipped'
+            if r['gt_frames_skipped']
+            else ''
+        )
+    ]
     for key in ROWS:
         value = r[key]
         if isinstance(value, dict):

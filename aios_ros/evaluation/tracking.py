@@ -10,6 +10,7 @@
   (HMMR/VIBE definition, mm/frame^2) over triples of consecutive frames in which a GT person is
   matched to the same identity (to any prediction when the stream has no identities).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,18 +31,23 @@ class FrameData:
     joints: np.ndarray
 
 
-def clear_matches(gt: list[FrameData], hyp: list[FrameData], min_iou: float = 0.5
-                  ) -> list[list[tuple[int, int]]]:
+def clear_matches(
+    gt: list[FrameData], hyp: list[FrameData], min_iou: float = 0.5
+) -> list[list[tuple[int, int]]]:
     """Per frame, (gt index, hyp index) pairs of the CLEAR-MOT matching."""
     last: dict[int, int] = {}
     out = []
     for g, h in zip(gt, hyp):
-        iou = iou_matrix(g.boxes, h.boxes) if len(g.boxes) and len(h.boxes) else np.zeros((len(g.boxes), len(h.boxes)))
+        iou = (
+            iou_matrix(g.boxes, h.boxes)
+            if len(g.boxes) and len(h.boxes)
+            else np.zeros((len(g.boxes), len(h.boxes)))
+        )
         pairs = []
         if h.ids is not None:  # keep last frame's correspondences while they still hold
             where = {int(i): k for k, i in enumerate(h.ids)}
             for gi, gid in enumerate(g.ids):
-                hi = where.get(last.get(int(gid), -10 ** 9))
+                hi = where.get(last.get(int(gid), -(10**9)))
                 if hi is not None and iou[gi, hi] >= min_iou:
                     pairs.append((gi, hi))
         used_g, used_h = {p[0] for p in pairs}, {p[1] for p in pairs}
@@ -59,8 +65,12 @@ def clear_matches(gt: list[FrameData], hyp: list[FrameData], min_iou: float = 0.
     return out
 
 
-def mot_metrics(gt: list[FrameData], hyp: list[FrameData], matches: list[list[tuple[int, int]]],
-                min_iou: float = 0.5) -> dict[str, float]:
+def mot_metrics(
+    gt: list[FrameData],
+    hyp: list[FrameData],
+    matches: list[list[tuple[int, int]]],
+    min_iou: float = 0.5,
+) -> dict[str, float]:
     """MOTA, ID switches and IDF1 (identities required in ``hyp``)."""
     num_gt = sum(len(g.boxes) for g in gt)
     num_hyp = sum(len(h.boxes) for h in hyp)
@@ -93,8 +103,9 @@ def idf1(gt: list[FrameData], hyp: list[FrameData], min_iou: float = 0.5) -> flo
     return 2.0 * overlap[rows, cols].sum() / max(total, 1)
 
 
-def pose_metrics(gt: list[FrameData], hyp: list[FrameData], matches: list[list[tuple[int, int]]]
-                 ) -> dict[str, float | None]:
+def pose_metrics(
+    gt: list[FrameData], hyp: list[FrameData], matches: list[list[tuple[int, int]]]
+) -> dict[str, float | None]:
     """MPJPE, PA-MPJPE (mm) and acceleration error (mm/frame^2) over matched pairs."""
     pred, true = [], []
     tracks: dict[int, dict[int, tuple[np.ndarray, np.ndarray, int]]] = {}
@@ -111,8 +122,11 @@ def pose_metrics(gt: list[FrameData], hyp: list[FrameData], matches: list[list[t
     pred_a, true_a = np.array(pred), np.array(true)
     mpjpe = 1000.0 * np.linalg.norm(pred_a - true_a, axis=-1).mean()
     acc = _accel(tracks)
-    return {'mpjpe_mm': float(mpjpe), 'pa_mpjpe_mm': float(pa_error(pred_a, true_a).mean()),
-            'accel_mm_per_frame2': acc}
+    return {
+        'mpjpe_mm': float(mpjpe),
+        'pa_mpjpe_mm': float(pa_error(pred_a, true_a).mean()),
+        'accel_mm_per_frame2': acc,
+    }
 
 
 def _centred(joints: np.ndarray) -> np.ndarray:
@@ -125,10 +139,16 @@ def _accel(tracks: dict[int, dict[int, tuple]]) -> float | None:
     errors = []
     for frames in tracks.values():
         times = sorted(frames)
-        breaks = [k for k in range(1, len(times)) if times[k] != times[k - 1] + 1
-                  or frames[times[k]][2] != frames[times[k - 1]][2]]
+        breaks = [
+            k
+            for k in range(1, len(times))
+            if times[k] != times[k - 1] + 1 or frames[times[k]][2] != frames[times[k - 1]][2]
+        ]
         for run in np.split(np.array(times), breaks):
             if len(run) >= 3:
-                errors.extend(accel_error(np.array([frames[t][0] for t in run]),
-                                          np.array([frames[t][1] for t in run])))
+                errors.extend(
+                    accel_error(
+                        np.array([frames[t][0] for t in run]), np.array([frames[t][1] for t in run])
+                    )
+                )
     return float(np.mean(errors)) if errors else None

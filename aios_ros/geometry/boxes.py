@@ -1,4 +1,5 @@
 """Axis-aligned boxes in pixels, ``xyxy`` = (x_min, y_min, x_max, y_max)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -13,6 +13,7 @@ Two conversions reproduce the AiOS heads bit-for-bit and must not be "improved":
   the mean hand pose in axis-angle space, so the vector itself matters. Everything that is not
   AiOS parity uses the principal logarithm of :mod:`aios_ros.geometry.so3` (angle in [0, pi]).
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,11 +28,13 @@ ArrayT = TypeVar('ArrayT', torch.Tensor, np.ndarray)
 
 def _numpy_friendly(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
     """Let ``fn`` take and return numpy arrays too (dtype preserved, no copy on the way in)."""
+
     @functools.wraps(fn)
     def wrapper(x):
         if isinstance(x, np.ndarray):
             return fn(torch.from_numpy(np.ascontiguousarray(x))).numpy()
         return fn(x)
+
     return wrapper
 
 
@@ -46,7 +49,6 @@ def rot6d_to_rotmat(x: ArrayT) -> ArrayT:
     return torch.stack((b1, b2, b3), dim=-1)
 
 
-
 @_numpy_friendly
 def rotmat_to_quaternion(rotmat: ArrayT) -> ArrayT:
     """(..., 3, 3) -> (..., 4) (w, x, y, z), pytorch3d 0.6.1 semantics, sign NOT standardised.
@@ -56,15 +58,25 @@ def rotmat_to_quaternion(rotmat: ArrayT) -> ArrayT:
     """
     m = rotmat.reshape(*rotmat.shape[:-2], 9)
     m00, m01, m02, m10, m11, m12, m20, m21, m22 = m.unbind(-1)
-    diag = torch.stack([1.0 + m00 + m11 + m22, 1.0 + m00 - m11 - m22,
-                        1.0 - m00 + m11 - m22, 1.0 - m00 - m11 + m22], dim=-1)
+    diag = torch.stack(
+        [
+            1.0 + m00 + m11 + m22,
+            1.0 + m00 - m11 - m22,
+            1.0 - m00 + m11 - m22,
+            1.0 - m00 - m11 + m22,
+        ],
+        dim=-1,
+    )
     q_abs = torch.where(diag > 0, torch.sqrt(diag.clamp(min=0)), torch.zeros_like(diag))
-    candidates = torch.stack([
-        torch.stack([q_abs[..., 0] ** 2, m21 - m12, m02 - m20, m10 - m01], dim=-1),
-        torch.stack([m21 - m12, q_abs[..., 1] ** 2, m10 + m01, m02 + m20], dim=-1),
-        torch.stack([m02 - m20, m10 + m01, q_abs[..., 2] ** 2, m12 + m21], dim=-1),
-        torch.stack([m10 - m01, m20 + m02, m21 + m12, q_abs[..., 3] ** 2], dim=-1),
-    ], dim=-2)
+    candidates = torch.stack(
+        [
+            torch.stack([q_abs[..., 0] ** 2, m21 - m12, m02 - m20, m10 - m01], dim=-1),
+            torch.stack([m21 - m12, q_abs[..., 1] ** 2, m10 + m01, m02 + m20], dim=-1),
+            torch.stack([m02 - m20, m10 + m01, q_abs[..., 2] ** 2, m12 + m21], dim=-1),
+            torch.stack([m10 - m01, m20 + m02, m21 + m12, q_abs[..., 3] ** 2], dim=-1),
+        ],
+        dim=-2,
+    )
     best = q_abs.argmax(dim=-1, keepdim=True)
     chosen = torch.take_along_dim(candidates, best[..., None], dim=-2)[..., 0, :]
     denom = 2.0 * torch.take_along_dim(q_abs, best, dim=-1).clamp(min=0.1)

@@ -4,6 +4,7 @@ All functions take and return float arrays; rotations are (..., 3, 3), tangent v
 (axis * angle, radians) are (..., 3). Averaging is done on matrices (chordal L2 mean), never on
 axis-angle components (TEMPORAL_DESIGN.md section 7).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,6 +24,7 @@ def log_map(r: np.ndarray) -> np.ndarray:
 
 # Component-first ("cf") forms: tangent vectors (3, ...), matrices (3, 3, ...). numpy is slow on
 # broadcasts whose innermost axis has length 3, so batched filters work in this layout.
+
 
 def exp_map_cf(w: np.ndarray) -> np.ndarray:
     """Rodrigues, component-first: tangent vectors (3, ...) -> rotation matrices (3, 3, ...).
@@ -57,13 +59,15 @@ def log_map_cf(r: np.ndarray) -> np.ndarray:
     cos = np.clip((trace - 1.0) / 2.0, -1.0, 1.0)
     theta = np.arccos(cos)
     sin = np.sin(theta)
-    scale = np.where(theta < 1e-6, 0.5 + theta ** 2 / 12.0, theta / (2.0 * np.maximum(sin, _EPS)))
-    out = np.stack([(r[2, 1] - r[1, 2]) * scale, (r[0, 2] - r[2, 0]) * scale,
-                    (r[1, 0] - r[0, 1]) * scale])
+    scale = np.where(theta < 1e-6, 0.5 + theta**2 / 12.0, theta / (2.0 * np.maximum(sin, _EPS)))
+    out = np.stack(
+        [(r[2, 1] - r[1, 2]) * scale, (r[0, 2] - r[2, 0]) * scale, (r[1, 0] - r[0, 1]) * scale]
+    )
     near_pi = theta > np.pi - 1e-3
     if np.any(near_pi):
-        out[:, near_pi] = _log_near_pi(np.moveaxis(r[:, :, near_pi], (0, 1), (-2, -1)),
-                                       theta[near_pi]).T
+        out[:, near_pi] = _log_near_pi(
+            np.moveaxis(r[:, :, near_pi], (0, 1), (-2, -1)), theta[near_pi]
+        ).T
     return out
 
 
@@ -111,8 +115,9 @@ def _cofactor_index() -> tuple[np.ndarray, ...]:
 _COF = _cofactor_index()
 
 
-def _newton_polar(x: np.ndarray, iters: int = 12, tol: float = 1e-6
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _newton_polar(
+    x: np.ndarray, iters: int = 12, tol: float = 1e-6
+) -> tuple[np.ndarray, np.ndarray]:
     """x: (9, n) row-major components -> (polar factors (9, n), usable (n,) bool).
 
     Convergence is quadratic (singular values 1 + e -> 1 + e^2 / 2): after a step smaller than

@@ -5,6 +5,7 @@ entries incl. the aliased head lists and the 27 ``body_model.*`` SMPL-X entries)
 checkpoint loads with ``strict=True``. The forward stops before SMPL-X: callers run the body model
 only for the people they keep (see :mod:`aios_ros.model.estimator`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,19 +14,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aios_ros.model.backbone import Backbone
-from aios_ros.model.heads import (D, DECODER_HEAD_LISTS, box_and_keypoint_predictions,
-                                  build_head_lists, smplx_predictions)
-from aios_ros.model.position_encoding import PositionEmbeddingSineHW
 from aios_ros.core.tokens import NUM_GROUPS, WHOLE_BODY_LAYOUT
+from aios_ros.model.backbone import Backbone
+from aios_ros.model.heads import (
+    DECODER_HEAD_LISTS,
+    D,
+    box_and_keypoint_predictions,
+    build_head_lists,
+    smplx_predictions,
+)
+from aios_ros.model.position_encoding import PositionEmbeddingSineHW
 from aios_ros.model.transformer import Transformer, TransformerOutput
 
 BACKBONE_CHANNELS = (512, 1024, 2048)
 
 
 def _projection(in_ch: int, kernel: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_ch, D, kernel, stride=stride, padding=kernel // 2),
-                         nn.GroupNorm(32, D))
+    return nn.Sequential(
+        nn.Conv2d(in_ch, D, kernel, stride=stride, padding=kernel // 2), nn.GroupNorm(32, D)
+    )
 
 
 def downsample_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -58,8 +65,10 @@ class AiOS(nn.Module):
         self.transformer = Transformer()
         self.label_enc = nn.Embedding(101, D)  # denoising-training label embedding; unused here
         self.body_model = body_model
-        self.input_proj = nn.ModuleList([_projection(c, 1, 1) for c in BACKBONE_CHANNELS]
-                                        + [_projection(BACKBONE_CHANNELS[-1], 3, 2)])
+        self.input_proj = nn.ModuleList(
+            [_projection(c, 1, 1) for c in BACKBONE_CHANNELS]
+            + [_projection(BACKBONE_CHANNELS[-1], 3, 2)]
+        )
         self.backbone = nn.Sequential(Backbone(), PositionEmbeddingSineHW())
         # NHWC convolutions are 1.1-1.5x faster on CPU (oneDNN); flattening NHWC maps into
         # (B, h*w, C) tokens is then a free view.
@@ -70,8 +79,9 @@ class AiOS(nn.Module):
         for name in DECODER_HEAD_LISTS:
             setattr(self.transformer.decoder, name, getattr(self, name))
 
-    def forward(self, img: torch.Tensor, mask: torch.Tensor,
-                trace: bool = False) -> tuple[dict[str, torch.Tensor], ForwardTrace]:
+    def forward(
+        self, img: torch.Tensor, mask: torch.Tensor, trace: bool = False
+    ) -> tuple[dict[str, torch.Tensor], ForwardTrace]:
         """Final-layer predictions for the G = 100 people kept by the decoder.
 
         img (B, 3, H, W) normalised RGB; mask (B, H, W) bool, True on batch padding.

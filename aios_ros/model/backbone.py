@@ -2,6 +2,7 @@
 
 Returns the ``layer2``/``layer3``/``layer4`` maps C3 (512 ch, stride 8), C4 (1024, 16), C5 (2048, 32).
 """
+
 from __future__ import annotations
 
 import torch
@@ -46,8 +47,9 @@ class Bottleneck(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = None
         if stride != 1 or in_ch != out_ch:
-            self.downsample = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False),
-                                            FrozenBatchNorm2d(out_ch))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), FrozenBatchNorm2d(out_ch)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)

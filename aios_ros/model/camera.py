@@ -9,6 +9,7 @@ Metric variant (opt-in, ``ModelConfig.metric_camera``): keep what the image show
 body origin projects and how large the body appears — but explain it with the real intrinsics K:
 ``z = f_real / (5000 * scale * s)`` and x, y back-projected from the origin's image position.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,9 @@ def project(points: torch.Tensor, transl: torch.Tensor, img_hw: torch.Tensor) ->
     return FOCAL * uv + centre
 
 
-def metric_translation(cam: torch.Tensor, K: torch.Tensor, input_hw: torch.Tensor,
-                       scale_xy: torch.Tensor) -> torch.Tensor:
+def metric_translation(
+    cam: torch.Tensor, K: torch.Tensor, input_hw: torch.Tensor, scale_xy: torch.Tensor
+) -> torch.Tensor:
     """Translation (..., 3) in metres for a camera with intrinsics K (3, 3) of the original image.
 
     cam (..., 3) = (s, tx, ty); input_hw (2,) network input size; scale_xy (2,) original pixels
@@ -60,5 +62,10 @@ def default_K(width: int, height: int, short_side: int, max_size: int) -> np.nda
     original pixels that is 5000 divided by the resize factor of each axis, and the image centre.
     """
     in_h, in_w = input_size(height, width, short_side, max_size)
-    return np.array([[FOCAL * width / in_w, 0.0, width / 2.0],
-                     [0.0, FOCAL * height / in_h, height / 2.0], [0.0, 0.0, 1.0]])
+    return np.array(
+        [
+            [FOCAL * width / in_w, 0.0, width / 2.0],
+            [0.0, FOCAL * height / in_h, height / 2.0],
+            [0.0, 0.0, 1.0],
+        ]
+    )

@@ -1,4 +1,5 @@
 """Run-time settings of the AiOS estimator (the ``model:`` section of ``config/camera.yaml``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,6 +9,11 @@ from aios_ros.core.config import param
 
 #: what every output of a model without a checkpoint says (logs, overlays, summaries)
 UNTRAINED_NOTE = 'untrained weights: poses are meaningless'
+#: what the log says when the model is built without a checkpoint (%d: the seed)
+UNTRAINED_WARNING = (
+    f'AiOS: NO CHECKPOINT (model.checkpoint is empty) - {UNTRAINED_NOTE} '
+    '(seeded random weights, seed %d)'
+)
 
 
 @dataclass(frozen=True)
@@ -15,26 +21,36 @@ class ModelConfig:
     """How to build and run :class:`aios_ros.model.estimator.AiosEstimator`."""
 
     checkpoint: str = param(
-        '', 'path of the official aios_checkpoint.pth (Hugging Face ttxskk/AiOS); \'\' builds '
-        'seeded random weights (parity tests only: poses are meaningless)')
+        '',
+        "path of the official aios_checkpoint.pth (Hugging Face ttxskk/AiOS); '' builds "
+        'seeded random weights (parity tests only: poses are meaningless)',
+    )
     smplx_path: str = param(
-        '', 'folder with SMPLX_NEUTRAL.npz (or the file itself); \'\' uses the SMPL-X arrays '
-        'stored in the checkpoint (the official model does the same)')
+        '',
+        "folder with SMPLX_NEUTRAL.npz (or the file itself); '' uses the SMPL-X arrays "
+        'stored in the checkpoint (the official model does the same)',
+    )
     device: Literal['cpu', 'cuda'] = param('cpu', 'where the network runs')
     dtype: Literal['fp32', 'bf16'] = param(
-        'fp32', 'autocast dtype of the network; SMPL-X and post-processing stay fp32')
+        'fp32', 'autocast dtype of the network; SMPL-X and post-processing stay fp32'
+    )
     short_side: int = param(800, 'network input short side, px (official: 800)')
     max_size: int = param(1333, 'network input long side cap, px (official: 1333)')
     candidate_threshold: float = param(
-        0.1, 'lowest score returned per frame (low-score candidates for the tracker)')
+        0.1, 'lowest score returned per frame (low-score candidates for the tracker)'
+    )
     max_people: int = param(
-        20, 'most people returned per image (the official selection keeps 50 entries)')
-    seed: int = param(0, 'seed of the random weights when checkpoint is \'\'')
+        20, 'most people returned per image (the official selection keeps 50 entries)'
+    )
+    seed: int = param(0, "seed of the random weights when checkpoint is ''")
     metric_camera: bool = param(
-        False, 'false (official): translation from the fixed 5000 px focal length at the network '
-        'input; true: translation re-derived with the real intrinsics K')
+        False,
+        'false (official): translation from the fixed 5000 px focal length at the network '
+        'input; true: translation re-derived with the real intrinsics K',
+    )
     with_vertices: bool = param(
-        False, 'also skin all vertices in the estimator (the pipeline recomputes meshes itself)')
+        False, 'also skin all vertices in the estimator (the pipeline recomputes meshes itself)'
+    )
 
     def __post_init__(self) -> None:
         if self.device not in ('cpu', 'cuda'):
@@ -42,9 +58,15 @@ class ModelConfig:
         if self.dtype not in ('fp32', 'bf16'):
             raise ValueError(f"dtype must be 'fp32' or 'bf16', got {self.dtype!r}")
         if not 224 <= self.short_side <= self.max_size:
-            raise ValueError('need 224 <= short_side <= max_size (the model needs >= 900 feature '
-                             f'tokens), got {self.short_side}, {self.max_size}')
+            raise ValueError(
+                'need 224 <= short_side <= max_size (the model needs >= 900 feature '
+                f'tokens), got {self.short_side}, {self.max_size}'
+            )
         if not 0.0 <= self.candidate_threshold <= 1.0:
-            raise ValueError(f'candidate_threshold must be in [0, 1], got {self.candidate_threshold}')
+            raise ValueError(
+                f'candidate_threshold must be in [0, 1], got {self.candidate_threshold}'
+            )
         if not 1 <= self.max_people <= 50:
-            raise ValueError(f'max_people must be in [1, 50] (the model keeps 50), got {self.max_people}')
+            raise ValueError(
+                f'max_people must be in [1, 50] (the model keeps 50), got {self.max_people}'
+            )

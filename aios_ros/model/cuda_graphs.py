@@ -25,6 +25,7 @@ synchronisation (no ``.item()``, ``.tolist()`` or ``.cpu()`` of device tensors, 
 shapes, no host-to-device copies after warm-up); outputs must be tensors in dicts, lists, tuples or
 dataclasses.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,8 +35,14 @@ from typing import Any, Callable, Protocol
 
 import torch
 
-__all__ = ['BucketPolicy', 'CaptureStrategy', 'CudaGraphCapture', 'EagerCapture', 'GraphRunner',
-           'default_strategy']
+__all__ = [
+    'BucketPolicy',
+    'CaptureStrategy',
+    'CudaGraphCapture',
+    'EagerCapture',
+    'GraphRunner',
+    'default_strategy',
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +74,14 @@ def clone_outputs(tree: Any) -> Any:
         items = [clone_outputs(v) for v in tree]
         return type(tree)(*items) if hasattr(tree, '_fields') else type(tree)(items)
     if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
-        return dataclasses.replace(tree, **{f.name: clone_outputs(getattr(tree, f.name))
-                                            for f in dataclasses.fields(tree) if f.init})
+        return dataclasses.replace(
+            tree,
+            **{
+                f.name: clone_outputs(getattr(tree, f.name))
+                for f in dataclasses.fields(tree)
+                if f.init
+            },
+        )
     return tree
 
 
@@ -76,8 +89,10 @@ def copy_outputs(dst: Any, src: Any) -> None:
     """In-place ``dst <- src`` for two nests of the same structure (tensors of the same shapes)."""
     if isinstance(dst, torch.Tensor):
         if dst.shape != src.shape:
-            raise RuntimeError(f'forward output changed shape from {tuple(dst.shape)} to '
-                               f'{tuple(src.shape)} for the same bucket; it cannot be graph-captured')
+            raise RuntimeError(
+                f'forward output changed shape from {tuple(dst.shape)} to '
+                f'{tuple(src.shape)} for the same bucket; it cannot be graph-captured'
+            )
         dst.copy_(src)
     elif isinstance(dst, dict):
         for k, v in dst.items():
@@ -142,9 +157,9 @@ def default_strategy(device: torch.device) -> CaptureStrategy:
 
 @dataclasses.dataclass
 class _Bucket:
-    images: torch.Tensor            # (B, C, Hb, Wb) static input
-    mask: torch.Tensor              # (B, Hb, Wb) bool static input, True on padding
-    replay: Callable[[], None] | None   # None: capture failed, run eagerly
+    images: torch.Tensor  # (B, C, Hb, Wb) static input
+    mask: torch.Tensor  # (B, Hb, Wb) bool static input, True on padding
+    replay: Callable[[], None] | None  # None: capture failed, run eagerly
     outputs: Any = None
 
 
@@ -161,9 +176,15 @@ class GraphRunner:
     max_buckets : captured buckets kept alive (least recently used are dropped first).
     """
 
-    def __init__(self, forward: Forward, device: torch.device | str, policy: BucketPolicy | None = None,
-                 strategy: CaptureStrategy | None = None, autocast_dtype: torch.dtype | None = None,
-                 max_buckets: int = 4) -> None:
+    def __init__(
+        self,
+        forward: Forward,
+        device: torch.device | str,
+        policy: BucketPolicy | None = None,
+        strategy: CaptureStrategy | None = None,
+        autocast_dtype: torch.dtype | None = None,
+        max_buckets: int = 4,
+    ) -> None:
         self.forward = forward
         self.device = torch.device(device)
         self.policy = policy or BucketPolicy()
@@ -181,8 +202,12 @@ class GraphRunner:
     def _run(self, images: torch.Tensor, mask: torch.Tensor) -> Any:
         # The autocast weight cache is freed when the context exits, but a captured graph keeps
         # reading the cast copies it was recorded with: CUDA graphs require the cache off.
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype,
-                            enabled=self.autocast_dtype is not None, cache_enabled=False):
+        with torch.autocast(
+            self.device.type,
+            dtype=self.autocast_dtype,
+            enabled=self.autocast_dtype is not None,
+            cache_enabled=False,
+        ):
             return self.forward(images, mask)
 
     def _load(self, bucket: _Bucket, images: torch.Tensor, mask: torch.Tensor) -> None:
@@ -194,17 +219,26 @@ class GraphRunner:
 
     def _build(self, key: tuple, images: torch.Tensor, mask: torch.Tensor) -> _Bucket:
         b, c, hb, wb, dtype = key
-        bucket = _Bucket(torch.zeros(b, c, hb, wb, dtype=dtype, device=self.device),
-                         torch.ones(b, hb, wb, dtype=torch.bool, device=self.device), None)
+        bucket = _Bucket(
+            torch.zeros(b, c, hb, wb, dtype=dtype, device=self.device),
+            torch.ones(b, hb, wb, dtype=torch.bool, device=self.device),
+            None,
+        )
         self._load(bucket, images, mask)
         try:
             bucket.replay, bucket.outputs = self.strategy.capture(
-                lambda: self._run(bucket.images, bucket.mask))
+                lambda: self._run(bucket.images, bucket.mask)
+            )
         except Exception as exc:  # any capture failure must leave a working (eager) runtime
             bucket.replay, bucket.outputs = None, None
             if not self._warned:
-                log.warning('graph capture failed for input bucket %sx%s (%s: %s); running eagerly',
-                            hb, wb, type(exc).__name__, exc)
+                log.warning(
+                    'graph capture failed for input bucket %sx%s (%s: %s); running eagerly',
+                    hb,
+                    wb,
+                    type(exc).__name__,
+                    exc,
+                )
                 self._warned = True
         while len(self._buckets) >= self.max_buckets:
             self._buckets.popitem(last=False)
@@ -222,7 +256,9 @@ class GraphRunner:
         if mask is None:
             mask = torch.zeros(b, h, w, dtype=torch.bool, device=images.device)
         elif mask.shape != (b, h, w) or mask.dtype != torch.bool:
-            raise ValueError(f'mask must be bool ({b}, {h}, {w}), got {mask.dtype} {tuple(mask.shape)}')
+            raise ValueError(
+                f'mask must be bool ({b}, {h}, {w}), got {mask.dtype} {tuple(mask.shape)}'
+            )
         key = (b, c, *self.policy.bucket(h, w), images.dtype)
         with torch.inference_mode():
             bucket = self._buckets.get(key)

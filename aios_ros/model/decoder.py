@@ -9,6 +9,7 @@
 Self-attention masks of the refinement stages: a token sees its own person's tokens; box tokens
 also see the box tokens of every other person. All tensors are batch-first here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,11 +17,20 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aios_ros.model.heads import D, MLP, inverse_sigmoid
+from aios_ros.core.tokens import (
+    BODY_LAYOUT,
+    NUM_BODY_KPS,
+    NUM_FACE_KPS,
+    NUM_GROUPS,
+    NUM_HAND_KPS,
+    WHOLE_BODY_LAYOUT,
+    TokenLayout,
+    span,
+)
+from aios_ros.model.heads import MLP, D, inverse_sigmoid
 from aios_ros.model.ms_deform_attn import MSDeformAttn
 from aios_ros.model.person_attention import person_self_attention
 from aios_ros.model.position_encoding import box_sine_embedding
-from aios_ros.core.tokens import BODY_LAYOUT, NUM_BODY_KPS, NUM_FACE_KPS, NUM_GROUPS, NUM_HAND_KPS, WHOLE_BODY_LAYOUT, TokenLayout, span
 
 
 class DecoderLayer(nn.Module):
@@ -36,10 +46,17 @@ class DecoderLayer(nn.Module):
         self.linear2 = nn.Linear(d_ffn, d_model)
         self.norm3 = nn.LayerNorm(d_model)
 
-    def forward(self, tgt: torch.Tensor, query_pos: torch.Tensor, reference_points: torch.Tensor,
-                memory: torch.Tensor, memory_padding_mask: torch.Tensor | None,
-                level_start_index: torch.Tensor, spatial_shapes: torch.Tensor,
-                person_layout: TokenLayout | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        tgt: torch.Tensor,
+        query_pos: torch.Tensor,
+        reference_points: torch.Tensor,
+        memory: torch.Tensor,
+        memory_padding_mask: torch.Tensor | None,
+        level_start_index: torch.Tensor,
+        spatial_shapes: torch.Tensor,
+        person_layout: TokenLayout | None = None,
+    ) -> torch.Tensor:
         """tgt, query_pos (B, N, C); reference_points (B, N, L, 4) cxcywh (already x valid ratios);
         memory (B, S, C) -> (B, N, C) (un-normalised). Self-attention is unmasked (body-location
         stage) or, with ``person_layout``, applies the refinement-stage mask of that layout
@@ -50,8 +67,14 @@ class DecoderLayer(nn.Module):
         else:
             attn = self.self_attn(q, q, tgt, need_weights=False)[0]
         tgt = self.norm2(tgt + attn)
-        attn = self.cross_attn(tgt + query_pos, reference_points, memory, spatial_shapes,
-                               level_start_index, memory_padding_mask)
+        attn = self.cross_attn(
+            tgt + query_pos,
+            reference_points,
+            memory,
+            spatial_shapes,
+            level_start_index,
+            memory_padding_mask,
+        )
         tgt = self.norm1(tgt + attn)
         return self.norm3(tgt + self.linear2(self.linear1(tgt).relu_()))
 
@@ -61,8 +84,13 @@ def _slot(slot: int) -> slice:
     return slice(slot, slot + 1)
 
 
-def _expand(content: torch.Tensor, ref: torch.Tensor, embed: torch.Tensor, xy_mlp: nn.Module,
-            hw_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _expand(
+    content: torch.Tensor,
+    ref: torch.Tensor,
+    embed: torch.Tensor,
+    xy_mlp: nn.Module,
+    hw_logits: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """New tokens derived from a parent token (body box -> keypoints, hand box -> hand kps ...).
 
     content (B, G, C), ref (B, G, 4) of the parent; embed (K, C) per-child content offsets;
@@ -107,15 +135,29 @@ class TransformerDecoder(nn.Module):
         for part in ('lhand', 'rhand', 'face'):
             setattr(self, f'hw_{part}_bbox', nn.Embedding(1, 2))
         for part in ('lhand', 'rhand', 'face'):
-            setattr(self, f'hw_{part}_kps', nn.Embedding(NUM_HAND_KPS if part != 'face' else NUM_FACE_KPS, 2))
+            setattr(
+                self,
+                f'hw_{part}_kps',
+                nn.Embedding(NUM_HAND_KPS if part != 'face' else NUM_FACE_KPS, 2),
+            )
         for part in ('lhand', 'rhand', 'face'):
-            setattr(self, f'{part}_keypoint_embed',
-                    nn.Embedding(NUM_HAND_KPS if part != 'face' else NUM_FACE_KPS, D))
+            setattr(
+                self,
+                f'{part}_keypoint_embed',
+                nn.Embedding(NUM_HAND_KPS if part != 'face' else NUM_FACE_KPS, D),
+            )
 
-    def forward(self, tgt: torch.Tensor, ref_unsig: torch.Tensor, memory: torch.Tensor,
-                memory_padding_mask: torch.Tensor, spatial_shapes: torch.Tensor,
-                level_start_index: torch.Tensor, valid_ratios: torch.Tensor,
-                final_reference: bool = False) -> DecoderOutput:
+    def forward(
+        self,
+        tgt: torch.Tensor,
+        ref_unsig: torch.Tensor,
+        memory: torch.Tensor,
+        memory_padding_mask: torch.Tensor,
+        spatial_shapes: torch.Tensor,
+        level_start_index: torch.Tensor,
+        valid_ratios: torch.Tensor,
+        final_reference: bool = False,
+    ) -> DecoderOutput:
         """tgt (B, 900, C) initial content; ref_unsig (B, 900, 4) initial reference logits;
         memory (B, S, C); valid_ratios (B, L, 2). ``final_reference`` also computes the
         reference update after layer 5 (only needed for parity records)."""
@@ -127,8 +169,16 @@ class TransformerDecoder(nn.Module):
             ref_in = ref[:, :, None] * ratios
             query_pos = self.ref_point_head(box_sine_embedding(ref_in[:, :, 0]))
             layout = None if lid < 2 else (BODY_LAYOUT if lid < 4 else WHOLE_BODY_LAYOUT)
-            tgt = layer(tgt, query_pos, ref_in, memory, memory_padding_mask, level_start_index,
-                        spatial_shapes, person_layout=layout)
+            tgt = layer(
+                tgt,
+                query_pos,
+                ref_in,
+                memory,
+                memory_padding_mask,
+                level_start_index,
+                spatial_shapes,
+                person_layout=layout,
+            )
             hs.append(self.norm(tgt))
             if lid == len(self.layers) - 1 and not final_reference:
                 refs.append(None)
@@ -143,46 +193,61 @@ class TransformerDecoder(nn.Module):
             refs.append(ref)
         return DecoderOutput(hs, refs, person_index, person_scores)
 
-    def _refine(self, lid: int, tgt: torch.Tensor, ref: torch.Tensor,
-                layout: TokenLayout | None) -> torch.Tensor:
+    def _refine(
+        self, lid: int, tgt: torch.Tensor, ref: torch.Tensor, layout: TokenLayout | None
+    ) -> torch.Tensor:
         """Reference update after layer ``lid``: sigmoid(logit(ref) + delta(tgt)), per token type."""
         if layout is None:
             return (self.bbox_embed[lid](tgt) + inverse_sigmoid(ref)).sigmoid()
         j, k = lid - 2, lid - 4
         B, T = tgt.shape[0], layout.size
         t = tgt.view(B, -1, T, D)
-        groups = [(_slot(layout.body_box), self.bbox_embed[lid], None),
-                  (span(layout.body_kps), self.pose_embed[j], self.pose_hw_embed[j])]
+        groups = [
+            (_slot(layout.body_box), self.bbox_embed[lid], None),
+            (span(layout.body_kps), self.pose_embed[j], self.pose_hw_embed[j]),
+        ]
         hand = (self.bbox_hand_embed[j], self.bbox_hand_hw_embed[j])
         face = (self.bbox_face_embed[j], self.bbox_face_hw_embed[j])
         if layout.lhand_kps is None:  # body stage: the two hand boxes are adjacent slots
-            groups += [(slice(layout.lhand_box, layout.rhand_box + 1), *hand),
-                       (_slot(layout.face_box), *face)]
+            groups += [
+                (slice(layout.lhand_box, layout.rhand_box + 1), *hand),
+                (_slot(layout.face_box), *face),
+            ]
         else:
             hand_kp = (self.pose_hand_embed[k], self.pose_hand_hw_embed[k])
             face_kp = (self.pose_face_embed[k], self.pose_face_hw_embed[k])
-            groups += [(_slot(layout.lhand_box), *hand), (span(layout.lhand_kps), *hand_kp),
-                       (_slot(layout.rhand_box), *hand), (span(layout.rhand_kps), *hand_kp),
-                       (_slot(layout.face_box), *face), (span(layout.face_kps), *face_kp)]
+            groups += [
+                (_slot(layout.lhand_box), *hand),
+                (span(layout.lhand_kps), *hand_kp),
+                (_slot(layout.rhand_box), *hand),
+                (span(layout.rhand_kps), *hand_kp),
+                (_slot(layout.face_box), *face),
+                (span(layout.face_kps), *face_kp),
+            ]
         deltas = []
         for slots, xy_mlp, wh_mlp in groups:
             x = t[:, :, slots]
-            deltas.append(xy_mlp(x) if wh_mlp is None else torch.cat((xy_mlp(x)[..., :2], wh_mlp(x)), -1))
+            deltas.append(
+                xy_mlp(x) if wh_mlp is None else torch.cat((xy_mlp(x)[..., :2], wh_mlp(x)), -1)
+            )
         delta = torch.cat(deltas, dim=2).view(B, -1, 4)
         return (inverse_sigmoid(ref) + delta).sigmoid()
 
-    def _expand_people(self, tgt: torch.Tensor, ref: torch.Tensor,
-                       index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _expand_people(
+        self, tgt: torch.Tensor, ref: torch.Tensor, index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keep the queries ``index`` (B, G) and give each 21 tokens (:data:`BODY_LAYOUT`).
 
         tgt (B, 900, C), ref (B, 900, 4) -> (B, G*21, C), (B, G*21, 4)."""
         c = torch.gather(tgt, 1, index[..., None].expand(-1, -1, D))
         r = torch.gather(ref, 1, index[..., None].expand(-1, -1, 4))
         contents, refs = [c[:, :, None]], [r[:, :, None]]
-        parts = [(self.keypoint_embed, self.pose_embed[4], self.hw),
-                 (self.lhand_box_embed, self.bbox_hand_embed[4], self.hw_lhand_bbox),
-                 (self.rhand_box_embed, self.bbox_hand_embed[4], self.hw_rhand_bbox),
-                 (self.face_box_embed, self.bbox_face_embed[4], self.hw_face_bbox)]
+        parts = [
+            (self.keypoint_embed, self.pose_embed[4], self.hw),
+            (self.lhand_box_embed, self.bbox_hand_embed[4], self.hw_lhand_bbox),
+            (self.rhand_box_embed, self.bbox_hand_embed[4], self.hw_rhand_bbox),
+            (self.face_box_embed, self.bbox_face_embed[4], self.hw_face_bbox),
+        ]
         for embed, mlp, hw in parts:
             child, child_ref = _expand(c, r, embed.weight, mlp, hw.weight)
             contents.append(child)
@@ -190,19 +255,22 @@ class TransformerDecoder(nn.Module):
         B = tgt.shape[0]
         return torch.cat(contents, 2).view(B, -1, D), torch.cat(refs, 2).view(B, -1, 4)
 
-    def _expand_hands_face(self, tgt: torch.Tensor,
-                           ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _expand_hands_face(
+        self, tgt: torch.Tensor, ref: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """21 -> 39 tokens per person: 6 keypoint tokens after each hand/face box token.
 
         tgt (B, G*21, C), ref (B, G*21, 4) -> (B, G*39, C), (B, G*39, 4)."""
         B = tgt.shape[0]
         t, r = tgt.view(B, -1, 21, D), ref.view(B, -1, 21, 4)
         contents, refs = [t[:, :, :18]], [r[:, :, :18]]
-        parts = [(18, self.lhand_keypoint_embed, self.pose_hand_embed[2], self.hw_lhand_kps),
-                 (19, self.rhand_keypoint_embed, self.pose_hand_embed[2], self.hw_rhand_kps),
-                 (20, self.face_keypoint_embed, self.pose_face_embed[2], self.hw_face_kps)]
+        parts = [
+            (18, self.lhand_keypoint_embed, self.pose_hand_embed[2], self.hw_lhand_kps),
+            (19, self.rhand_keypoint_embed, self.pose_hand_embed[2], self.hw_rhand_kps),
+            (20, self.face_keypoint_embed, self.pose_face_embed[2], self.hw_face_kps),
+        ]
         for slot, embed, mlp, hw in parts:
             child, child_ref = _expand(t[:, :, slot], r[:, :, slot], embed.weight, mlp, hw.weight)
-            contents += [t[:, :, slot:slot + 1], child]
-            refs += [r[:, :, slot:slot + 1], child_ref]
+            contents += [t[:, :, slot : slot + 1], child]
+            refs += [r[:, :, slot : slot + 1], child_ref]
         return torch.cat(contents, 2).view(B, -1, D), torch.cat(refs, 2).view(B, -1, 4)

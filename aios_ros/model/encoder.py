@@ -2,6 +2,7 @@
 
 Tokens are the flattened feature maps of the 4 levels (batch-first (B, S, 256)).
 """
+
 from __future__ import annotations
 
 import torch
@@ -10,8 +11,9 @@ from torch import nn
 from aios_ros.model.ms_deform_attn import MSDeformAttn
 
 
-def feed_forward(x: torch.Tensor, linear1: nn.Linear, linear2: nn.Linear,
-                 chunk_rows: int = 512) -> torch.Tensor:
+def feed_forward(
+    x: torch.Tensor, linear1: nn.Linear, linear2: nn.Linear, chunk_rows: int = 512
+) -> torch.Tensor:
     """``linear2(relu(linear1(x)))`` for x (..., C), computed in chunks of rows.
 
     Row-wise, so the result is the same; a (chunk, d_ffn) hidden block stays in cache instead of a
@@ -33,19 +35,27 @@ class EncoderLayer(nn.Module):
         self.linear2 = nn.Linear(d_ffn, d_model)
         self.norm2 = nn.LayerNorm(d_model)
 
-    def forward(self, src: torch.Tensor, pos: torch.Tensor, reference_points: torch.Tensor,
-                spatial_shapes: torch.Tensor, level_start_index: torch.Tensor,
-                key_padding_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self,
+        src: torch.Tensor,
+        pos: torch.Tensor,
+        reference_points: torch.Tensor,
+        spatial_shapes: torch.Tensor,
+        level_start_index: torch.Tensor,
+        key_padding_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
         """src, pos (B, S, C); reference_points (B, S, L, 2) normalised xy; spatial_shapes (L, 2)
         (h, w); level_start_index (L,); key_padding_mask (B, S) True on padding -> (B, S, C)."""
-        attn = self.self_attn(src + pos, reference_points, src, spatial_shapes, level_start_index,
-                              key_padding_mask)
+        attn = self.self_attn(
+            src + pos, reference_points, src, spatial_shapes, level_start_index, key_padding_mask
+        )
         src = self.norm1(src + attn)
         return self.norm2(src + feed_forward(src, self.linear1, self.linear2))
 
 
-def encoder_reference_points(spatial_shapes: list[tuple[int, int]],
-                             valid_ratios: torch.Tensor) -> torch.Tensor:
+def encoder_reference_points(
+    spatial_shapes: list[tuple[int, int]], valid_ratios: torch.Tensor
+) -> torch.Tensor:
     """Pixel centres of every level, normalised to the valid area and re-scaled per target level.
 
     spatial_shapes: L (h, w); valid_ratios (B, L, 2) as (w, h) -> (B, S, L, 2) xy.
@@ -55,7 +65,9 @@ def encoder_reference_points(spatial_shapes: list[tuple[int, int]],
     for lvl, (h, w) in enumerate(spatial_shapes):
         ref_y, ref_x = torch.meshgrid(
             torch.linspace(0.5, h - 0.5, h, dtype=torch.float32, device=device),
-            torch.linspace(0.5, w - 0.5, w, dtype=torch.float32, device=device), indexing='ij')
+            torch.linspace(0.5, w - 0.5, w, dtype=torch.float32, device=device),
+            indexing='ij',
+        )
         ref_y = ref_y.reshape(-1)[None] / (valid_ratios[:, None, lvl, 1] * h)
         ref_x = ref_x.reshape(-1)[None] / (valid_ratios[:, None, lvl, 0] * w)
         refs.append(torch.stack((ref_x, ref_y), -1))
@@ -69,11 +81,19 @@ class TransformerEncoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(EncoderLayer() for _ in range(num_layers))
 
-    def forward(self, src: torch.Tensor, pos: torch.Tensor, reference_points: torch.Tensor,
-                spatial_shapes: torch.Tensor, level_start_index: torch.Tensor,
-                key_padding_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self,
+        src: torch.Tensor,
+        pos: torch.Tensor,
+        reference_points: torch.Tensor,
+        spatial_shapes: torch.Tensor,
+        level_start_index: torch.Tensor,
+        key_padding_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
         """src, pos (B, S, C) -> memory (B, S, C); reference points from
         :func:`encoder_reference_points`; other arguments as in :class:`EncoderLayer`."""
         for layer in self.layers:
-            src = layer(src, pos, reference_points, spatial_shapes, level_start_index, key_padding_mask)
+            src = layer(
+                src, pos, reference_points, spatial_shapes, level_start_index, key_padding_mask
+            )
         return src

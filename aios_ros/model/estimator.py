@@ -6,6 +6,7 @@ One image -> network (final decoder layer only) -> official top-50 selection -> 
 Everything a caller needs: ``build_estimator(config)``, then ``estimate(image_bgr, camera)`` per
 frame, ``regress(tokens)`` after temporal fusion, and ``body_model`` for forward kinematics.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,21 +19,19 @@ import torch
 
 from aios_ros.body.body_model import SmplxBodyModel
 from aios_ros.body.smplx_layer import SmplxLayer
+from aios_ros.core.smplx import POSE_SLICES
+from aios_ros.core.tokens import TOKEN_DIM, TOKENS_PER_PERSON
+from aios_ros.core.types import Bodies, Camera
 from aios_ros.model.aios import AiOS
 from aios_ros.model.camera import cam_to_translation, default_K, metric_translation, project
 from aios_ros.model.checkpoint import CheckpointError, load_strict, read_checkpoint
-from aios_ros.model.config import UNTRAINED_NOTE, ModelConfig
+from aios_ros.model.config import UNTRAINED_WARNING, ModelConfig
 from aios_ros.model.cuda_graphs import GraphRunner
 from aios_ros.model.postprocess import BOX_KEYS, scale_boxes, top_scores
 from aios_ros.model.preprocess import Batch, make_batch
 from aios_ros.model.seeded_weights import seeded_state_dict, smplx_placeholder
-from aios_ros.core.smplx import POSE_SLICES
-from aios_ros.core.tokens import TOKEN_DIM, TOKENS_PER_PERSON
-from aios_ros.core.types import Bodies, Camera
 
 LOG = logging.getLogger(__name__)
-UNTRAINED_WARNING = (f'AiOS: NO CHECKPOINT (model.checkpoint is empty) - {UNTRAINED_NOTE} '
-                     '(seeded random weights, seed %d)')
 BOX_OUTPUTS = tuple(BOX_KEYS.values())  # body, left hand, right hand, face
 
 
@@ -41,7 +40,9 @@ def build_model(config: ModelConfig) -> AiOS:
     if not config.checkpoint:
         LOG.warning(UNTRAINED_WARNING, config.seed)
         model = AiOS(SmplxLayer(smplx_placeholder()))
-        load_strict(model, seeded_state_dict(model.state_dict(), config.seed), f'seed {config.seed}')
+        load_strict(
+            model, seeded_state_dict(model.state_dict(), config.seed), f'seed {config.seed}'
+        )
         return model.eval()
     state_dict = read_checkpoint(config.checkpoint)
     try:
@@ -102,8 +103,9 @@ class AiosEstimator:
         self._graphs = None
         if self.device.type == 'cuda':
             autocast = torch.bfloat16 if config.dtype == 'bf16' else None
-            self._graphs = GraphRunner(lambda img, mask: self.model(img, mask)[0], self.device,
-                                       autocast_dtype=autocast)
+            self._graphs = GraphRunner(
+                lambda img, mask: self.model(img, mask)[0], self.device, autocast_dtype=autocast
+            )
 
     def default_K(self, width: int, height: int) -> np.ndarray:
         """(3, 3) intrinsics the network implicitly assumes for a ``width`` x ``height`` image."""
@@ -146,7 +148,7 @@ class AiosEstimator:
             first[i] = q not in seen
             seen.add(q)
         keep = first & (scores >= self.config.candidate_threshold)
-        return scores[keep][:self.config.max_people], queries[keep][:self.config.max_people]
+        return scores[keep][: self.config.max_people], queries[keep][: self.config.max_people]
 
     def _bodies(self, out: Mapping[str, torch.Tensor], batch: Batch, camera: Camera) -> Bodies:
         scores, q = self._select(out['pred_logits'][0])
@@ -154,9 +156,17 @@ class AiosEstimator:
             return self._no_bodies()
         boxes = torch.stack([scale_boxes(out[k][0, q], batch.ori_shape[0]) for k in BOX_OUTPUTS], 1)
         rot = out['rotmat'][0, q]
-        betas, expr, cam = out['pred_smpl_beta'][0, q], out['pred_smpl_expr'][0, q], out['pred_smpl_cam'][0, q]
-        smplx = self.smplx(**{name: rot[:, s] for name, s in POSE_SLICES.items()}, betas=betas,
-                           expression=expr, with_vertices=self.config.with_vertices)
+        betas, expr, cam = (
+            out['pred_smpl_beta'][0, q],
+            out['pred_smpl_expr'][0, q],
+            out['pred_smpl_cam'][0, q],
+        )
+        smplx = self.smplx(
+            **{name: rot[:, s] for name, s in POSE_SLICES.items()},
+            betas=betas,
+            expression=expr,
+            with_vertices=self.config.with_vertices,
+        )
         joints = smplx.joints
         img_hw, to_original = batch.img_shape[0], batch.bb2img[0]
         if self.config.metric_camera:
@@ -169,11 +179,18 @@ class AiosEstimator:
             transl = cam_to_translation(cam)
             keypoints = project(joints, transl, img_hw) @ to_original[:, :2].T + to_original[:, 2]
         numpy = lambda t: t.float().cpu().numpy()  # noqa: E731
-        return Bodies(scores=numpy(scores), boxes=numpy(boxes), pose=numpy(rot), betas=numpy(betas),
-                      expression=numpy(expr), transl=numpy(transl), keypoints_2d=numpy(keypoints),
-                      joints_3d=numpy(joints + transl[:, None]),
-                      vertices=None if smplx.vertices is None else numpy(smplx.vertices + transl[:, None]),
-                      tokens=out['tokens'][0, q].to(torch.float16).cpu().numpy())
+        return Bodies(
+            scores=numpy(scores),
+            boxes=numpy(boxes),
+            pose=numpy(rot),
+            betas=numpy(betas),
+            expression=numpy(expr),
+            transl=numpy(transl),
+            keypoints_2d=numpy(keypoints),
+            joints_3d=numpy(joints + transl[:, None]),
+            vertices=None if smplx.vertices is None else numpy(smplx.vertices + transl[:, None]),
+            tokens=out['tokens'][0, q].to(torch.float16).cpu().numpy(),
+        )
 
     def _no_bodies(self) -> Bodies:
         bodies = Bodies.empty(len(self.body_model.joint_names))
@@ -191,6 +208,9 @@ class AiosEstimator:
         with torch.inference_mode():
             t = torch.as_tensor(tokens, dtype=torch.float32, device=self.device)
             out = self.model.regress(t)
-        return {'pose': out['rotmat'].cpu().numpy(), 'betas': out['pred_smpl_beta'].cpu().numpy(),
-                'expression': out['pred_smpl_expr'].cpu().numpy(),
-                'cam': out['pred_smpl_cam'].cpu().numpy()}
+        return {
+            'pose': out['rotmat'].cpu().numpy(),
+            'betas': out['pred_smpl_beta'].cpu().numpy(),
+            'expression': out['pred_smpl_expr'].cpu().numpy(),
+            'cam': out['pred_smpl_cam'].cpu().numpy(),
+        }

@@ -6,19 +6,31 @@ updates, so each parameter appears under both names in the state_dict. Index use
 layer ``l`` (``j = l - 2``, ``k = l - 4``): ``bbox_embed[l]``, ``class_embed[l]``,
 ``pose_embed[j]``, ``bbox_{hand,face}_embed[j]``, ``pose_{hand,face}_embed[k]``, ``smpl_*[j]``.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from aios_ros.geometry.rotations import rot6d_to_rotmat
 from aios_ros.core.tokens import BODY_LAYOUT, TOKEN_DIM, TokenLayout, span
+from aios_ros.geometry.rotations import rot6d_to_rotmat
 
 D = TOKEN_DIM  # model width: every token and feature channel count
 # Lists the decoder also needs; registered under both the model and ``transformer.decoder``.
-DECODER_HEAD_LISTS = ('bbox_embed', 'pose_embed', 'pose_hw_embed', 'class_embed', 'bbox_hand_embed',
-                      'bbox_hand_hw_embed', 'pose_hand_embed', 'pose_hand_hw_embed', 'bbox_face_embed',
-                      'bbox_face_hw_embed', 'pose_face_embed', 'pose_face_hw_embed')
+DECODER_HEAD_LISTS = (
+    'bbox_embed',
+    'pose_embed',
+    'pose_hw_embed',
+    'class_embed',
+    'bbox_hand_embed',
+    'bbox_hand_hw_embed',
+    'pose_hand_embed',
+    'pose_hand_hw_embed',
+    'bbox_face_embed',
+    'bbox_face_hw_embed',
+    'pose_face_embed',
+    'pose_face_hw_embed',
+)
 VISIBILITY = 0.7310585786300049  # sigmoid(1): constant keypoint "visibility" of the official model
 
 
@@ -80,8 +92,9 @@ def _keypoints(xy: torch.Tensor) -> torch.Tensor:
     return torch.cat((xy.flatten(2), vis), dim=-1)
 
 
-def box_and_keypoint_predictions(heads: nn.Module, layer: int, hs: torch.Tensor, ref: torch.Tensor,
-                                 layout: TokenLayout) -> dict[str, torch.Tensor]:
+def box_and_keypoint_predictions(
+    heads: nn.Module, layer: int, hs: torch.Tensor, ref: torch.Tensor, layout: TokenLayout
+) -> dict[str, torch.Tensor]:
     """Boxes, logits and keypoints of decoder layer ``layer`` >= 2.
 
     hs (B, G, T, C): normalised decoder output; ref (B, G, T, 4): reference input to the layer
@@ -92,26 +105,33 @@ def box_and_keypoint_predictions(heads: nn.Module, layer: int, hs: torch.Tensor,
     j = layer - 2
     ref_unsig = inverse_sigmoid(ref)
     box = layout.body_box
-    out = {'pred_logits': heads.class_embed[layer](hs[:, :, box]),
-           'pred_boxes': (heads.bbox_embed[layer](hs[:, :, box]) + ref_unsig[:, :, box]).sigmoid()}
+    out = {
+        'pred_logits': heads.class_embed[layer](hs[:, :, box]),
+        'pred_boxes': (heads.bbox_embed[layer](hs[:, :, box]) + ref_unsig[:, :, box]).sigmoid(),
+    }
     kps = span(layout.body_kps)
     out['pred_keypoints'] = _keypoints(
-        (heads.pose_embed[j](hs[:, :, kps]) + ref_unsig[:, :, kps, :2]).sigmoid())
+        (heads.pose_embed[j](hs[:, :, kps]) + ref_unsig[:, :, kps, :2]).sigmoid()
+    )
     for name, slot, xy_mlp, wh_mlp in (
-            ('lhand', layout.lhand_box, heads.bbox_hand_embed[j], heads.bbox_hand_hw_embed[j]),
-            ('rhand', layout.rhand_box, heads.bbox_hand_embed[j], heads.bbox_hand_hw_embed[j]),
-            ('face', layout.face_box, heads.bbox_face_embed[j], heads.bbox_face_hw_embed[j])):
+        ('lhand', layout.lhand_box, heads.bbox_hand_embed[j], heads.bbox_hand_hw_embed[j]),
+        ('rhand', layout.rhand_box, heads.bbox_hand_embed[j], heads.bbox_hand_hw_embed[j]),
+        ('face', layout.face_box, heads.bbox_face_embed[j], heads.bbox_face_hw_embed[j]),
+    ):
         h = hs[:, :, slot]
         delta = torch.cat((xy_mlp(h)[..., :2], wh_mlp(h)), dim=-1)
         out[f'pred_{name}_boxes'] = (ref_unsig[:, :, slot] + delta).sigmoid()
     if layout.lhand_kps is not None:
         k = layer - 4
-        for name, slots, mlp in (('lhand', layout.lhand_kps, heads.pose_hand_embed[k]),
-                                 ('rhand', layout.rhand_kps, heads.pose_hand_embed[k]),
-                                 ('face', layout.face_kps, heads.pose_face_embed[k])):
+        for name, slots, mlp in (
+            ('lhand', layout.lhand_kps, heads.pose_hand_embed[k]),
+            ('rhand', layout.rhand_kps, heads.pose_hand_embed[k]),
+            ('face', layout.face_kps, heads.pose_face_embed[k]),
+        ):
             sl = span(slots)
             out[f'pred_{name}_keypoints'] = _keypoints(
-                (mlp(hs[:, :, sl]) + ref_unsig[:, :, sl, :2]).sigmoid())
+                (mlp(hs[:, :, sl]) + ref_unsig[:, :, sl, :2]).sigmoid()
+            )
     return out
 
 
@@ -125,24 +145,31 @@ def _slots(*parts: int | range) -> list[int]:
 def _features(hs: torch.Tensor, slots: list[int]) -> torch.Tensor:
     """(B, G, T, C) -> (B, G, len(slots)*C), tokens concatenated in ascending slot order."""
     if slots == list(range(slots[0], slots[-1] + 1)):
-        return hs[:, :, slots[0]:slots[-1] + 1].flatten(2)
+        return hs[:, :, slots[0] : slots[-1] + 1].flatten(2)
     return hs[:, :, slots].flatten(2)
 
 
 def smplx_feature_slots(layout: TokenLayout) -> dict[str, list[int]]:
     """Which token slots feed the body / left hand / right hand / face SMPL-X heads."""
     if layout is BODY_LAYOUT:
-        return {'body': list(range(layout.size)), 'lhand': [layout.lhand_box],
-                'rhand': [layout.rhand_box], 'face': [layout.face_box]}
+        return {
+            'body': list(range(layout.size)),
+            'lhand': [layout.lhand_box],
+            'rhand': [layout.rhand_box],
+            'face': [layout.face_box],
+        }
     lo = layout
-    return {'body': _slots(lo.body_box, lo.body_kps, lo.lhand_box, lo.rhand_box, lo.face_box),
-            'lhand': _slots(lo.body_box, lo.lhand_box, lo.lhand_kps, lo.rhand_box),
-            'rhand': _slots(lo.body_box, lo.lhand_box, lo.rhand_box, lo.rhand_kps),
-            'face': _slots(lo.body_box, lo.face_box, lo.face_kps)}
+    return {
+        'body': _slots(lo.body_box, lo.body_kps, lo.lhand_box, lo.rhand_box, lo.face_box),
+        'lhand': _slots(lo.body_box, lo.lhand_box, lo.lhand_kps, lo.rhand_box),
+        'rhand': _slots(lo.body_box, lo.lhand_box, lo.rhand_box, lo.rhand_kps),
+        'face': _slots(lo.body_box, lo.face_box, lo.face_kps),
+    }
 
 
-def smplx_predictions(heads: nn.Module, layer: int, hs: torch.Tensor,
-                      layout: TokenLayout) -> dict[str, torch.Tensor]:
+def smplx_predictions(
+    heads: nn.Module, layer: int, hs: torch.Tensor, layout: TokenLayout
+) -> dict[str, torch.Tensor]:
     """SMPL-X parameters of decoder layer ``layer`` >= 2 from normalised tokens hs (B, G, T, C).
 
     Returns ``rot6d`` (B, G, 53, 6) in AiOS joint order [root, body 21, lhand 15, rhand 15, jaw],
@@ -154,11 +181,19 @@ def smplx_predictions(heads: nn.Module, layer: int, hs: torch.Tensor,
     body, face = _features(hs, slots['body']), _features(hs, slots['face'])
     hand = heads.smpl_hand_pose_embed[j]
     batch, groups = hs.shape[:2]
-    rot6d = torch.cat((heads.smpl_pose_embed[j](body).view(batch, groups, 22, 6),
-                       hand(_features(hs, slots['lhand'])).view(batch, groups, 15, 6),
-                       hand(_features(hs, slots['rhand'])).view(batch, groups, 15, 6),
-                       heads.smpl_jaw_embed[j](face).view(batch, groups, 1, 6)), dim=2)
-    return {'rot6d': rot6d, 'rotmat': rot6d_to_rotmat(rot6d),
-            'pred_smpl_beta': heads.smpl_beta_embed[j](body),
-            'pred_smpl_expr': heads.smpl_expr_embed[j](face),
-            'pred_smpl_cam': heads.smpl_cam_embed[j](body)}
+    rot6d = torch.cat(
+        (
+            heads.smpl_pose_embed[j](body).view(batch, groups, 22, 6),
+            hand(_features(hs, slots['lhand'])).view(batch, groups, 15, 6),
+            hand(_features(hs, slots['rhand'])).view(batch, groups, 15, 6),
+            heads.smpl_jaw_embed[j](face).view(batch, groups, 1, 6),
+        ),
+        dim=2,
+    )
+    return {
+        'rot6d': rot6d,
+        'rotmat': rot6d_to_rotmat(rot6d),
+        'pred_smpl_beta': heads.smpl_beta_embed[j](body),
+        'pred_smpl_expr': heads.smpl_expr_embed[j](face),
+        'pred_smpl_cam': heads.smpl_cam_embed[j](body),
+    }

@@ -19,6 +19,7 @@ Sampling semantics (both cores): a normalised location ``(x, y)`` on level ``l``
 taps outside the map contribute zero (``grid_sample`` with ``align_corners=False``,
 ``padding_mode='zeros'``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -48,8 +49,9 @@ def level_shapes(spatial_shapes: ShapesLike) -> list[tuple[int, int]]:
 
 
 @functools.lru_cache(maxsize=32)
-def _level_constants(shapes: tuple[tuple[int, int], ...], heads: int, points: int,
-                     device: torch.device) -> dict[str, torch.Tensor]:
+def _level_constants(
+    shapes: tuple[tuple[int, int], ...], heads: int, points: int, device: torch.device
+) -> dict[str, torch.Tensor]:
     """Small per-level constant tensors, built once per (shapes, device).
 
     Caching keeps host-to-device copies out of the steady state (and out of CUDA-graph capture,
@@ -64,32 +66,46 @@ def _level_constants(shapes: tuple[tuple[int, int], ...], heads: int, points: in
     consts = {
         'wh_full': hw.flip(-1).view(levels, 1, 2).expand(levels, points, 2).contiguous(),
         # Row of padded pixel (i, j), level l, head h: (start_l + (i+1)*wp + (j+1))*heads + h.
-        'row_const': (wp + 1 + starts) * heads + heads_col,           # (H, L, P)
-        'row_step_y': (wp * heads).contiguous(),                      # (L, P)
-        'corner_step': (torch.stack((torch.zeros_like(wp), torch.ones_like(wp), wp, wp + 1))
-                        * heads).to(torch.int32),                     # (4, L, P)
+        'row_const': (wp + 1 + starts) * heads + heads_col,  # (H, L, P)
+        'row_step_y': (wp * heads).contiguous(),  # (L, P)
+        'corner_step': (
+            torch.stack((torch.zeros_like(wp), torch.ones_like(wp), wp, wp + 1)) * heads
+        ).to(torch.int32),  # (4, L, P)
     }
     return {k: v.to(device) for k, v in consts.items()}
 
 
-def _check_core_inputs(value: torch.Tensor, shapes: list[tuple[int, int]],
-                       sampling_locations: torch.Tensor, attention_weights: torch.Tensor) -> None:
+def _check_core_inputs(
+    value: torch.Tensor,
+    shapes: list[tuple[int, int]],
+    sampling_locations: torch.Tensor,
+    attention_weights: torch.Tensor,
+) -> None:
     b, s, heads, _ = value.shape
     levels = attention_weights.shape[-2]
     if len(shapes) != levels:
         raise ValueError(f'{len(shapes)} spatial shapes given for {levels} levels')
     if sum(h * w for h, w in shapes) != s:
         raise ValueError(f'spatial_shapes {shapes} do not cover the {s} value tokens')
-    if sampling_locations.shape != (*attention_weights.shape, 2) or attention_weights.shape[2] != heads \
-            or attention_weights.shape[0] != b:
-        raise ValueError('sampling_locations must be (B, Lq, heads, levels, points, 2) and '
-                         'attention_weights (B, Lq, heads, levels, points), matching value (B, S, heads, C); '
-                         f'got {tuple(sampling_locations.shape)}, {tuple(attention_weights.shape)}, '
-                         f'{tuple(value.shape)}')
+    if (
+        sampling_locations.shape != (*attention_weights.shape, 2)
+        or attention_weights.shape[2] != heads
+        or attention_weights.shape[0] != b
+    ):
+        raise ValueError(
+            'sampling_locations must be (B, Lq, heads, levels, points, 2) and '
+            'attention_weights (B, Lq, heads, levels, points), matching value (B, S, heads, C); '
+            f'got {tuple(sampling_locations.shape)}, {tuple(attention_weights.shape)}, '
+            f'{tuple(value.shape)}'
+        )
 
 
-def msda_core_reference(value: torch.Tensor, spatial_shapes: ShapesLike,
-                        sampling_locations: torch.Tensor, attention_weights: torch.Tensor) -> torch.Tensor:
+def msda_core_reference(
+    value: torch.Tensor,
+    spatial_shapes: ShapesLike,
+    sampling_locations: torch.Tensor,
+    attention_weights: torch.Tensor,
+) -> torch.Tensor:
     """Deformable sampling with one ``grid_sample`` per level (the oracle).
 
     Parameters
@@ -113,9 +129,12 @@ def msda_core_reference(value: torch.Tensor, spatial_shapes: ShapesLike,
         h, w = shapes[lvl]
         value_l = value_l.permute(0, 2, 3, 1).reshape(b * heads, c, h, w)
         grid_l = grids[:, :, :, lvl].transpose(1, 2).reshape(b * heads, lq, points, 2)
-        sampled.append(F.grid_sample(value_l, grid_l, mode='bilinear', padding_mode='zeros',
-                                     align_corners=False))          # (B*heads, C, Lq, P)
-    stacked = torch.stack(sampled, dim=-2).flatten(-2)               # (B*heads, C, Lq, L*P)
+        sampled.append(
+            F.grid_sample(
+                value_l, grid_l, mode='bilinear', padding_mode='zeros', align_corners=False
+            )
+        )  # (B*heads, C, Lq, P)
+    stacked = torch.stack(sampled, dim=-2).flatten(-2)  # (B*heads, C, Lq, L*P)
     weights = attention_weights.transpose(1, 2).reshape(b * heads, 1, lq, levels * points)
     out = (stacked * weights).sum(-1).view(b, heads * c, lq)
     return out.transpose(1, 2).contiguous()
@@ -133,14 +152,18 @@ def _padded_table(value: torch.Tensor, shapes: list[tuple[int, int]]) -> torch.T
     table = value.new_zeros(b, sum(padded), heads, c)
     start = 0
     for (h, w), size, level in zip(shapes, padded, value.split([h * w for h, w in shapes], dim=1)):
-        dst = table[:, start:start + size].view(b, h + 3, w + 3, heads, c)
-        dst[:, 1:h + 1, 1:w + 1] = level.view(b, h, w, heads, c)
+        dst = table[:, start : start + size].view(b, h + 3, w + 3, heads, c)
+        dst[:, 1 : h + 1, 1 : w + 1] = level.view(b, h, w, heads, c)
         start += size
     return table.view(-1, c)
 
 
-def _bilinear_taps(consts: dict[str, torch.Tensor], rows_per_image: int, locations: torch.Tensor,
-                   attention_weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _bilinear_taps(
+    consts: dict[str, torch.Tensor],
+    rows_per_image: int,
+    locations: torch.Tensor,
+    attention_weights: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Row indices into the padded table and their weights: 4 bilinear corners per sample.
 
     Returns ``(index int32, weight float32)``, both (B*Lq*heads, 4*L*P); the weights include the
@@ -149,16 +172,16 @@ def _bilinear_taps(consts: dict[str, torch.Tensor], rows_per_image: int, locatio
     Row numbers are formed in float32, exact below 2**24.
     """
     b, lq, heads, levels, points, _ = locations.shape
-    if b * rows_per_image >= 2 ** 24:
+    if b * rows_per_image >= 2**24:
         raise ValueError(f'batch of {b} too large for msda_core_fast row arithmetic (rows < 2**24)')
     wh_full = consts['wh_full']
-    pix = locations * wh_full - 0.5                                  # (B, Lq, H, L, P, 2) pixels
+    pix = locations * wh_full - 0.5  # (B, Lq, H, L, P, 2) pixels
     pix = torch.minimum(pix.clamp_(min=-1.0), wh_full)
     corner0 = pix.floor()
     frac = pix.sub_(corner0)
     fx, fy = frac[..., 0], frac[..., 1]
     ay1 = attention_weights * fy
-    wy = torch.stack((attention_weights - ay1, ay1), dim=3)          # (B, Lq, H, 2, L, P)
+    wy = torch.stack((attention_weights - ay1, ay1), dim=3)  # (B, Lq, H, 2, L, P)
     wx = torch.stack((1 - fx, fx), dim=3)
     # Corner order (y0,x0), (y0,x1), (y1,x0), (y1,x1): (B, Lq, H, 2, 2, L, P) -> 4 corners.
     weight = (wy.unsqueeze(4) * wx.unsqueeze(3)).flatten(3, 4)
@@ -172,8 +195,12 @@ def _bilinear_taps(consts: dict[str, torch.Tensor], rows_per_image: int, locatio
     return index.view(b * lq * heads, -1), weight.reshape(b * lq * heads, -1)
 
 
-def msda_core_fast(value: torch.Tensor, spatial_shapes: ShapesLike,
-                   sampling_locations: torch.Tensor, attention_weights: torch.Tensor) -> torch.Tensor:
+def msda_core_fast(
+    value: torch.Tensor,
+    spatial_shapes: ShapesLike,
+    sampling_locations: torch.Tensor,
+    attention_weights: torch.Tensor,
+) -> torch.Tensor:
     """Same contract as :func:`msda_core_reference`, computed as one weighted ``embedding_bag``.
 
     Always samples and sums in float32 (returns float32), also under bf16/fp16 autocast: low
@@ -185,14 +212,16 @@ def msda_core_fast(value: torch.Tensor, spatial_shapes: ShapesLike,
     _, lq, _, _, points, _ = sampling_locations.shape
     consts = _level_constants(tuple(shapes), heads, points, value.device)
     table = _padded_table(value.float(), shapes)
-    index, weight = _bilinear_taps(consts, table.shape[0] // b, sampling_locations.float(),
-                                   attention_weights.float())
+    index, weight = _bilinear_taps(
+        consts, table.shape[0] // b, sampling_locations.float(), attention_weights.float()
+    )
     out = F.embedding_bag(index, table, mode='sum', per_sample_weights=weight)
     return out.view(b, lq, heads * c)
 
 
-def _sampling_locations(offsets: torch.Tensor, reference_points: torch.Tensor,
-                        wh_full: torch.Tensor) -> torch.Tensor:
+def _sampling_locations(
+    offsets: torch.Tensor, reference_points: torch.Tensor, wh_full: torch.Tensor
+) -> torch.Tensor:
     """Normalised sampling locations (B, Lq, H, L, P, 2) from offsets (B, Lq, H, L, P, 2).
 
     2-d references (B, Lq, L, 2): ``ref + offset / (w_l, h_l)``; 4-d boxes (B, Lq, L, 4):
@@ -201,7 +230,7 @@ def _sampling_locations(offsets: torch.Tensor, reference_points: torch.Tensor,
     """
     b, lq, _, levels, points, _ = offsets.shape
 
-    def per_point(x: torch.Tensor) -> torch.Tensor:     # (B, Lq, L, 2) -> (B, Lq, 1, L, P, 2)
+    def per_point(x: torch.Tensor) -> torch.Tensor:  # (B, Lq, L, 2) -> (B, Lq, 1, L, P, 2)
         return x[:, :, None, :, None, :].expand(b, lq, 1, levels, points, 2).contiguous()
 
     if reference_points.shape[-1] == 2:
@@ -209,7 +238,9 @@ def _sampling_locations(offsets: torch.Tensor, reference_points: torch.Tensor,
     if reference_points.shape[-1] == 4:
         scale = per_point(reference_points[..., 2:] / points * 0.5)
         return torch.addcmul(per_point(reference_points[..., :2]), offsets, scale)
-    raise ValueError(f'reference_points last dimension must be 2 or 4, got {reference_points.shape[-1]}')
+    raise ValueError(
+        f'reference_points last dimension must be 2 or 4, got {reference_points.shape[-1]}'
+    )
 
 
 class MSDeformAttn(nn.Module):
@@ -225,7 +256,12 @@ class MSDeformAttn(nn.Module):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f'd_model {d_model} must be divisible by n_heads {n_heads}')
-        self.d_model, self.n_levels, self.n_heads, self.n_points = d_model, n_levels, n_heads, n_points
+        self.d_model, self.n_levels, self.n_heads, self.n_points = (
+            d_model,
+            n_levels,
+            n_heads,
+            n_points,
+        )
         self.sampling_offsets = nn.Linear(d_model, n_heads * n_levels * n_points * 2)
         self.attention_weights = nn.Linear(d_model, n_heads * n_levels * n_points)
         self.value_proj = nn.Linear(d_model, d_model)
@@ -249,9 +285,15 @@ class MSDeformAttn(nn.Module):
             nn.init.xavier_uniform_(proj.weight)
             nn.init.zeros_(proj.bias)
 
-    def forward(self, query: torch.Tensor, reference_points: torch.Tensor, input_flatten: torch.Tensor,
-                input_spatial_shapes: ShapesLike, input_level_start_index: torch.Tensor,
-                input_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        query: torch.Tensor,
+        reference_points: torch.Tensor,
+        input_flatten: torch.Tensor,
+        input_spatial_shapes: ShapesLike,
+        input_level_start_index: torch.Tensor,
+        input_padding_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Attend from every query to sampled points of the multi-level value map.
 
         Parameters

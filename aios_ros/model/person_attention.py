@@ -7,6 +7,7 @@ pairs (3900^2 scores per head at T = 39). Here keypoint queries attend within th
 and each box query takes one softmax over its own person's T tokens plus the 4(G-1) box tokens of
 the other people: identical softmax sets, about 1/40 of the scores.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -19,8 +20,9 @@ from aios_ros.core.tokens import TokenLayout
 
 
 @lru_cache(maxsize=8)
-def _slots(layout: TokenLayout, groups: int, device: torch.device
-           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _slots(
+    layout: TokenLayout, groups: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(box slots (4,), keypoint slots (T-4,), own-person block of the box-box scores (4G, 4G))."""
     box = torch.tensor(layout.box_slots, dtype=torch.int64)
     is_box = torch.zeros(layout.size, dtype=torch.bool)
@@ -31,8 +33,9 @@ def _slots(layout: TokenLayout, groups: int, device: torch.device
     return box.to(device), kps.to(device), own_block.to(device)
 
 
-def person_self_attention(mha: nn.MultiheadAttention, query_key: torch.Tensor, value: torch.Tensor,
-                          layout: TokenLayout) -> torch.Tensor:
+def person_self_attention(
+    mha: nn.MultiheadAttention, query_key: torch.Tensor, value: torch.Tensor, layout: TokenLayout
+) -> torch.Tensor:
     """``mha(query_key, query_key, value, attn_mask=<refinement mask>)[0]`` without the dense mask.
 
     Parameters
@@ -53,19 +56,20 @@ def person_self_attention(mha: nn.MultiheadAttention, query_key: torch.Tensor, v
         raise ValueError(f'{n} tokens are not a whole number of {t}-token person blocks')
     box, kps, own_block = _slots(layout, groups, value.device)
     w, bias = mha.in_proj_weight, mha.in_proj_bias
-    qk = F.linear(query_key, w[:2 * c], bias[:2 * c]).view(b, groups, t, 2, heads, d)
-    q, k = qk.permute(3, 0, 1, 4, 2, 5).unbind(0)                    # (B, G, heads, T, d)
-    v = F.linear(value, w[2 * c:], bias[2 * c:]).view(b, groups, t, heads, d).transpose(2, 3)
+    qk = F.linear(query_key, w[: 2 * c], bias[: 2 * c]).view(b, groups, t, 2, heads, d)
+    q, k = qk.permute(3, 0, 1, 4, 2, 5).unbind(0)  # (B, G, heads, T, d)
+    v = F.linear(value, w[2 * c :], bias[2 * c :]).view(b, groups, t, heads, d).transpose(2, 3)
     out = torch.empty_like(v)
     # Keypoint queries see their own person's T tokens only.
     out[:, :, :, kps] = F.scaled_dot_product_attention(
-        q[:, :, :, kps].flatten(0, 1), k.flatten(0, 1), v.flatten(0, 1)).view(b, groups, heads, -1, d)
+        q[:, :, :, kps].flatten(0, 1), k.flatten(0, 1), v.flatten(0, 1)
+    ).view(b, groups, heads, -1, d)
     # Box queries see their own person's T tokens and the box tokens of all other people:
     # one softmax over [own T scores | 4G box scores with the own-person block removed].
-    q_box = q[:, :, :, box]                                          # (B, G, heads, 4, d)
-    scale = d ** -0.5
-    own = (q_box @ k.transpose(-1, -2)) * scale                      # (B, G, heads, 4, T)
-    q_all = q_box.permute(0, 2, 1, 3, 4).reshape(b, heads, -1, d)    # (B, heads, 4G, d)
+    q_box = q[:, :, :, box]  # (B, G, heads, 4, d)
+    scale = d**-0.5
+    own = (q_box @ k.transpose(-1, -2)) * scale  # (B, G, heads, 4, T)
+    q_all = q_box.permute(0, 2, 1, 3, 4).reshape(b, heads, -1, d)  # (B, heads, 4G, d)
     k_all = k[:, :, :, box].permute(0, 2, 1, 3, 4).reshape(b, heads, -1, d)
     v_all = v[:, :, :, box].permute(0, 2, 1, 3, 4).reshape(b, heads, -1, d)
     others = ((q_all @ k_all.transpose(-1, -2)) * scale).masked_fill_(own_block, float('-inf'))

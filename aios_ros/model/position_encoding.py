@@ -1,4 +1,5 @@
 """Sine positional encodings: image feature maps (temperature 20) and decoder boxes (10000)."""
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,9 @@ class PositionEmbeddingSineHW(nn.Module):
     no parameters.
     """
 
-    def __init__(self, num_pos_feats: int = 128, temperature_h: float = 20.0,
-                 temperature_w: float = 20.0) -> None:
+    def __init__(
+        self, num_pos_feats: int = 128, temperature_h: float = 20.0, temperature_w: float = 20.0
+    ) -> None:
         super().__init__()
         self.num_pos_feats = num_pos_feats
         self.temperature_h = temperature_h
@@ -40,9 +42,11 @@ class PositionEmbeddingSineHW(nn.Module):
         y = y / (y[:, -1:, :] + 1e-6) * (2 * math.pi)
         x = x / (x[:, :, -1:] + 1e-6) * (2 * math.pi)
         pos_x = _interleave_sin_cos(
-            x[..., None] / _inverse_frequencies(self.num_pos_feats, self.temperature_w, mask.device))
+            x[..., None] / _inverse_frequencies(self.num_pos_feats, self.temperature_w, mask.device)
+        )
         pos_y = _interleave_sin_cos(
-            y[..., None] / _inverse_frequencies(self.num_pos_feats, self.temperature_h, mask.device))
+            y[..., None] / _inverse_frequencies(self.num_pos_feats, self.temperature_h, mask.device)
+        )
         return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
 
 

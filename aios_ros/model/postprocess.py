@@ -4,23 +4,33 @@ Both classes of every query compete in one top-50 over (queries x 2) sigmoid sco
 in principle be selected twice (once per class). Boxes are scaled from the normalised valid image
 to ``target_sizes``; projections use the network-input camera of :mod:`aios_ros.model.camera`.
 """
+
 from __future__ import annotations
 
 import torch
 
-from aios_ros.model.camera import cam_to_translation, project
 from aios_ros.geometry.rotations import rotmat_to_axis_angle
+from aios_ros.model.camera import cam_to_translation, project
 
 NUM_SELECT = 50
-FULLPOSE_SPLITS = {'smplx_root_pose': (0, 3), 'smplx_body_pose': (3, 66),
-                   'smplx_lhand_pose': (66, 111), 'smplx_rhand_pose': (111, 156),
-                   'smplx_jaw_pose': (156, 159)}
-BOX_KEYS = {'body_bbox': 'pred_boxes', 'lhand_bbox': 'pred_lhand_boxes',
-            'rhand_bbox': 'pred_rhand_boxes', 'face_bbox': 'pred_face_boxes'}
+FULLPOSE_SPLITS = {
+    'smplx_root_pose': (0, 3),
+    'smplx_body_pose': (3, 66),
+    'smplx_lhand_pose': (66, 111),
+    'smplx_rhand_pose': (111, 156),
+    'smplx_jaw_pose': (156, 159),
+}
+BOX_KEYS = {
+    'body_bbox': 'pred_boxes',
+    'lhand_bbox': 'pred_lhand_boxes',
+    'rhand_bbox': 'pred_rhand_boxes',
+    'face_bbox': 'pred_face_boxes',
+}
 
 
-def top_scores(logits: torch.Tensor, num_select: int = NUM_SELECT
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def top_scores(
+    logits: torch.Tensor, num_select: int = NUM_SELECT
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """logits (B, G, 2) -> scores (B, k) descending sigmoid probabilities, query (B, k),
     label (B, k) and the flat index query*2 + label (B, k)."""
     prob = logits.sigmoid().flatten(1)
@@ -45,8 +55,12 @@ def fullpose(rotmat: torch.Tensor) -> torch.Tensor:
     return rotmat_to_axis_angle(rotmat).flatten(-2)
 
 
-def postprocess(out: dict[str, torch.Tensor], target_sizes: torch.Tensor, img_shape: torch.Tensor,
-                num_select: int = NUM_SELECT) -> list[dict[str, torch.Tensor]]:
+def postprocess(
+    out: dict[str, torch.Tensor],
+    target_sizes: torch.Tensor,
+    img_shape: torch.Tensor,
+    num_select: int = NUM_SELECT,
+) -> list[dict[str, torch.Tensor]]:
     """Official per-image results for a batch of model outputs.
 
     out: ``pred_logits`` (B, G, 2), ``pred_boxes``/``pred_{l,r}hand_boxes``/``pred_face_boxes``
@@ -63,8 +77,11 @@ def postprocess(out: dict[str, torch.Tensor], target_sizes: torch.Tensor, img_sh
     results = []
     for b in range(out['pred_logits'].shape[0]):
         q = query[b]
-        res = {'scores': scores[b], 'labels': labels[b],
-               'keypoints_coco': out['pred_keypoints'][b, :, :34].reshape(-1, 17, 2)}
+        res = {
+            'scores': scores[b],
+            'labels': labels[b],
+            'keypoints_coco': out['pred_keypoints'][b, :, :34].reshape(-1, 17, 2),
+        }
         for key, src in BOX_KEYS.items():
             res[key] = scale_boxes(out[src][b, q], target_sizes[b])
         pose = out['pred_smpl_fullpose'][b, q]

@@ -8,6 +8,7 @@ border, computed exactly like OpenCV 4's ``cv2.warpAffine(INTER_LINEAR)`` used b
 source positions in 1/32-pixel fixed point (OpenCV 5 interpolates exactly, which differs by up to
 2.5 grey levels at edges).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,8 +55,10 @@ def resize_transforms(h: int, w: int, oh: int, ow: int) -> tuple[np.ndarray, np.
     from the box centre, half-height and half-width points)."""
     src = np.array([[w * 0.5, h * 0.5], [w * 0.5, h], [w, h * 0.5]], dtype=np.float32)
     dst = np.array([[ow * 0.5, oh * 0.5], [ow * 0.5, oh], [ow, oh * 0.5]], dtype=np.float32)
-    return (cv2.getAffineTransform(src, dst).astype(np.float32),
-            cv2.getAffineTransform(dst, src).astype(np.float32))
+    return (
+        cv2.getAffineTransform(src, dst).astype(np.float32),
+        cv2.getAffineTransform(dst, src).astype(np.float32),
+    )
 
 
 def _inverse_affine(t: np.ndarray) -> np.ndarray:
@@ -70,8 +73,11 @@ def _inverse_affine(t: np.ndarray) -> np.ndarray:
 
 def _fixed_point(along: np.ndarray, across: np.ndarray) -> np.ndarray:
     """OpenCV's source position in 1/32 px: (round(across*1024) + 16 + round(along*1024)) >> 5."""
-    return (np.rint(across * 1024).astype(np.int64)[:, None] + 16
-            + np.rint(along * 1024).astype(np.int64)[None, :]) >> 5
+    return (
+        np.rint(across * 1024).astype(np.int64)[:, None]
+        + 16
+        + np.rint(along * 1024).astype(np.int64)[None, :]
+    ) >> 5
 
 
 def warp_scale(image: np.ndarray, img2bb: np.ndarray, oh: int, ow: int) -> np.ndarray:
@@ -82,7 +88,7 @@ def warp_scale(image: np.ndarray, img2bb: np.ndarray, oh: int, ow: int) -> np.nd
     """
     m = _inverse_affine(img2bb.astype(np.float64))
     xs, ys = np.arange(ow), np.arange(oh)
-    X = _fixed_point(m[0, 0] * xs, m[0, 1] * ys + m[0, 2])   # (oh, ow)
+    X = _fixed_point(m[0, 0] * xs, m[0, 1] * ys + m[0, 2])  # (oh, ow)
     Y = _fixed_point(m[1, 0] * xs, m[1, 1] * ys + m[1, 2])
     if (X != X[:1]).any() or (Y != Y[:, :1]).any():
         raise ValueError('warp_scale handles axis-aligned scalings only')
@@ -110,19 +116,23 @@ def check_image(image: np.ndarray) -> None:
         raise ImageError(f'expected a uint8 image, got {image.dtype}')
 
 
-def normalise_image(image: np.ndarray, short_side: int, max_size: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def normalise_image(
+    image: np.ndarray, short_side: int, max_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One BGR uint8 image (H, W, 3) -> (CHW float32 normalised RGB at the network input size,
     img2bb (2, 3), bb2img (2, 3))."""
     check_image(image)
     h, w = image.shape[:2]
     oh, ow = input_size(h, w, short_side, max_size)
     if oh < 1 or ow < 1:
-        raise ImageError(f'image of {w}x{h} pixels is too elongated for a {short_side}/{max_size} '
-                         'input size')
+        raise ImageError(
+            f'image of {w}x{h} pixels is too elongated for a {short_side}/{max_size} input size'
+        )
     if feature_tokens(oh, ow) < MIN_FEATURE_TOKENS:
-        raise ImageError(f'network input {ow}x{oh} (from a {w}x{h} image) is too small: AiOS needs '
-                         f'at least {MIN_FEATURE_TOKENS} feature tokens (short side >= 224 px)')
+        raise ImageError(
+            f'network input {ow}x{oh} (from a {w}x{h} image) is too small: AiOS needs '
+            f'at least {MIN_FEATURE_TOKENS} feature tokens (short side >= 224 px)'
+        )
     img2bb, bb2img = resize_transforms(h, w, oh, ow)
     warped = warp_scale(image, img2bb, oh, ow)
     rgb = np.clip(warped, 0, 255)[:, :, ::-1]
@@ -147,8 +157,9 @@ class Batch:
     bb2img: torch.Tensor
 
 
-def make_batch(images: list[np.ndarray], short_side: int, max_size: int,
-               device: torch.device | str = 'cpu') -> Batch:
+def make_batch(
+    images: list[np.ndarray], short_side: int, max_size: int, device: torch.device | str = 'cpu'
+) -> Batch:
     """BGR uint8 images (H_i, W_i, 3) -> :class:`Batch` padded to the largest resized image."""
     if not images:
         raise ImageError('no images given')
@@ -158,10 +169,13 @@ def make_batch(images: list[np.ndarray], short_side: int, max_size: int,
     img = torch.zeros((len(items), 3, H, W), dtype=torch.float32)
     mask = torch.ones((len(items), H, W), dtype=torch.bool)
     for b, (chw, _, _) in enumerate(items):
-        img[b, :, :chw.shape[1], :chw.shape[2]] = torch.from_numpy(chw)
-        mask[b, :chw.shape[1], :chw.shape[2]] = False
-    return Batch(img=img.to(device), mask=mask.to(device),
-                 img_shape=torch.tensor([chw.shape[1:] for chw, _, _ in items], device=device),
-                 ori_shape=torch.tensor([im.shape[:2] for im in images], device=device),
-                 img2bb=torch.from_numpy(np.stack([t for _, t, _ in items])).to(device),
-                 bb2img=torch.from_numpy(np.stack([t for _, _, t in items])).to(device))
+        img[b, :, : chw.shape[1], : chw.shape[2]] = torch.from_numpy(chw)
+        mask[b, : chw.shape[1], : chw.shape[2]] = False
+    return Batch(
+        img=img.to(device),
+        mask=mask.to(device),
+        img_shape=torch.tensor([chw.shape[1:] for chw, _, _ in items], device=device),
+        ori_shape=torch.tensor([im.shape[:2] for im in images], device=device),
+        img2bb=torch.from_numpy(np.stack([t for _, t, _ in items])).to(device),
+        bb2img=torch.from_numpy(np.stack([t for _, _, t in items])).to(device),
+    )

@@ -12,6 +12,7 @@ this re-implementation get bit-identical weights:
   official direction grid + noise), frozen BN, Layer/GroupNorm, embeddings, weights N(0, 1/fan_in),
   biases N(0, 0.1).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,13 +28,17 @@ from aios_ros.model.heads import DECODER_HEAD_LISTS
 
 SHARED_LISTS = ('pose_hw_embed', 'pose_hand_hw_embed', 'pose_face_hw_embed')
 _HEAD = re.compile(r'^(?:transformer\.decoder\.)?(%s)\.(\d+)\.(.*)$' % '|'.join(DECODER_HEAD_LISTS))
-_FROZEN_BN = re.compile(r'^backbone\.0\.body\.(.*\.)?(bn\d|downsample\.1)\.'
-                        r'(weight|bias|running_mean|running_var)$')
+_FROZEN_BN = re.compile(
+    r'^backbone\.0\.body\.(.*\.)?(bn\d|downsample\.1)\.'
+    r'(weight|bias|running_mean|running_var)$'
+)
 _NORM = re.compile(r'(^|\.)(norm\d*|enc_output_norm)$|^input_proj\.\d+\.1$')
-_EMBEDDINGS = re.compile(r'^(transformer\.level_embed|label_enc\.weight|transformer\.decoder\.('
-                         r'hw|keypoint_embed|[lr]hand_box_embed|face_box_embed|hw_[lr]hand_bbox|'
-                         r'hw_face_bbox|hw_[lr]hand_kps|hw_face_kps|[lr]hand_keypoint_embed|'
-                         r'face_keypoint_embed)\.weight)$')
+_EMBEDDINGS = re.compile(
+    r'^(transformer\.level_embed|label_enc\.weight|transformer\.decoder\.('
+    r'hw|keypoint_embed|[lr]hand_box_embed|face_box_embed|hw_[lr]hand_bbox|'
+    r'hw_face_bbox|hw_[lr]hand_kps|hw_face_kps|[lr]hand_keypoint_embed|'
+    r'face_keypoint_embed)\.weight)$'
+)
 
 
 def canonical_name(name: str) -> str:
@@ -94,8 +99,9 @@ def _smplx_entry(short: str, shape: tuple, d: _Draw, sizes: Mapping[str, int]) -
 
 def _sampling_offset_grid() -> torch.Tensor:
     """(256,) official MSDA offset init: head direction x (point + 1), (head, level, point, xy)."""
-    dirs = torch.tensor([(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)],
-                        dtype=torch.float64)
+    dirs = torch.tensor(
+        [(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)], dtype=torch.float64
+    )
     points = torch.arange(1, 5, dtype=torch.float64)
     return (dirs[:, None, None, :] * points[None, None, :, None]).expand(8, 4, 4, 2).reshape(256)
 
@@ -103,14 +109,17 @@ def _sampling_offset_grid() -> torch.Tensor:
 def _draw(name: str, shape: tuple, seed: int, sizes: Mapping[str, int]) -> torch.Tensor:
     d = _Draw(name, seed)
     if name.startswith('body_model.'):
-        return _smplx_entry(name[len('body_model.'):], shape, d, sizes)
+        return _smplx_entry(name[len('body_model.') :], shape, d, sizes)
     if name.endswith('.sampling_offsets.bias'):
         return _sampling_offset_grid() + d.normal(shape, 0.0, 0.5)
     if _FROZEN_BN.match(name):
         kind = name.rsplit('.', 1)[1]
         if kind == 'weight':
-            return torch.full(shape, 0.5, dtype=torch.float64) if name.rsplit('.', 1)[0].endswith(
-                '.bn3') else d.normal(shape, 1.0, 0.1)
+            return (
+                torch.full(shape, 0.5, dtype=torch.float64)
+                if name.rsplit('.', 1)[0].endswith('.bn3')
+                else d.normal(shape, 1.0, 0.1)
+            )
         return d.uniform(shape, 0.5, 1.5) if kind == 'running_var' else d.normal(shape, 0.0, 0.1)
     module, _, kind = name.rpartition('.')
     if kind in ('weight', 'bias') and _NORM.search(module):
@@ -127,8 +136,11 @@ def _draw(name: str, shape: tuple, seed: int, sizes: Mapping[str, int]) -> torch
 def seeded_state_dict(reference: Mapping[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
     """Weights for every entry of ``reference`` (a model's state_dict: only names, shapes and
     dtypes are used); aliased names share one tensor."""
-    sizes = {k[len('body_model.'):]: v.shape[0] for k, v in reference.items()
-             if k.startswith('body_model.')}
+    sizes = {
+        k[len('body_model.') :]: v.shape[0]
+        for k, v in reference.items()
+        if k.startswith('body_model.')
+    }
     drawn: dict[str, torch.Tensor] = {}
     out: dict[str, torch.Tensor] = {}
     for name, ref in reference.items():
@@ -139,8 +151,13 @@ def seeded_state_dict(reference: Mapping[str, torch.Tensor], seed: int) -> dict[
     return out
 
 
-def _derived(name: str, reference: Mapping[str, torch.Tensor], seed: int,
-             sizes: Mapping[str, int], drawn: dict[str, torch.Tensor]) -> torch.Tensor:
+def _derived(
+    name: str,
+    reference: Mapping[str, torch.Tensor],
+    seed: int,
+    sizes: Mapping[str, int],
+    drawn: dict[str, torch.Tensor],
+) -> torch.Tensor:
     ref = reference[name]
     if name == 'body_model.parents':
         return torch.tensor(SMPLX_PARENTS)
@@ -151,26 +168,49 @@ def _derived(name: str, reference: Mapping[str, torch.Tensor], seed: int,
             joint = int(SMPLX_PARENTS[joint])
         return torch.tensor(chain, dtype=torch.int64)
     if name == 'body_model.pose_mean':
-        hands = [drawn.get(k) if k in drawn else _draw(k, tuple(reference[k].shape), seed, sizes).to(
-            torch.float32) for k in ('body_model.left_hand_mean', 'body_model.right_hand_mean')]
+        hands = [
+            drawn.get(k)
+            if k in drawn
+            else _draw(k, tuple(reference[k].shape), seed, sizes).to(torch.float32)
+            for k in ('body_model.left_hand_mean', 'body_model.right_hand_mean')
+        ]
         return torch.cat([torch.zeros(75, dtype=torch.float32)] + hands)
     return _draw(name, tuple(ref.shape), seed, sizes).to(ref.dtype)
 
 
 SMPLX_SHAPES = {  # the official checkpoint's body_model.* shapes (neutral SMPL-X, 10 + 10 components)
-    **PARAMETER_SHAPES, 'shapedirs': (10475, 3, 10),
-    'faces_tensor': (20908, 3), 'v_template': (10475, 3), 'J_regressor': (55, 10475),
-    'posedirs': (486, 31425), 'parents': (55,), 'lbs_weights': (10475, 55), 'left_hand_mean': (45,),
-    'right_hand_mean': (45,), 'pose_mean': (165,), 'lmk_faces_idx': (51,), 'lmk_bary_coords': (51, 3),
-    'dynamic_lmk_faces_idx': (79, 17), 'dynamic_lmk_bary_coords': (79, 17, 3),
-    'neck_kin_chain': (5,), 'expr_dirs': (10475, 3, 10),
+    **PARAMETER_SHAPES,
+    'shapedirs': (10475, 3, 10),
+    'faces_tensor': (20908, 3),
+    'v_template': (10475, 3),
+    'J_regressor': (55, 10475),
+    'posedirs': (486, 31425),
+    'parents': (55,),
+    'lbs_weights': (10475, 55),
+    'left_hand_mean': (45,),
+    'right_hand_mean': (45,),
+    'pose_mean': (165,),
+    'lmk_faces_idx': (51,),
+    'lmk_bary_coords': (51, 3),
+    'dynamic_lmk_faces_idx': (79, 17),
+    'dynamic_lmk_bary_coords': (79, 17, 3),
+    'neck_kin_chain': (5,),
+    'expr_dirs': (10475, 3, 10),
     'vertex_joint_selector.extra_joints_idxs': (21,),
 }
-_INDEX_BUFFERS = ('faces_tensor', 'parents', 'lmk_faces_idx', 'dynamic_lmk_faces_idx', 'neck_kin_chain',
-                  'vertex_joint_selector.extra_joints_idxs')
+_INDEX_BUFFERS = (
+    'faces_tensor',
+    'parents',
+    'lmk_faces_idx',
+    'dynamic_lmk_faces_idx',
+    'neck_kin_chain',
+    'vertex_joint_selector.extra_joints_idxs',
+)
 
 
 def smplx_placeholder() -> dict[str, torch.Tensor]:
     """Zero tensors with the official ``body_model.*`` names (without prefix), shapes and dtypes."""
-    return {k: torch.zeros(s, dtype=torch.int64 if k in _INDEX_BUFFERS else torch.float32)
-            for k, s in SMPLX_SHAPES.items()}
+    return {
+        k: torch.zeros(s, dtype=torch.int64 if k in _INDEX_BUFFERS else torch.float32)
+        for k, s in SMPLX_SHAPES.items()
+    }

@@ -1,4 +1,5 @@
 """Deformable transformer of AiOS: level embeddings, encoder, two-stage selection, decoder."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,26 +52,55 @@ class Transformer(nn.Module):
         self.enc_out_bbox_embed = MLP(d_model, d_model, 4, 3)
         self.enc_out_class_embed = nn.Linear(d_model, 2)
 
-    def forward(self, srcs: list[torch.Tensor], masks: list[torch.Tensor], pos: list[torch.Tensor],
-                final_reference: bool = False) -> TransformerOutput:
+    def forward(
+        self,
+        srcs: list[torch.Tensor],
+        masks: list[torch.Tensor],
+        pos: list[torch.Tensor],
+        final_reference: bool = False,
+    ) -> TransformerOutput:
         """srcs, pos: L x (B, C, h, w); masks: L x (B, h, w) True on padding."""
         shapes = [tuple(s.shape[-2:]) for s in srcs]
         # Level shapes are host metadata: kept on the CPU they never cost a device sync (a must
         # under CUDA-graph capture); the deformable attention only reads them as ints.
         spatial_shapes = torch.as_tensor(shapes, dtype=torch.long)
-        level_start_index = torch.cat((spatial_shapes.new_zeros((1,)),
-                                       spatial_shapes.prod(1).cumsum(0)[:-1]))
+        level_start_index = torch.cat(
+            (spatial_shapes.new_zeros((1,)), spatial_shapes.prod(1).cumsum(0)[:-1])
+        )
         src_flatten = torch.cat([s.flatten(2).transpose(1, 2) for s in srcs], 1)
         mask_flatten = torch.cat([m.flatten(1) for m in masks], 1)
-        lvl_pos = torch.cat([p.flatten(2).transpose(1, 2) + self.level_embed[lvl].view(1, 1, -1)
-                             for lvl, p in enumerate(pos)], 1)
+        lvl_pos = torch.cat(
+            [
+                p.flatten(2).transpose(1, 2) + self.level_embed[lvl].view(1, 1, -1)
+                for lvl, p in enumerate(pos)
+            ],
+            1,
+        )
         ratios = torch.stack([valid_ratios(m) for m in masks], 1)
         reference_points = encoder_reference_points(shapes, ratios)
-        memory = self.encoder(src_flatten, lvl_pos, reference_points, spatial_shapes,
-                              level_start_index, mask_flatten)
-        selection = select_queries(self.enc_output, self.enc_output_norm, self.enc_out_class_embed,
-                                   self.enc_out_bbox_embed, memory, mask_flatten, shapes, NUM_QUERIES)
-        decoded = self.decoder(selection.content, selection.boxes_unsig, memory, mask_flatten,
-                               spatial_shapes, level_start_index, ratios, final_reference)
-        return TransformerOutput(memory, mask_flatten, spatial_shapes, level_start_index, ratios,
-                                 selection, decoded)
+        memory = self.encoder(
+            src_flatten, lvl_pos, reference_points, spatial_shapes, level_start_index, mask_flatten
+        )
+        selection = select_queries(
+            self.enc_output,
+            self.enc_output_norm,
+            self.enc_out_class_embed,
+            self.enc_out_bbox_embed,
+            memory,
+            mask_flatten,
+            shapes,
+            NUM_QUERIES,
+        )
+        decoded = self.decoder(
+            selection.content,
+            selection.boxes_unsig,
+            memory,
+            mask_flatten,
+            spatial_shapes,
+            level_start_index,
+            ratios,
+            final_reference,
+        )
+        return TransformerOutput(
+            memory, mask_flatten, spatial_shapes, level_start_index, ratios, selection, decoded
+        )

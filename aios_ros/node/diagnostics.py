@@ -4,6 +4,7 @@ All durations are measured with ``time.monotonic()`` (wall-clock independent, un
 ``use_sim_time``): latency is from the image callback to the moment the body arrays are
 published. Counters are cumulative since start; rates are over the last reporting period.
 """
+
 from __future__ import annotations
 
 import collections
@@ -17,8 +18,8 @@ from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 from aios_ros.core.types import IntrinsicsSource
 
-LATENCY_WINDOW = 256          # latencies kept for the percentiles (bounded memory)
-STALL_ERROR_S = 5.0           # input arrives but nothing processed for this long -> ERROR
+LATENCY_WINDOW = 256  # latencies kept for the percentiles (bounded memory)
+STALL_ERROR_S = 5.0  # input arrives but nothing processed for this long -> ERROR
 
 
 @dataclass
@@ -52,7 +53,7 @@ class NodeStats:
         self._latency_s: collections.deque = collections.deque(maxlen=LATENCY_WINDOW)
         self._intrinsics: Optional[IntrinsicsSource] = None
         now = time.monotonic()
-        self._last_report = (now, 0, 0, 0)   # time, received, processed, bad total
+        self._last_report = (now, 0, 0, 0)  # time, received, processed, bad total
         self._last_processed_t = now
 
     def received(self) -> None:
@@ -74,8 +75,9 @@ class NodeStats:
         with self._lock:
             self._resets += 1
 
-    def processed(self, latency_s: float, people: int, source: IntrinsicsSource,
-                  switch_cuts: int) -> None:
+    def processed(
+        self, latency_s: float, people: int, source: IntrinsicsSource, switch_cuts: int
+    ) -> None:
         """One frame done; ``switch_cuts``: the pipeline's suspected identity switches so far."""
         with self._lock:
             self._processed += 1
@@ -96,13 +98,19 @@ class NodeStats:
             return StatsSnapshot(
                 input_rate_hz=(self._received - received0) / dt,
                 processed_rate_hz=(self._processed - processed0) / dt,
-                received=self._received, processed=self._processed,
-                dropped=dict(self._dropped), bad_input=dict(self._bad),
+                received=self._received,
+                processed=self._processed,
+                dropped=dict(self._dropped),
+                bad_input=dict(self._bad),
                 latency_p50_ms=float(np.percentile(lat, 50)) if lat.size else float('nan'),
                 latency_p99_ms=float(np.percentile(lat, 99)) if lat.size else float('nan'),
-                people=self._people, intrinsics_source=self._intrinsics,
-                seconds_since_processed=now - self._last_processed_t, resets=self._resets,
-                new_bad_input=bad_total - bad0, switch_cuts=self._switch_cuts)
+                people=self._people,
+                intrinsics_source=self._intrinsics,
+                seconds_since_processed=now - self._last_processed_t,
+                resets=self._resets,
+                new_bad_input=bad_total - bad0,
+                switch_cuts=self._switch_cuts,
+            )
 
 
 def diagnostic_status(snap: StatsSnapshot, name: str, hardware_id: str) -> DiagnosticStatus:
@@ -119,12 +127,14 @@ def diagnostic_status(snap: StatsSnapshot, name: str, hardware_id: str) -> Diagn
     values = {
         'input_rate_hz': f'{snap.input_rate_hz:.2f}',
         'processed_rate_hz': f'{snap.processed_rate_hz:.2f}',
-        'frames_received': str(snap.received), 'frames_processed': str(snap.processed),
+        'frames_received': str(snap.received),
+        'frames_processed': str(snap.processed),
         'latency_p50_ms': f'{snap.latency_p50_ms:.1f}',
         'latency_p99_ms': f'{snap.latency_p99_ms:.1f}',
         'people': str(snap.people),
-        'intrinsics_source': ('none' if snap.intrinsics_source is None
-                              else snap.intrinsics_source.name.lower()),
+        'intrinsics_source': (
+            'none' if snap.intrinsics_source is None else snap.intrinsics_source.name.lower()
+        ),
         'dropped_total': str(sum(snap.dropped.values())),
         'bad_input_total': str(sum(snap.bad_input.values())),
         'pipeline_resets': str(snap.resets),
@@ -132,5 +142,10 @@ def diagnostic_status(snap: StatsSnapshot, name: str, hardware_id: str) -> Diagn
     }
     values.update({f'dropped.{k}': str(v) for k, v in sorted(snap.dropped.items())})
     values.update({f'bad_input.{k}': str(v) for k, v in sorted(snap.bad_input.items())})
-    return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
-                            values=[KeyValue(key=k, value=v) for k, v in values.items()])
+    return DiagnosticStatus(
+        level=level,
+        name=name,
+        message=message,
+        hardware_id=hardware_id,
+        values=[KeyValue(key=k, value=v) for k, v in values.items()],
+    )

@@ -9,6 +9,7 @@ only puts the message here; the worker takes frames out at its own pace.
   when the producer is not much faster than the worker; when it is full the oldest frame is
   dropped, which keeps memory bounded.
 """
+
 from __future__ import annotations
 
 import collections
@@ -23,7 +24,8 @@ class FrameQueue:
         if capacity < 1:
             raise ValueError('capacity must be >= 1')
         self._items: collections.deque = collections.deque(
-            maxlen=1 if policy == 'latest' else capacity)
+            maxlen=1 if policy == 'latest' else capacity
+        )
         self._cond = threading.Condition()
         self._closed = False
 

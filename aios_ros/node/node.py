@@ -20,6 +20,7 @@ thread converts, runs the pipeline and publishes the body arrays, so the executo
 parameter services) is never blocked by inference; a visualisation thread builds markers and the
 overlay from the newest processed frame, so they never delay inference.
 """
+
 from __future__ import annotations
 
 import sys
@@ -41,7 +42,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from aios_ros.app.processor import FrameKey, FrameProcessor
-from aios_ros.app.runtime import load_estimator, make_runtime
+from aios_ros.app.runtime import load_estimator, make_runtime, untrained_warning
 from aios_ros.app.settings import SECTIONS, NodeConfig, Settings, default_config_file
 from aios_ros.core.config import ConfigError, build, flatten
 from aios_ros.core.types import Estimator, IntrinsicsSource, PipelineOutput
@@ -60,8 +61,9 @@ class AiosNode(Node):
     """The camera node. ``estimator`` replaces the AiOS model built from the ``model.*``
     parameters (tests inject their own); other keyword arguments go to ``rclpy.node.Node``."""
 
-    def __init__(self, estimator: Optional[Estimator] = None, node_name: str = 'aios_node',
-                 **node_kwargs) -> None:
+    def __init__(
+        self, estimator: Optional[Estimator] = None, node_name: str = 'aios_node', **node_kwargs
+    ) -> None:
         super().__init__(node_name, **node_kwargs)
         self._specs = param_specs(SECTIONS)
         declare(self, self._specs)
@@ -79,8 +81,9 @@ class AiosNode(Node):
         self._last_bad_log: dict[str, float] = {}
         self._last_stamp_s = -np.inf
         self._create_io()
-        self._model_info_pub.publish(self._processor.body_model_info(
-            Header(stamp=self.get_clock().now().to_msg())))
+        self._model_info_pub.publish(
+            self._processor.body_model_info(Header(stamp=self.get_clock().now().to_msg()))
+        )
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._start_threads()
 
@@ -89,20 +92,26 @@ class AiosNode(Node):
         # Markers and the overlay are built in their own thread (~15 us per mesh-marker point
         # in rclpy), so visualisation never delays inference; it keeps only the newest frame.
         self._visual_queue = FrameQueue('latest', 1)
-        jobs = [('aios_inference', self._queue, self._process, 'pipeline_error'),
-                ('aios_visuals', self._visual_queue, self._publish_visuals, 'visuals_error')]
-        self._threads = [threading.Thread(target=self._loop, args=job[1:], name=job[0],
-                                          daemon=True) for job in jobs]
+        jobs = [
+            ('aios_inference', self._queue, self._process, 'pipeline_error'),
+            ('aios_visuals', self._visual_queue, self._publish_visuals, 'visuals_error'),
+        ]
+        self._threads = [
+            threading.Thread(target=self._loop, args=job[1:], name=job[0], daemon=True)
+            for job in jobs
+        ]
         for thread in self._threads:
             thread.start()
 
     def _build_estimator(self, settings: Settings) -> Estimator:
-        from aios_ros.model.estimator import UNTRAINED_WARNING
         config = settings.model
-        if not config.checkpoint:
-            self.get_logger().warning(f'{UNTRAINED_WARNING % config.seed} (set model.checkpoint)')
-        self.get_logger().info(f'loading AiOS on {config.device} ({config.dtype}), input '
-                               f'{config.short_side}/{config.max_size} px')
+        warning = untrained_warning(config)
+        if warning:
+            self.get_logger().warning(f'{warning} (set model.checkpoint)')
+        self.get_logger().info(
+            f'loading AiOS on {config.device} ({config.dtype}), input '
+            f'{config.short_side}/{config.max_size} px'
+        )
         return load_estimator(config)
 
     def _create_io(self) -> None:
@@ -112,14 +121,20 @@ class AiosNode(Node):
         topic = self.resolve_topic_name('image') + '/compressed' if compressed else 'image'
         depth = 1 if cfg.drop_policy == 'latest' else cfg.queue_size
         self._image_sub = self.create_subscription(
-            CompressedImage if compressed else Image, topic, self._on_image, qos.image_qos(depth),
-            qos_overriding_options=QoSOverridingOptions.with_default_policies())
-        self._info_sub = self.create_subscription(CameraInfo, 'camera_info',
-                                                  self._on_camera_info, qos.CAMERA_INFO)
+            CompressedImage if compressed else Image,
+            topic,
+            self._on_image,
+            qos.image_qos(depth),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+        )
+        self._info_sub = self.create_subscription(
+            CameraInfo, 'camera_info', self._on_camera_info, qos.CAMERA_INFO
+        )
         self._bodies_pub = self.create_publisher(SmplxBodyArray, 'bodies', qos.BODIES)
         self._fused_pub = self.create_publisher(SmplxBodyArray, 'bodies_fused', qos.BODIES)
-        self._model_info_pub = self.create_publisher(BodyModelInfo, 'body_model_info',
-                                                     qos.MODEL_INFO)
+        self._model_info_pub = self.create_publisher(
+            BodyModelInfo, 'body_model_info', qos.MODEL_INFO
+        )
         self._markers_pub = self.create_publisher(MarkerArray, 'markers', qos.MARKERS)
         self._overlay_pub = self.create_publisher(Image, 'overlay', qos.OVERLAY)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
@@ -129,21 +144,24 @@ class AiosNode(Node):
         self.get_logger().info(
             f'subscribed to {self._image_sub.topic_name} ({kind}, '
             f'{profile.reliability.name.lower()}, depth {profile.depth}) and '
-            f'{self._info_sub.topic_name}; drop policy {cfg.drop_policy}')
+            f'{self._info_sub.topic_name}; drop policy {cfg.drop_policy}'
+        )
 
     # -- callbacks (executor thread): O(1), never touch the model -------------------------------
 
     def _on_image(self, msg) -> None:
         self._stats.received()
         if self._queue.put((msg, time.monotonic())):
-            self._stats.dropped('superseded' if self._config.drop_policy == 'latest'
-                                else 'queue_full')
+            self._stats.dropped(
+                'superseded' if self._config.drop_policy == 'latest' else 'queue_full'
+            )
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         if not self._processor.update_camera_info(msg):
             self.get_logger().warning(
                 f'CameraInfo on {self._info_sub.topic_name} is uncalibrated (K[0] == 0); ignored',
-                once=True)
+                once=True,
+            )
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         """Validate changes of the dynamic ``node.*`` parameters and swap the config atomically
@@ -160,8 +178,9 @@ class AiosNode(Node):
         return SetParametersResult(successful=True)
 
     def _publish_diagnostics(self) -> None:
-        status = diagnostic_status(self._stats.snapshot(), f'{self.get_name()}: pipeline',
-                                   self.get_fully_qualified_name())
+        status = diagnostic_status(
+            self._stats.snapshot(), f'{self.get_name()}: pipeline', self.get_fully_qualified_name()
+        )
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(msg)
@@ -197,15 +216,23 @@ class AiosNode(Node):
         want_overlay = cfg.overlay and self._overlay_pub.get_subscription_count() > 0
         self._advance_timeline(stamp_s)
         out = self._processor.process(
-            msg, image, self._processor.needs_vertices(cfg, want_markers, want_overlay),
-            keep_image=want_overlay)
+            msg,
+            image,
+            self._processor.needs_vertices(cfg, want_markers, want_overlay),
+            keep_image=want_overlay,
+        )
         source = out.raw.key.camera.source
         if source != IntrinsicsSource.CAMERA_INFO:
             self.get_logger().warning(
-                self._processor.intrinsics.fallback_reason(self._info_sub.topic_name), once=True)
+                self._processor.intrinsics.fallback_reason(self._info_sub.topic_name), once=True
+            )
         self._publish_bodies(out, cfg)
-        self._stats.processed(time.monotonic() - received_s, len(out.raw.bodies), source,
-                              self._processor.pipeline.switch_cuts)
+        self._stats.processed(
+            time.monotonic() - received_s,
+            len(out.raw.bodies),
+            source,
+            self._processor.pipeline.switch_cuts,
+        )
         if want_markers or want_overlay:
             self._visual_queue.put((out, cfg, want_markers, want_overlay))
 
@@ -214,14 +241,18 @@ class AiosNode(Node):
         tracks belong to the old timeline. Called once the frame has decoded, so a bad frame
         neither resets the tracks nor makes its stamp a duplicate."""
         if stamp_s < self._last_stamp_s:
-            self._warn_throttled('time_jump_back', f'frame stamp {stamp_s:.3f} s is older than '
-                                 f'the previous {self._last_stamp_s:.3f} s: resetting tracks')
+            self._warn_throttled(
+                'time_jump_back',
+                f'frame stamp {stamp_s:.3f} s is older than '
+                f'the previous {self._last_stamp_s:.3f} s: resetting tracks',
+            )
             self._stats.reset()
             self._processor.reset()
         self._last_stamp_s = stamp_s
 
-    def _publish_visuals(self, out: PipelineOutput, cfg: NodeConfig, want_markers: bool,
-                         want_overlay: bool) -> None:
+    def _publish_visuals(
+        self, out: PipelineOutput, cfg: NodeConfig, want_markers: bool, want_overlay: bool
+    ) -> None:
         """Markers of the configured stream and the overlay (visualisation thread)."""
         frame = out.raw if cfg.markers.stream == 'raw' else out.fused
         if want_markers and frame is not None:

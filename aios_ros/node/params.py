@@ -11,6 +11,7 @@ built from the field's :func:`aios_ros.core.config.param` metadata:
 * read-only unless ``metadata['dynamic']`` is true: the model and the temporal stage are built
   once, so changing their parameters needs a restart.
 """
+
 from __future__ import annotations
 
 import array
@@ -19,8 +20,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
-                                ParameterType)
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -45,7 +45,7 @@ class ParamSpec:
     """One declared parameter; ``default`` is already in ROS form (lists, not tuples)."""
 
     name: str
-    kind: str                       # key of _ROS_TYPES
+    kind: str  # key of _ROS_TYPES
     default: Any
     description: str
     value_range: Optional[tuple] = None
@@ -73,11 +73,17 @@ def _specs_of(cls: type, instance: Any, prefix: str) -> list[ParamSpec]:
         if not f.metadata.get('doc'):
             raise TypeError(f'{prefix}{f.name}: declare the field with param(default, doc)')
         default = list(value) if isinstance(value, (tuple, list)) else value
-        specs.append(ParamSpec(
-            name=prefix + f.name, kind=kind, default=default,
-            description=f.metadata['doc'],
-            value_range=f.metadata.get('range'), choices=choices,
-            read_only=not f.metadata.get('dynamic', False)))
+        specs.append(
+            ParamSpec(
+                name=prefix + f.name,
+                kind=kind,
+                default=default,
+                description=f.metadata['doc'],
+                value_range=f.metadata.get('range'),
+                choices=choices,
+                read_only=not f.metadata.get('dynamic', False),
+            )
+        )
     return specs
 
 
@@ -96,8 +102,12 @@ def _kind(hint: Any, name: str) -> tuple[str, Optional[tuple]]:
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     """The ``ParameterDescriptor`` of ``spec`` (type, description, range, choices, read-only)."""
-    desc = ParameterDescriptor(name=spec.name, type=_ROS_TYPES[spec.kind][0],
-                               description=spec.description, read_only=spec.read_only)
+    desc = ParameterDescriptor(
+        name=spec.name,
+        type=_ROS_TYPES[spec.kind][0],
+        description=spec.description,
+        read_only=spec.read_only,
+    )
     if spec.choices:
         desc.additional_constraints = 'one of: ' + ', '.join(map(str, spec.choices))
     if spec.value_range is not None:
@@ -105,8 +115,9 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
         if spec.kind == 'int':
             desc.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
         else:
-            desc.floating_point_range = [FloatingPointRange(
-                from_value=float(low), to_value=float(high), step=0.0)]
+            desc.floating_point_range = [
+                FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)
+            ]
     return desc
 
 
@@ -118,8 +129,9 @@ def declare(node: Node, specs: list[ParamSpec]) -> None:
         node.declare_parameter(spec.name, value, descriptor(spec))
 
 
-def read_values(node: Node, specs: list[ParamSpec],
-                changes: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+def read_values(
+    node: Node, specs: list[ParamSpec], changes: Optional[Mapping[str, Any]] = None
+) -> dict[str, Any]:
     """Current parameter values (with ``changes`` applied) as the nested config mapping."""
     flat: dict[str, Any] = {}
     for spec in specs:

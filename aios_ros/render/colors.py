@@ -1,4 +1,5 @@
 """One colour per track id, shared by the overlay image and the RViz markers."""
+
 from __future__ import annotations
 
 import colorsys

@@ -1,4 +1,5 @@
 """What the RViz markers and the overlay draw of a body model: its bones and a decimated mesh."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -23,5 +24,6 @@ class DisplayGeometry(NamedTuple):
 def display_geometry(body_model: BodyModel, max_faces: int) -> DisplayGeometry:
     """Bones of ``body_model`` and its mesh decimated to at most ``max_faces`` triangles
     (``node.markers.mesh_faces``); built once at start-up, the decimation takes a while."""
-    return DisplayGeometry(np.asarray(body_model.skeleton_parents()),
-                           decimate_faces(body_model.faces, max_faces))
+    return DisplayGeometry(
+        np.asarray(body_model.skeleton_parents()), decimate_faces(body_model.faces, max_faces)
+    )

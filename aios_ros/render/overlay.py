@@ -6,6 +6,7 @@ flat-shaded by a headlight (Lambert on the face normal, light at the camera cent
 all people's triangles together resolves person-to-person occlusion. All geometry is vectorised
 numpy; only the fill itself loops (cv2 has no batched fill with per-polygon colours).
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -13,12 +14,12 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from aios_ros.geometry.pinhole import project
 from aios_ros.core.types import Bodies, Camera
+from aios_ros.geometry.pinhole import project
 from aios_ros.render.colors import track_color
 
-NEAR_M = 0.05          # triangles with a vertex closer than this (m) are not drawn
-_SHIFT = 4             # fixed-point fraction bits for sub-pixel cv2 drawing
+NEAR_M = 0.05  # triangles with a vertex closer than this (m) are not drawn
+_SHIFT = 4  # fixed-point fraction bits for sub-pixel cv2 drawing
 _AMBIENT = 0.3
 
 
@@ -28,9 +29,15 @@ def body_colors_bgr(bodies: Bodies) -> np.ndarray:
     return np.array([track_color(i)[::-1] for i in ids], np.float64).reshape(-1, 3)
 
 
-def render_overlay(image_bgr: np.ndarray, bodies: Bodies, camera: Camera, faces: np.ndarray,
-                   parents: np.ndarray, alpha: float = 0.7, note: Optional[str] = None
-                   ) -> np.ndarray:
+def render_overlay(
+    image_bgr: np.ndarray,
+    bodies: Bodies,
+    camera: Camera,
+    faces: np.ndarray,
+    parents: np.ndarray,
+    alpha: float = 0.7,
+    note: Optional[str] = None,
+) -> np.ndarray:
     """Draw ``bodies`` over a copy of ``image_bgr`` and return it.
 
     Parameters
@@ -59,31 +66,41 @@ def render_overlay(image_bgr: np.ndarray, bodies: Bodies, camera: Camera, faces:
     return out
 
 
-def mesh_layer(shape: tuple[int, int], vertices: np.ndarray, K: np.ndarray, faces: np.ndarray,
-               colors_bgr: np.ndarray) -> np.ndarray:
+def mesh_layer(
+    shape: tuple[int, int],
+    vertices: np.ndarray,
+    K: np.ndarray,
+    faces: np.ndarray,
+    colors_bgr: np.ndarray,
+) -> np.ndarray:
     """(H, W, 3) uint8 image holding only the shaded meshes; untouched pixels stay 0.
 
     vertices: (N, V, 3) camera-frame metres; faces: (F, 3); colors_bgr: (N, 3) in [0, 1].
     """
     height, width = shape
     layer = np.zeros((height, width, 3), np.uint8)
-    tris = np.asarray(vertices, np.float64)[:, np.asarray(faces)]          # (N, F, 3, 3)
+    tris = np.asarray(vertices, np.float64)[:, np.asarray(faces)]  # (N, F, 3, 3)
     owner = np.broadcast_to(np.arange(tris.shape[0])[:, None], tris.shape[:2]).reshape(-1)
     normals = _outward_normals(tris).reshape(-1, 3)
     tris = tris.reshape(-1, 3, 3)
     centroid = tris.mean(axis=1)
     # Front-facing triangles point towards the camera at the origin: n . c < 0.
     keep = (tris[:, :, 2] > NEAR_M).all(axis=1) & (np.einsum('ij,ij->i', normals, centroid) < 0)
-    uv = project(tris[keep], K)                                            # (M, 3, 2)
+    uv = project(tris[keep], K)  # (M, 3, 2)
     inside = ((uv.max(axis=1) >= 0) & (uv.min(axis=1) < (width, height))).all(axis=1)
-    uv, normals, centroid, owner = uv[inside], normals[keep][inside], centroid[keep][inside], \
-        owner[keep][inside]
+    uv, normals, centroid, owner = (
+        uv[inside],
+        normals[keep][inside],
+        centroid[keep][inside],
+        owner[keep][inside],
+    )
     cos = np.abs(np.einsum('ij,ij->i', normals, centroid)) / (
-        np.linalg.norm(normals, axis=1) * np.linalg.norm(centroid, axis=1) + 1e-12)
+        np.linalg.norm(normals, axis=1) * np.linalg.norm(centroid, axis=1) + 1e-12
+    )
     shade = _AMBIENT + (1.0 - _AMBIENT) * cos
     # Never exactly 0 so that the layer's non-zero pixels are the mesh mask.
     rgb = np.clip(colors_bgr[owner] * shade[:, None] * 255.0, 1, 255).astype(np.int32)
-    order = np.argsort(-centroid[:, 2], kind='stable')                     # far to near
+    order = np.argsort(-centroid[:, 2], kind='stable')  # far to near
     limit = 8 * max(width, height)
     pts = (np.clip(uv[order], -limit, limit) * (1 << _SHIFT)).round().astype(np.int32)
     # Per-row conversion: one big .tolist() keeps thousands of lists alive at once, which can
@@ -106,13 +123,14 @@ def _outward_normals(tris: np.ndarray) -> np.ndarray:
     return normals * sign[:, None, None]
 
 
-def draw_skeletons(image: np.ndarray, bodies: Bodies, parents: np.ndarray,
-                   colors_bgr: np.ndarray) -> None:
+def draw_skeletons(
+    image: np.ndarray, bodies: Bodies, parents: np.ndarray, colors_bgr: np.ndarray
+) -> None:
     """Bones (joint -> parent) of the first len(parents) keypoints of every person, in place."""
     parents = np.asarray(parents)
     child = np.nonzero(parents >= 0)[0]
     for n in range(len(bodies)):
-        in_front = bodies.joints_3d[n, :len(parents), 2] > NEAR_M
+        in_front = bodies.joints_3d[n, : len(parents), 2] > NEAR_M
         ok = in_front[child] & in_front[parents[child]]
         kp = bodies.keypoints_2d[n]
         segs = np.stack([kp[child[ok]], kp[parents[child[ok]]]], axis=1)
@@ -139,5 +157,6 @@ def draw_note(image: np.ndarray, text: str) -> None:
     """White ``text`` on a black strip at the top-left corner, in place."""
     (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
     cv2.rectangle(image, (0, 0), (w + 8, h + base + 6), (0, 0, 0), -1)
-    cv2.putText(image, text, (4, h + 3), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
-                cv2.LINE_AA)
+    cv2.putText(
+        image, text, (4, h + 3), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA
+    )

@@ -8,14 +8,21 @@ message is built by the camera's :class:`~aios_ros.app.processor.FrameProcessor`
 own builders), carries the input image's header and is stamped in the bag with the input's
 bag time.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
 import cv2
 import numpy as np
-from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness, QosReliability,
-                                QosTime)
+from rosbags.interfaces import (
+    Qos,
+    QosDurability,
+    QosHistory,
+    QosLiveliness,
+    QosReliability,
+    QosTime,
+)
 from rosbags.rosbag2 import Writer
 
 from aios_ros.app.processor import FrameKey, FrameProcessor
@@ -28,8 +35,17 @@ BODIES, BODIES_FUSED, MARKERS = 'bodies', 'bodies_fused', 'markers'
 OVERLAY, MODEL_INFO = 'overlay/compressed', 'body_model_info'
 OVERLAY_JPEG_QUALITY = 90
 _ZERO = QosTime(sec=0, nsec=0)
-LATCHED = Qos(QosHistory.KEEP_LAST, 1, QosReliability.RELIABLE, QosDurability.TRANSIENT_LOCAL,
-              _ZERO, _ZERO, QosLiveliness.AUTOMATIC, _ZERO, False)
+LATCHED = Qos(
+    QosHistory.KEEP_LAST,
+    1,
+    QosReliability.RELIABLE,
+    QosDurability.TRANSIENT_LOCAL,
+    _ZERO,
+    _ZERO,
+    QosLiveliness.AUTOMATIC,
+    _ZERO,
+    False,
+)
 #: called with (frame index, overlay BGR image) for every rendered overlay (the demo's PNG/MP4)
 OverlaySink = Callable[[int, np.ndarray], None]
 
@@ -41,24 +57,36 @@ def output_prefix(topic: str, num_topics: int) -> str:
         return OUT_ROOT
     ns = topic
     for suffix in ('/compressed', '/image_raw', '/image_rect', '/image_color', '/image'):
-        ns = ns[:-len(suffix)] if ns.endswith(suffix) and len(ns) > len(suffix) else ns
+        ns = ns[: -len(suffix)] if ns.endswith(suffix) and len(ns) > len(suffix) else ns
     return OUT_ROOT + (ns if ns.startswith('/') else '/' + ns)
 
 
 class CameraOutputs:
     """The output connections of one replayed camera and the writing of its stream frames."""
 
-    def __init__(self, writer: Writer, store: Any, prefix: str, processor: FrameProcessor,
-                 cfg: NodeConfig, overlay: bool, overlay_sink: Optional[OverlaySink]) -> None:
+    def __init__(
+        self,
+        writer: Writer,
+        store: Any,
+        prefix: str,
+        processor: FrameProcessor,
+        cfg: NodeConfig,
+        overlay: bool,
+        overlay_sink: Optional[OverlaySink],
+    ) -> None:
         self.writer, self.store, self.processor, self.cfg = writer, store, processor, cfg
         self.overlay, self.overlay_sink = overlay, overlay_sink
 
         def add(name: str, msgtype: str, **kwargs: Any) -> Any:
             return writer.add_connection(f'{prefix}/{name}', msgtype, typestore=store, **kwargs)
 
-        self.conns = {BODIES: add(BODIES, bags.ARRAY_T), BODIES_FUSED: add(BODIES_FUSED, bags.ARRAY_T),
-                      MARKERS: add(MARKERS, bags.MARKERS_T), OVERLAY: add(OVERLAY, bags.COMPRESSED),
-                      MODEL_INFO: add(MODEL_INFO, bags.INFO_T, offered_qos_profiles=[LATCHED])}
+        self.conns = {
+            BODIES: add(BODIES, bags.ARRAY_T),
+            BODIES_FUSED: add(BODIES_FUSED, bags.ARRAY_T),
+            MARKERS: add(MARKERS, bags.MARKERS_T),
+            OVERLAY: add(OVERLAY, bags.COMPRESSED),
+            MODEL_INFO: add(MODEL_INFO, bags.INFO_T, offered_qos_profiles=[LATCHED]),
+        }
         self.info_written = False
 
     def write_model_info(self, header: Any, bag_ns: int) -> None:
@@ -73,8 +101,9 @@ class CameraOutputs:
         key: FrameKey = frame.key
         index, bag_ns = key.tag
         msg = self.processor.body_array(frame, fused, self.cfg)
-        self._write(BODIES_FUSED if fused else BODIES, bag_ns,
-                    bags.serialize(msg, bags.ARRAY_T, self.store))
+        self._write(
+            BODIES_FUSED if fused else BODIES, bag_ns, bags.serialize(msg, bags.ARRAY_T, self.store)
+        )
         if self.cfg.markers.stream == ('fused' if fused else 'raw'):
             markers = self.processor.markers(frame, self.cfg)
             self._write(MARKERS, bag_ns, bags.serialize(markers, bags.MARKERS_T, self.store))
@@ -87,8 +116,10 @@ class CameraOutputs:
     def _jpeg(self, image: np.ndarray, header: Any) -> bytes:
         ok, jpg = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, OVERLAY_JPEG_QUALITY])
         msg = self.store.types[bags.COMPRESSED](
-            header=bags.to_rosbags(header, 'std_msgs/msg/Header', self.store), format='jpeg',
-            data=np.frombuffer(jpg.tobytes(), np.uint8))
+            header=bags.to_rosbags(header, 'std_msgs/msg/Header', self.store),
+            format='jpeg',
+            data=np.frombuffer(jpg.tobytes(), np.uint8),
+        )
         return bytes(self.store.serialize_cdr(msg, bags.COMPRESSED))
 
     def _write(self, name: str, bag_ns: int, data: bytes) -> None:

@@ -5,6 +5,7 @@ Every input frame goes through the live node's own :class:`~aios_ros.app.process
 a bag reader and writer instead of subscriptions and publishers, and every frame is processed
 (no dropping). The output layout is described in :mod:`aios_ros.replay.outputs`.
 """
+
 from __future__ import annotations
 
 import gc
@@ -92,15 +93,24 @@ class _Camera:
 def load_runtime(options: ReplayOptions) -> Runtime:
     """The parameter file of ``options`` (default: the package's) with the command line's
     ``model.*`` values on top, and the estimator it configures."""
-    overrides = {f'model.{name}': value for name, value in (
-        ('checkpoint', options.checkpoint), ('smplx_path', options.smplx),
-        ('short_side', options.short_side)) if value is not None}
+    overrides = {
+        f'model.{name}': value
+        for name, value in (
+            ('checkpoint', options.checkpoint),
+            ('smplx_path', options.smplx),
+            ('short_side', options.short_side),
+        )
+        if value is not None
+    }
     settings = load_settings(options.config, overrides)
     return make_runtime(settings, load_estimator(settings.model))
 
 
-def run_replay(options: ReplayOptions, should_stop: Callable[[], bool] = lambda: False,
-               runtime: Optional[Runtime] = None) -> ReplaySummary:
+def run_replay(
+    options: ReplayOptions,
+    should_stop: Callable[[], bool] = lambda: False,
+    runtime: Optional[Runtime] = None,
+) -> ReplaySummary:
     """Replay ``options.bag`` into ``options.out``; the bag is closed even on errors/interrupts.
 
     ``runtime``: reuse an already built runtime (else it is loaded from ``options``).
@@ -125,21 +135,34 @@ def run_replay(options: ReplayOptions, should_stop: Callable[[], bool] = lambda:
         with Writer(options.out, version=9, storage_plugin=plugin) as writer:
             cameras = _cameras(options, runtime, topics, reader, writer, store)
             copies = _input_copies(options, reader.connections, writer, store, cameras)
-            _Loop(options, store, cameras, summary, should_stop).run(reader, writer, copies,
-                                                                     total)
+            _Loop(options, store, cameras, summary, should_stop).run(reader, writer, copies, total)
     return summary
 
 
-def _cameras(options: ReplayOptions, runtime: Runtime, topics: list[str], reader: Reader,
-             writer: Writer, store: Any) -> dict[str, _Camera]:
+def _cameras(
+    options: ReplayOptions,
+    runtime: Runtime,
+    topics: list[str],
+    reader: Reader,
+    writer: Writer,
+    store: Any,
+) -> dict[str, _Camera]:
     """A frame processor and its outputs for every replayed image topic."""
     cameras = {}
     for topic in topics:
         processor = FrameProcessor(runtime)
-        outputs = CameraOutputs(writer, store, output_prefix(topic, len(topics)), processor,
-                                runtime.settings.node, options.overlay, options.overlay_sink)
-        cameras[topic] = _Camera(processor, outputs,
-                                 bags.camera_info_topic(topic, reader.connections))
+        outputs = CameraOutputs(
+            writer,
+            store,
+            output_prefix(topic, len(topics)),
+            processor,
+            runtime.settings.node,
+            options.overlay,
+            options.overlay_sink,
+        )
+        cameras[topic] = _Camera(
+            processor, outputs, bags.camera_info_topic(topic, reader.connections)
+        )
     return cameras
 
 
@@ -150,26 +173,42 @@ def _select_topics(requested: Optional[list[str]], connections: Any) -> list[str
     topics = requested or available
     unknown = [t for t in topics if t not in available]
     if unknown:
-        raise ValueError(f'not an image topic of this bag: {", ".join(unknown)} '
-                         f'(image topics: {", ".join(available)})')
+        raise ValueError(
+            f'not an image topic of this bag: {", ".join(unknown)} '
+            f'(image topics: {", ".join(available)})'
+        )
     return topics
 
 
-def _input_copies(options: ReplayOptions, connections: Any, writer: Writer, store: Any,
-                  cameras: dict[str, _Camera]) -> dict[int, Any]:
+def _input_copies(
+    options: ReplayOptions,
+    connections: Any,
+    writer: Writer,
+    store: Any,
+    cameras: dict[str, _Camera],
+) -> dict[int, Any]:
     """Output connections for copied input topics, keyed by input connection id."""
     if not options.include_inputs:
         return {}
     wanted = set(cameras) | {c.info_topic for c in cameras.values() if c.info_topic}
-    return {c.id: writer.add_connection(c.topic, c.msgtype, typestore=store)
-            for c in connections if c.topic in wanted}
+    return {
+        c.id: writer.add_connection(c.topic, c.msgtype, typestore=store)
+        for c in connections
+        if c.topic in wanted
+    }
 
 
 class _Loop:
     """Reads the selected topics in bag order and feeds every frame to its camera."""
 
-    def __init__(self, options: ReplayOptions, store: Any, cameras: dict[str, _Camera],
-                 summary: ReplaySummary, should_stop: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        options: ReplayOptions,
+        store: Any,
+        cameras: dict[str, _Camera],
+        summary: ReplaySummary,
+        should_stop: Callable[[], bool],
+    ) -> None:
         self.options, self.store, self.cameras = options, store, cameras
         self.summary, self.should_stop = summary, should_stop
         cfg = next(iter(cameras.values())).outputs.cfg
@@ -212,8 +251,9 @@ class _Loop:
         summary, outputs = self.summary, camera.outputs
         image = camera.processor.decode(msg, outputs.cfg)
         t0 = time.perf_counter()
-        out = camera.processor.process(msg, image, self.vertices, keep_image=self.options.overlay,
-                                       tag=(summary.frames, t_ns))
+        out = camera.processor.process(
+            msg, image, self.vertices, keep_image=self.options.overlay, tag=(summary.frames, t_ns)
+        )
         summary.process_s.append(time.perf_counter() - t0)
         outputs.write_model_info(msg.header, t_ns)
         outputs.write(out.raw, fused=False)
@@ -227,11 +267,17 @@ class _Loop:
 
 def print_summary(summary: ReplaySummary, out: Path) -> None:
     """Human-readable result of a replay."""
-    print(f'wrote {out}: {summary.frames} frames'
-          + (' (interrupted: partial bag)' if summary.interrupted else ''))
-    print(f'  people per frame (raw): mean {summary.mean_people:.2f}, max {summary.max_people}; '
-          f'tracks: {summary.num_tracks}')
-    print(f'  per-frame processing: p50 {summary.latency_p50_ms:.0f} ms, '
-          f'p95 {summary.latency_p95_ms:.0f} ms; throughput {summary.fps:.2f} frames/s')
+    print(
+        f'wrote {out}: {summary.frames} frames'
+        + (' (interrupted: partial bag)' if summary.interrupted else '')
+    )
+    print(
+        f'  people per frame (raw): mean {summary.mean_people:.2f}, max {summary.max_people}; '
+        f'tracks: {summary.num_tracks}'
+    )
+    print(
+        f'  per-frame processing: p50 {summary.latency_p50_ms:.0f} ms, '
+        f'p95 {summary.latency_p95_ms:.0f} ms; throughput {summary.fps:.2f} frames/s'
+    )
     if summary.note:
         print(f'  NOTE: {summary.note}')

@@ -8,6 +8,7 @@ field by field into the equivalent ``rosbags`` object (driven by the typestore's
 definitions, registered from the package's ``msg/*.msg`` text) and lets rosbags serialize it,
 which zero-fills padding: same input, same bytes.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,10 +27,22 @@ CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 ARRAY_T = 'aios_ros/msg/SmplxBodyArray'
 INFO_T = 'aios_ros/msg/BodyModelInfo'
 MARKERS_T = 'visualization_msgs/msg/MarkerArray'
-_DTYPES = {'bool': np.bool_, 'byte': np.uint8, 'char': np.uint8, 'octet': np.uint8,
-           'int8': np.int8, 'uint8': np.uint8, 'int16': np.int16, 'uint16': np.uint16,
-           'int32': np.int32, 'uint32': np.uint32, 'int64': np.int64, 'uint64': np.uint64,
-           'float32': np.float32, 'float64': np.float64}
+_DTYPES = {
+    'bool': np.bool_,
+    'byte': np.uint8,
+    'char': np.uint8,
+    'octet': np.uint8,
+    'int8': np.int8,
+    'uint8': np.uint8,
+    'int16': np.int16,
+    'uint16': np.uint16,
+    'int32': np.int32,
+    'uint32': np.uint32,
+    'int64': np.int64,
+    'uint64': np.uint64,
+    'float32': np.float32,
+    'float64': np.float64,
+}
 
 
 def msg_dir() -> Path:
@@ -41,8 +54,9 @@ def msg_dir() -> Path:
     for folder in candidates:
         if all((folder / f'{name}.msg').is_file() for name in MSG_NAMES):
             return folder
-    raise FileNotFoundError(f'{PACKAGE} message definitions not found in: '
-                            + ', '.join(map(str, candidates)))
+    raise FileNotFoundError(
+        f'{PACKAGE} message definitions not found in: ' + ', '.join(map(str, candidates))
+    )
 
 
 def make_typestore():
@@ -51,8 +65,9 @@ def make_typestore():
     folder = msg_dir()
     types = {}
     for name in MSG_NAMES:
-        types.update(get_types_from_msg((folder / f'{name}.msg').read_text(),
-                                        f'{PACKAGE}/msg/{name}'))
+        types.update(
+            get_types_from_msg((folder / f'{name}.msg').read_text(), f'{PACKAGE}/msg/{name}')
+        )
     store.register(types)
     return store
 
@@ -68,8 +83,10 @@ def _converter(store, msgtype: str) -> Callable[[Any], Any]:
     cache = _CONVERTERS.setdefault(id(store), {})
     if msgtype not in cache:
         cls = store.types[msgtype]
-        fields = [(name, _field_converter(kind, detail, store))
-                  for name, (kind, detail) in store.fielddefs[msgtype][1]]
+        fields = [
+            (name, _field_converter(kind, detail, store))
+            for name, (kind, detail) in store.fielddefs[msgtype][1]
+        ]
         cache[msgtype] = lambda msg: cls(**{n: conv(getattr(msg, n)) for n, conv in fields})
     return cache[msgtype]
 
@@ -96,6 +113,7 @@ def _field_converter(kind: Nodetype, detail: Any, store) -> Callable[[Any], Any]
             if isinstance(value, (bytes, bytearray, memoryview)):
                 return np.frombuffer(value, dtype).copy()
             return np.asarray(value, dtype).reshape(-1)
+
         return array
     item = _field_converter(sub_kind, sub_detail, store)
     return lambda value: [item(v) for v in value]
@@ -124,4 +142,3 @@ def camera_info_topic(image_topic: str, connections) -> Optional[str]:
         if candidate in infos:
             return candidate
     return next(iter(sorted(infos)), None) if len(infos) == 1 else None
-

@@ -11,6 +11,7 @@ The functions only read the message attributes (``height``, ``width``, ``encodin
 ``is_bigendian``, ``step``, ``data``; ``format`` and ``data`` for compressed images), so they
 need no ROS import.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -61,10 +62,17 @@ REASONS = tuple(cls.reason for cls in ImageConversionError.__subclasses__())
 
 # encoding -> (numpy dtype, channels)
 _LAYOUTS = {
-    'bgr8': (np.uint8, 3), 'rgb8': (np.uint8, 3), 'bgra8': (np.uint8, 4), 'rgba8': (np.uint8, 4),
-    'mono8': (np.uint8, 1), '8UC1': (np.uint8, 1), '8UC3': (np.uint8, 3),
-    'mono16': (np.uint16, 1), '16UC1': (np.uint16, 1),
-    '32FC1': (np.float32, 1), '32FC3': (np.float32, 3),
+    'bgr8': (np.uint8, 3),
+    'rgb8': (np.uint8, 3),
+    'bgra8': (np.uint8, 4),
+    'rgba8': (np.uint8, 4),
+    'mono8': (np.uint8, 1),
+    '8UC1': (np.uint8, 1),
+    '8UC3': (np.uint8, 3),
+    'mono16': (np.uint16, 1),
+    '16UC1': (np.uint16, 1),
+    '32FC1': (np.float32, 1),
+    '32FC3': (np.float32, 3),
 }
 ENCODINGS = tuple(_LAYOUTS)
 # Encodings the ROS 2 cv_bridge converts to bgr8 exactly like the numpy path below.
@@ -96,15 +104,17 @@ def image_to_bgr(msg: Any, max_pixels: int) -> np.ndarray:
     encoding = str(msg.encoding)
     if encoding not in _LAYOUTS:
         raise UnsupportedEncodingError(
-            f'unsupported encoding {encoding!r} (supported: {", ".join(ENCODINGS)})')
+            f'unsupported encoding {encoding!r} (supported: {", ".join(ENCODINGS)})'
+        )
     height, width = int(msg.height), int(msg.width)
     check_size(width, height, max_pixels)
     dtype, channels = _LAYOUTS[encoding]
     row_bytes = width * channels * np.dtype(dtype).itemsize
     step, size = int(msg.step), len(msg.data)
     if step < row_bytes or step % np.dtype(dtype).itemsize:
-        raise StepMismatchError(f'step {step} does not fit {width} px of {encoding} '
-                                f'({row_bytes} bytes per row)')
+        raise StepMismatchError(
+            f'step {step} does not fit {width} px of {encoding} ({row_bytes} bytes per row)'
+        )
     if size != step * height:
         raise StepMismatchError(f'data has {size} bytes, expected height*step = {height * step}')
     if _BRIDGE is not None and encoding in _BRIDGE_ENCODINGS:
@@ -154,8 +164,9 @@ def check_size(width: int, height: int, max_pixels: int) -> None:
     if width <= 0 or height <= 0:
         raise EmptyImageError(f'image is {width}x{height}')
     if width * height > max_pixels:
-        raise ImageTooLargeError(f'image is {width}x{height} = {width * height} px, more than '
-                                 f'max_pixels = {max_pixels}')
+        raise ImageTooLargeError(
+            f'image is {width}x{height} = {width * height} px, more than max_pixels = {max_pixels}'
+        )
 
 
 _HEADER_SCAN_BYTES = 1 << 20  # JPEG APPn segments (EXIF, thumbnails) precede the size
@@ -178,9 +189,9 @@ def compressed_image_size(head: bytes) -> Optional[tuple[int, int]]:
         if marker == 0xFF:  # fill byte before a marker
             pos += 1
             continue
-        (length,) = struct.unpack('>H', head[pos + 2:pos + 4])
+        (length,) = struct.unpack('>H', head[pos + 2 : pos + 4])
         if marker in _JPEG_SOF and pos + 9 <= len(head):
-            height, width = struct.unpack('>HH', head[pos + 5:pos + 9])
+            height, width = struct.unpack('>HH', head[pos + 5 : pos + 9])
             return width, height
         pos += 2 + length
     return None

@@ -14,6 +14,7 @@ Full SMPL-X meshes are too big for RViz at frame rate (~62k points per person), 
 uses a decimated face set (:func:`aios_ros.body.decimate.decimate_faces`); RViz does not
 render in-message mesh files (ros2/rviz#1494), hence the triangle list.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -40,8 +41,13 @@ def marker_id(bodies: Bodies, i: int) -> int:
     return i if bodies.track_ids is None else int(bodies.track_ids[i]) & 0x7FFFFFFF
 
 
-def marker_array(bodies: Bodies, header: Header, parents: np.ndarray,
-                 mesh_faces: Optional[np.ndarray], lifetime_s: float) -> MarkerArray:
+def marker_array(
+    bodies: Bodies,
+    header: Header,
+    parents: np.ndarray,
+    mesh_faces: Optional[np.ndarray],
+    lifetime_s: float,
+) -> MarkerArray:
     """DELETEALL followed by mesh, skeleton and label markers of every person.
 
     Parameters
@@ -57,20 +63,32 @@ def marker_array(bodies: Bodies, header: Header, parents: np.ndarray,
     out.markers.append(Marker(header=copy_header(header), action=Marker.DELETEALL))
     lifetime = Duration(sec=int(lifetime_s), nanosec=int(round((lifetime_s % 1.0) * 1e9)) % 10**9)
     for i in range(len(bodies)):
-        out.markers += _person_markers(bodies, i, header, np.asarray(parents), mesh_faces,
-                                       lifetime)
+        out.markers += _person_markers(bodies, i, header, np.asarray(parents), mesh_faces, lifetime)
     return out
 
 
-def _person_markers(bodies: Bodies, i: int, header: Header, parents: np.ndarray,
-                    mesh_faces: Optional[np.ndarray], lifetime: Duration) -> list:
+def _person_markers(
+    bodies: Bodies,
+    i: int,
+    header: Header,
+    parents: np.ndarray,
+    mesh_faces: Optional[np.ndarray],
+    lifetime: Duration,
+) -> list:
     track = None if bodies.track_ids is None else int(bodies.track_ids[i])
     rgb = track_color(track)
 
     def new(ns: str, kind: int, alpha: float = 1.0) -> Marker:
-        m = Marker(header=copy_header(header), ns=ns, id=marker_id(bodies, i), type=kind,
-                   action=Marker.ADD, lifetime=lifetime, frame_locked=False,
-                   color=ColorRGBA(r=float(rgb[0]), g=float(rgb[1]), b=float(rgb[2]), a=alpha))
+        m = Marker(
+            header=copy_header(header),
+            ns=ns,
+            id=marker_id(bodies, i),
+            type=kind,
+            action=Marker.ADD,
+            lifetime=lifetime,
+            frame_locked=False,
+            color=ColorRGBA(r=float(rgb[0]), g=float(rgb[1]), b=float(rgb[2]), a=alpha),
+        )
         m.pose.orientation.w = 1.0
         return m
 
@@ -80,7 +98,7 @@ def _person_markers(bodies: Bodies, i: int, header: Header, parents: np.ndarray,
         mesh.scale.x = mesh.scale.y = mesh.scale.z = 1.0
         mesh.points = _points(bodies.vertices[i][np.asarray(mesh_faces)].reshape(-1, 3))
         markers.append(mesh)
-    joints = np.asarray(bodies.joints_3d[i][:len(parents)], np.float64)
+    joints = np.asarray(bodies.joints_3d[i][: len(parents)], np.float64)
     bones = np.flatnonzero(parents >= 0)
     skeleton = new(NS_SKELETON, Marker.LINE_LIST)
     skeleton.scale.x = LINE_WIDTH_M
@@ -88,8 +106,9 @@ def _person_markers(bodies: Bodies, i: int, header: Header, parents: np.ndarray,
     label = new(NS_LABEL, Marker.TEXT_VIEW_FACING)
     label.scale.z = TEXT_HEIGHT_M
     top = joints[np.argmin(joints[:, 1])]  # optical frame: up is -y
-    label.pose.position = Point(x=float(top[0]), y=float(top[1]) - LABEL_ABOVE_HEAD_M,
-                                z=float(top[2]))
+    label.pose.position = Point(
+        x=float(top[0]), y=float(top[1]) - LABEL_ABOVE_HEAD_M, z=float(top[2])
+    )
     label.text = _label_text(bodies, i)
     return markers + [skeleton, label]
 

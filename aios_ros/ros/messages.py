@@ -5,6 +5,7 @@ messages for identical input. Large variable-length arrays are assigned as ``arr
 (fast, and accepted when ``ROS_PYTHON_CHECK_FIELDS=1``; numpy arrays are not); fixed-size
 arrays as float32 numpy arrays of exactly the declared size.
 """
+
 from __future__ import annotations
 
 import array
@@ -14,10 +15,10 @@ import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from aios_ros.msg import BodyModelInfo, SmplxBody, SmplxBodyArray
 from aios_ros.core.smplx import NUM_BETAS, NUM_EXPRESSION, POSE_SLICES
 from aios_ros.core.types import Bodies, BodyModel, IntrinsicsSource, TrackState
 from aios_ros.geometry.so3 import log_map
+from aios_ros.msg import BodyModelInfo, SmplxBody, SmplxBodyArray
 
 STREAM_RAW = SmplxBodyArray.STREAM_RAW
 STREAM_FUSED = SmplxBodyArray.STREAM_FUSED
@@ -44,8 +45,14 @@ def stamp_seconds(header: Header) -> float:
 
 def bgr_image(image: np.ndarray, header: Header) -> Image:
     """A ``bgr8`` Image message of (H, W, 3) uint8 ``image`` with a copy of ``header``."""
-    msg = Image(header=copy_header(header), height=image.shape[0], width=image.shape[1],
-                encoding='bgr8', is_bigendian=0, step=image.shape[1] * 3)
+    msg = Image(
+        header=copy_header(header),
+        height=image.shape[0],
+        width=image.shape[1],
+        encoding='bgr8',
+        is_bigendian=0,
+        step=image.shape[1] * 3,
+    )
     msg.data = array.array('B', image.tobytes())
     return msg
 
@@ -58,9 +65,14 @@ def _fixed(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values, np.float32).reshape(-1)
 
 
-def body_array(bodies: Bodies, header: Header, stream: int, lag_frames: int,
-               intrinsics_source: IntrinsicsSource, with_vertices: bool = False
-               ) -> SmplxBodyArray:
+def body_array(
+    bodies: Bodies,
+    header: Header,
+    stream: int,
+    lag_frames: int,
+    intrinsics_source: IntrinsicsSource,
+    with_vertices: bool = False,
+) -> SmplxBodyArray:
     """One ``SmplxBodyArray`` for the people of one frame (N may be 0).
 
     Parameters
@@ -72,16 +84,21 @@ def body_array(bodies: Bodies, header: Header, stream: int, lag_frames: int,
     intrinsics_source: where the camera matrix used for these bodies came from.
     with_vertices: fill ``vertices`` when ``bodies.vertices`` is available.
     """
-    msg = SmplxBodyArray(header=copy_header(header), stream=int(stream),
-                         lag_frames=int(lag_frames), intrinsics_source=int(intrinsics_source))
+    msg = SmplxBodyArray(
+        header=copy_header(header),
+        stream=int(stream),
+        lag_frames=int(lag_frames),
+        intrinsics_source=int(intrinsics_source),
+    )
     axis_angle = log_map(np.asarray(bodies.pose, np.float64)).astype(np.float32)  # (N, 53, 3)
     vertices = bodies.vertices if with_vertices else None
     msg.bodies = [_body(bodies, i, axis_angle[i], vertices) for i in range(len(bodies))]
     return msg
 
 
-def _body(bodies: Bodies, i: int, axis_angle: np.ndarray,
-          vertices: Optional[np.ndarray]) -> SmplxBody:
+def _body(
+    bodies: Bodies, i: int, axis_angle: np.ndarray, vertices: Optional[np.ndarray]
+) -> SmplxBody:
     """SmplxBody for person ``i``; ``axis_angle`` is its (53, 3) pose."""
     body = SmplxBody(score=float(bodies.scores[i]))
     if bodies.track_ids is not None:
@@ -104,19 +121,26 @@ def _body(bodies: Bodies, i: int, axis_angle: np.ndarray,
     return body
 
 
-def body_model_info(body_model: BodyModel, marker_faces: np.ndarray,
-                    header: Header) -> BodyModelInfo:
+def body_model_info(
+    body_model: BodyModel, marker_faces: np.ndarray, header: Header
+) -> BodyModelInfo:
     """The static ``BodyModelInfo`` (published once, transient-local).
 
     marker_faces: (F', 3) vertex indices of the decimated mesh drawn in RViz.
     """
     faces = np.asarray(body_model.faces)
     return BodyModelInfo(
-        header=copy_header(header), model_type='smplx', num_betas=NUM_BETAS,
-        num_expression=NUM_EXPRESSION, use_pca=USE_PCA, flat_hand_mean=FLAT_HAND_MEAN,
+        header=copy_header(header),
+        model_type='smplx',
+        num_betas=NUM_BETAS,
+        num_expression=NUM_EXPRESSION,
+        use_pca=USE_PCA,
+        flat_hand_mean=FLAT_HAND_MEAN,
         joint_names=[str(n) for n in body_model.joint_names],
         num_vertices=int(faces.max()) + 1 if faces.size else 0,
         faces=array.array('I', faces.astype(np.uint32).tobytes()),
         marker_faces=array.array('I', np.asarray(marker_faces, np.uint32).tobytes()),
         skeleton_parents=array.array(
-            'i', np.asarray(body_model.skeleton_parents(), np.int32).tobytes()))
+            'i', np.asarray(body_model.skeleton_parents(), np.int32).tobytes()
+        ),
+    )

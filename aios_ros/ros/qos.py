@@ -5,6 +5,7 @@ publishers (a reliable subscription would not hear a best-effort camera). The im
 be overridden per topic with the standard ``qos_overrides.<topic>.subscription.*`` parameters,
 e.g. ``reliability: reliable`` for lossless bag replay.
 """
+
 from __future__ import annotations
 
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -16,24 +17,41 @@ def image_qos(depth: int) -> QoSProfile:
     Depth 1 in live mode, so DDS itself never queues stale frames; the replay mode's FIFO size
     in ``every_frame`` mode.
     """
-    return QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
-                      reliability=ReliabilityPolicy.BEST_EFFORT,
-                      durability=DurabilityPolicy.VOLATILE)
+    return QoSProfile(
+        depth=depth,
+        history=HistoryPolicy.KEEP_LAST,
+        reliability=ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.VOLATILE,
+    )
 
 
 CAMERA_INFO = image_qos(1)
 # Results: small, consumers want every one.
-BODIES = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
-                    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+BODIES = QoSProfile(
+    depth=10,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
 # Static model description, latched for late joiners.
-MODEL_INFO = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
-                        reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
+MODEL_INFO = QoSProfile(
+    depth=1,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
 # RViz subscribes to markers reliably.
-MARKERS = QoSProfile(depth=2, history=HistoryPolicy.KEEP_LAST,
-                     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+MARKERS = QoSProfile(
+    depth=2,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
 # Large and lossy-tolerant.
 OVERLAY = image_qos(1)
-DIAGNOSTICS = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
-                         reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.VOLATILE)
+DIAGNOSTICS = QoSProfile(
+    depth=10,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)

@@ -11,17 +11,18 @@ Noise model (all deterministic in the seed):
   hidden ones become low-score candidates (what the tracker's second stage is for);
 * random dropouts and false positives (mostly low-score, a few high-score).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from aios_ros.geometry.pinhole import project
-from aios_ros.core.types import Bodies, BodyModel
 from aios_ros.core.smplx import NUM_POSE_JOINTS
-from aios_ros.synthetic.scenes import K, WIDTH, Scene, smooth_noise
+from aios_ros.core.types import Bodies, BodyModel
+from aios_ros.geometry.pinhole import project
 from aios_ros.geometry.so3 import exp_map
+from aios_ros.synthetic.scenes import WIDTH, K, Scene, smooth_noise
 from aios_ros.synthetic.token_heads import LinearTokenCodec
 
 _HAND_JOINTS = {'left': np.arange(25, 40), 'right': np.arange(40, 55)}
@@ -36,7 +37,7 @@ class NoiseModel:
     rot_bias_deg: float = 4.0
     orient_white_deg: float = 0.32
     transl_xy_m: float = 0.03
-    transl_z_rel: float = 0.01     # depth noise = transl_z_rel * z^2
+    transl_z_rel: float = 0.01  # depth noise = transl_z_rel * z^2
     betas_bias: float = 0.3
     betas_white: float = 0.3
     box_rel: float = 0.02
@@ -63,21 +64,37 @@ class DetectionFrame:
 
 def body_boxes(kp2d: np.ndarray) -> np.ndarray:
     """(N, J>=55, 2) projected SMPL-X joints -> (N, 4, 4) [body, left hand, right hand, face]."""
+
     def box(pts: np.ndarray, pad: float) -> np.ndarray:
         lo, hi = pts.min(axis=1), pts.max(axis=1)
         grow = pad * (hi - lo).max(axis=1, keepdims=True) + 4.0
         return np.concatenate([lo - grow, hi + grow], axis=1)
-    return np.stack([box(kp2d[:, :55], 0.1), box(kp2d[:, _HAND_JOINTS['left']], 0.2),
-                     box(kp2d[:, _HAND_JOINTS['right']], 0.2), box(kp2d[:, _HEAD_JOINTS], 0.3)], 1)
+
+    return np.stack(
+        [
+            box(kp2d[:, :55], 0.1),
+            box(kp2d[:, _HAND_JOINTS['left']], 0.2),
+            box(kp2d[:, _HAND_JOINTS['right']], 0.2),
+            box(kp2d[:, _HEAD_JOINTS], 0.3),
+        ],
+        1,
+    )
 
 
-def make_detections(scene: Scene, body_model: BodyModel, seed: int, noise: NoiseModel = NoiseModel(),
-                    codec: LinearTokenCodec | None = None) -> list[DetectionFrame]:
+def make_detections(
+    scene: Scene,
+    body_model: BodyModel,
+    seed: int,
+    noise: NoiseModel = NoiseModel(),
+    codec: LinearTokenCodec | None = None,
+) -> list[DetectionFrame]:
     """Noisy detections for every frame of ``scene`` (tokens filled when ``codec`` is given)."""
     rng = np.random.default_rng(seed + 7919)
     people = scene.people
-    gt = [_forward(body_model, p.pose, np.tile(p.betas, (len(p.pose), 1)), p.expression, p.transl)
-          for p in people]
+    gt = [
+        _forward(body_model, p.pose, np.tile(p.betas, (len(p.pose), 1)), p.expression, p.transl)
+        for p in people
+    ]
     noisy = [_perturb(rng, p, noise) for p in people]
     frames = []
     for t in range(len(scene.stamps)):
@@ -85,21 +102,31 @@ def make_detections(scene: Scene, body_model: BodyModel, seed: int, noise: Noise
         gt_kp = np.array([project(gt[i][t], K) for i in vis]).reshape(-1, gt[0].shape[1], 2)
         gt_boxes = body_boxes(gt_kp)[:, 0] if vis else np.zeros((0, 4))
         scores = [_score(rng, t, i, vis, people, gt_boxes) for i in vis]
-        rows = [(i, s, gt_boxes[j]) for j, (i, s) in enumerate(zip(vis, scores))
-                if s is not None and rng.uniform() > noise.p_drop]
+        rows = [
+            (i, s, gt_boxes[j])
+            for j, (i, s) in enumerate(zip(vis, scores))
+            if s is not None and rng.uniform() > noise.p_drop
+        ]
         # People hidden behind nearer ones are not expected in the output either.
         keep = [j for j, s in enumerate(scores) if s is not None]
         frames.append((t, [vis[j] for j in keep], gt_boxes[keep], rows))
     return _assemble(rng, scene, body_model, gt, noisy, frames, noise, codec)
 
 
-def _forward(body_model: BodyModel, pose, betas, expression, transl, chunk: int = 256) -> np.ndarray:
+def _forward(
+    body_model: BodyModel, pose, betas, expression, transl, chunk: int = 256
+) -> np.ndarray:
     """Joints (N, J, 3) in chunks (the body model's batch memory grows with N)."""
-    out = [body_model.joints_and_vertices(pose[i:i + chunk].astype(np.float32),
-                                          betas[i:i + chunk].astype(np.float32),
-                                          expression[i:i + chunk].astype(np.float32),
-                                          transl[i:i + chunk].astype(np.float32), False)[0]
-           for i in range(0, len(pose), chunk)]
+    out = [
+        body_model.joints_and_vertices(
+            pose[i : i + chunk].astype(np.float32),
+            betas[i : i + chunk].astype(np.float32),
+            expression[i : i + chunk].astype(np.float32),
+            transl[i : i + chunk].astype(np.float32),
+            False,
+        )[0]
+        for i in range(0, len(pose), chunk)
+    ]
     return np.concatenate(out, axis=0) if out else np.zeros((0, 0, 3))
 
 
@@ -111,12 +138,15 @@ def _perturb(rng: np.random.Generator, person, noise: NoiseModel) -> dict[str, n
     sd[0] = np.deg2rad(noise.orient_white_deg)
     tangent = np.deg2rad(noise.rot_bias_deg) * bias + sd * rng.normal(size=bias.shape)
     z = person.transl[:, 2:3]
-    transl_sd = np.concatenate([np.full((n, 2), noise.transl_xy_m), noise.transl_z_rel * z ** 2], 1)
-    return {'pose': person.pose @ exp_map(tangent),
-            'betas': person.betas + noise.betas_bias * rng.normal(size=10)
-            + noise.betas_white * rng.normal(size=(n, 10)),
-            'expression': person.expression + 0.1 * rng.normal(size=person.expression.shape),
-            'transl': person.transl + transl_sd * rng.normal(size=(n, 3))}
+    transl_sd = np.concatenate([np.full((n, 2), noise.transl_xy_m), noise.transl_z_rel * z**2], 1)
+    return {
+        'pose': person.pose @ exp_map(tangent),
+        'betas': person.betas
+        + noise.betas_bias * rng.normal(size=10)
+        + noise.betas_white * rng.normal(size=(n, 10)),
+        'expression': person.expression + 0.1 * rng.normal(size=person.expression.shape),
+        'transl': person.transl + transl_sd * rng.normal(size=(n, 3)),
+    }
 
 
 def _score(rng, t, i, vis, people, gt_boxes) -> float | None:
@@ -144,10 +174,16 @@ def _false_positive(rng: np.random.Generator, high: bool) -> dict[str, np.ndarra
     z = rng.uniform(2.5, 9.0)
     x = (rng.uniform(0, WIDTH) - K[0, 2]) * z / K[0, 0]
     pose = exp_map(0.3 * rng.normal(size=(NUM_POSE_JOINTS, 3)))
-    pose[0] = exp_map(rng.uniform(-np.pi, np.pi) * np.array([0.0, 1.0, 0.0])) @ np.diag([1.0, -1, -1])
-    return {'pose': pose, 'betas': rng.normal(size=10), 'expression': np.zeros(10),
-            'transl': np.array([x, 0.05, z]),
-            'score': rng.uniform(0.5, 0.7) if high else rng.uniform(0.1, 0.45)}
+    pose[0] = exp_map(rng.uniform(-np.pi, np.pi) * np.array([0.0, 1.0, 0.0])) @ np.diag(
+        [1.0, -1, -1]
+    )
+    return {
+        'pose': pose,
+        'betas': rng.normal(size=10),
+        'expression': np.zeros(10),
+        'transl': np.array([x, 0.05, z]),
+        'score': rng.uniform(0.5, 0.7) if high else rng.uniform(0.1, 0.45),
+    }
 
 
 def _assemble(rng, scene, body_model, gt, noisy, frames, noise, codec) -> list[DetectionFrame]:
@@ -158,13 +194,19 @@ def _assemble(rng, scene, body_model, gt, noisy, frames, noise, codec) -> list[D
             dets.append({k: v[t] for k, v in noisy[i].items()} | {'score': score, 'box': box})
             owner.append(i)
             frame_of.append(t)
-        for high in [False] * rng.poisson(noise.fp_low_per_frame) + \
-                [True] * rng.poisson(noise.fp_high_per_frame):
+        for high in [False] * rng.poisson(noise.fp_low_per_frame) + [True] * rng.poisson(
+            noise.fp_high_per_frame
+        ):
             dets.append(_false_positive(rng, high))
             owner.append(-1)
             frame_of.append(t)
-    stack = {k: np.array([d[k] for d in dets]) for k in ('pose', 'betas', 'expression', 'transl', 'score')}
-    joints = _forward(body_model, stack['pose'], stack['betas'], stack['expression'], stack['transl'])
+    stack = {
+        k: np.array([d[k] for d in dets])
+        for k in ('pose', 'betas', 'expression', 'transl', 'score')
+    }
+    joints = _forward(
+        body_model, stack['pose'], stack['betas'], stack['expression'], stack['transl']
+    )
     kp2d = project(joints, K)
     boxes = body_boxes(kp2d)
     # AiOS regresses body boxes directly: their error is independent of the pose error.
@@ -177,14 +219,17 @@ def _assemble(rng, scene, body_model, gt, noisy, frames, noise, codec) -> list[D
     for t, vis, gt_boxes, _ in frames:
         sel = np.flatnonzero(frame_of == t)
         sel = sel[np.argsort(-stack['score'][sel], kind='stable')]
-        bodies = Bodies(scores=stack['score'][sel].astype(np.float32),
-                        boxes=boxes[sel].astype(np.float32),
-                        pose=stack['pose'][sel].astype(np.float32),
-                        betas=stack['betas'][sel].astype(np.float32),
-                        expression=stack['expression'][sel].astype(np.float32),
-                        transl=stack['transl'][sel].astype(np.float32),
-                        keypoints_2d=kp2d[sel].astype(np.float32), joints_3d=joints[sel].astype(np.float32),
-                        tokens=None if tokens is None else tokens[sel])
+        bodies = Bodies(
+            scores=stack['score'][sel].astype(np.float32),
+            boxes=boxes[sel].astype(np.float32),
+            pose=stack['pose'][sel].astype(np.float32),
+            betas=stack['betas'][sel].astype(np.float32),
+            expression=stack['expression'][sel].astype(np.float32),
+            transl=stack['transl'][sel].astype(np.float32),
+            keypoints_2d=kp2d[sel].astype(np.float32),
+            joints_3d=joints[sel].astype(np.float32),
+            tokens=None if tokens is None else tokens[sel],
+        )
         gt_joints = np.array([gt[i][t] for i in vis]).reshape(len(vis), gt[0].shape[1], 3)
         out.append(DetectionFrame(bodies, owner[sel], np.array(vis, np.int64), gt_boxes, gt_joints))
     return out

@@ -4,6 +4,7 @@ The temporal evaluation and benchmark call ``Pipeline.process_bodies`` with synt
 so only the body model (forward kinematics after fusion) and, for ``fusion.mode: tokens``, the
 stand-in token heads' ``regress`` are used.
 """
+
 from __future__ import annotations
 
 import numpy as np

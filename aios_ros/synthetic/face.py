@@ -3,6 +3,7 @@
 All targets are hand-placed points in the rest frame (metres, +x = body's left, face towards +z);
 each is attached to the nearest vertex / face of the body part it belongs to.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,9 +38,11 @@ def keypoint_vertices(verts, owner, parts, joints) -> np.ndarray:
             targets.append((f'{side}_finger{f}_2', sk.finger_tip(joints, first + 3 * f + 2)))
     for side, foot, ankle, inward in (('l', 10, 7, -1.0), ('r', 11, 8, 1.0)):
         toe = joints[foot] + (0.0, -0.02, 0.075)
-        targets += [(f'{side}_foot', toe + (0.02 * inward, 0, 0)),
-                    (f'{side}_foot', toe + (-0.03 * inward, 0, -0.03)),
-                    (f'{side}_foot', joints[ankle] + (0.0, -0.05, -0.08))]
+        targets += [
+            (f'{side}_foot', toe + (0.02 * inward, 0, 0)),
+            (f'{side}_foot', toe + (-0.03 * inward, 0, -0.03)),
+            (f'{side}_foot', joints[ankle] + (0.0, -0.05, -0.08)),
+        ]
     chosen: list[int] = []
     for part, target in targets:
         ids = np.flatnonzero(owner == _part_index(parts, part))
@@ -87,10 +90,15 @@ def contour_faces(verts, faces, owner, parts) -> np.ndarray:
     the right side (-x) over the chin to the left side; turning the head shifts them sideways.
     """
     yaw = np.concatenate([np.arange(40), -np.arange(1, 40)]).astype(np.float64)
-    psi = np.radians(np.linspace(-80.0, 80.0, NUM_CONTOUR_LANDMARKS))[None] + np.radians(0.5 * yaw)[:, None]
+    psi = (
+        np.radians(np.linspace(-80.0, 80.0, NUM_CONTOUR_LANDMARKS))[None]
+        + np.radians(0.5 * yaw)[:, None]
+    )
     height = -0.105 + 0.08 * np.abs(np.sin(psi))
     rx, ry, rz = sk.HEAD_RADII
     ring = np.sqrt(np.maximum(1.0 - (height / ry) ** 2, 0.05))
-    points = sk.HEAD_CENTER + np.stack([rx * ring * np.sin(psi), height, rz * ring * np.cos(psi)], -1)
+    points = sk.HEAD_CENTER + np.stack(
+        [rx * ring * np.sin(psi), height, rz * ring * np.cos(psi)], -1
+    )
     idx = _nearest_faces(verts, faces, owner, _part_index(parts, 'head'), points)
     return idx.reshape(NUM_CONTOUR_BINS, NUM_CONTOUR_LANDMARKS).astype(np.int64)

@@ -5,6 +5,7 @@ pole vertices. Neighbouring rings of different sizes are stitched with a "zipper
 order, so a part with ``B`` vertices always has exactly ``2 * B - 4`` triangles, for any ``B >= 8``.
 That makes the total vertex count of a model an exact, free choice.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,7 +40,12 @@ class Part:
     def area(self) -> float:
         """Rough surface area (m^2), used only to share the vertex budget between parts."""
         a, (b, c) = self.half_length, self.radii
-        return 4.0 * np.pi * ((a * b) ** 1.6 + (a * c) ** 1.6 + (b * c) ** 1.6) ** (1 / 1.6) / 3 ** (1 / 1.6)
+        return (
+            4.0
+            * np.pi
+            * ((a * b) ** 1.6 + (a * c) ** 1.6 + (b * c) ** 1.6) ** (1 / 1.6)
+            / 3 ** (1 / 1.6)
+        )
 
 
 def _ring_sizes(n_ring_vertices: int) -> np.ndarray:
@@ -88,9 +94,15 @@ def mesh_part(part: Part, n_vertices: int, first_index: int) -> tuple[np.ndarray
         phi = (2 * np.pi * (np.arange(size) + 0.5 * (r % 2)) / size) % (2 * np.pi)
         phi = np.sort(phi)
         radial = np.sin(th) ** part.profile
-        ring = (center + axis * part.half_length * np.cos(th)
-                + radial * (np.outer(np.cos(phi), side) * part.radii[0]
-                            + np.outer(np.sin(phi), third) * part.radii[1]))
+        ring = (
+            center
+            + axis * part.half_length * np.cos(th)
+            + radial
+            * (
+                np.outer(np.cos(phi), side) * part.radii[0]
+                + np.outer(np.sin(phi), third) * part.radii[1]
+            )
+        )
         points.extend(ring)
         rings.append(np.arange(start, start + size))
         phis.append(phi)

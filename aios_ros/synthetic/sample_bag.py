@@ -10,6 +10,7 @@ Output folder layout::
 
 Everything is deterministic: same body model -> byte-identical bag and ground truth.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -23,9 +24,9 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from aios_ros.body.body_model import SmplxBodyModel
+from aios_ros.core.types import BodyModel
 from aios_ros.evaluation.layout import make_table, save_table
 from aios_ros.geometry.boxes import boxes_from_keypoints
-from aios_ros.core.types import BodyModel
 from aios_ros.geometry.pinhole import project
 from aios_ros.render.overlay import mesh_layer
 from aios_ros.synthetic import sample_scene as scene
@@ -40,16 +41,16 @@ JPEG_QUALITY = 85
 
 def background() -> np.ndarray:
     """(H, W, 3) uint8 static backdrop: a shaded wall and a checkered floor (0.5 m tiles)."""
-    v, u = np.mgrid[0:scene.HEIGHT, 0:scene.WIDTH].astype(np.float64)
+    v, u = np.mgrid[0 : scene.HEIGHT, 0 : scene.WIDTH].astype(np.float64)
     cx, cy, f = scene.K[0, 2], scene.K[1, 2], scene.FOCAL_PX
     img = np.empty((scene.HEIGHT, scene.WIDTH, 3))
     img[:] = (170 + 40 * (1 - v / scene.HEIGHT))[..., None] * np.array([1.0, 0.97, 0.92])
     floor = v > cy + 1
-    depth = scene.FLOOR_Y_M * f / np.maximum(v - cy, 1e-6)          # z of the floor point, m
+    depth = scene.FLOOR_Y_M * f / np.maximum(v - cy, 1e-6)  # z of the floor point, m
     x = (u - cx) * depth / f
     checker = (np.floor(x / 0.5) + np.floor(depth / 0.5)) % 2
     tiles = (110 + 50 * checker)[..., None] * np.array([0.85, 0.95, 1.0])
-    fog = np.clip(depth / 25.0, 0.0, 1.0)[..., None]         # hides aliasing near the horizon
+    fog = np.clip(depth / 25.0, 0.0, 1.0)[..., None]  # hides aliasing near the horizon
     img[floor] = ((1 - fog) * tiles + fog * img)[floor]
     return np.clip(img, 0, 255).astype(np.uint8)
 
@@ -62,7 +63,7 @@ def scene_people(body_model: BodyModel, times_s: np.ndarray) -> dict[str, np.nda
     betas = np.zeros((n, 10), np.float32)
     for i in range(n):
         w = scene.WALKERS[i % len(scene.WALKERS)]
-        betas[i, :len(w.betas)] = w.betas
+        betas[i, : len(w.betas)] = w.betas
     transl = np.array([[xz[0], 0.0, xz[1]] for _, xz in states], np.float32)
     pose, expression = np.stack([p for p, _ in states]), np.zeros((n, 10), np.float32)
     joints, verts = body_model.joints_and_vertices(pose, betas, expression, transl, True)
@@ -71,8 +72,14 @@ def scene_people(body_model: BodyModel, times_s: np.ndarray) -> dict[str, np.nda
     transl[:, 1] += lift
     up = lift[:, None, None] * np.array([0, 1, 0], np.float32)
     shape = (len(times_s), len(scene.WALKERS))
-    out = dict(pose=pose, betas=betas, expression=expression, transl=transl,
-               joints=joints + up, vertices=verts + up)
+    out = dict(
+        pose=pose,
+        betas=betas,
+        expression=expression,
+        transl=transl,
+        joints=joints + up,
+        vertices=verts + up,
+    )
     return {k: v.astype(np.float32).reshape(shape + v.shape[1:]) for k, v in out.items()}
 
 
@@ -86,8 +93,9 @@ def render_frame(backdrop: np.ndarray, vertices: np.ndarray, faces: np.ndarray) 
     return out
 
 
-def write_sample(out: str | Path, body_model: BodyModel, frames: int | None = None
-                 ) -> dict[str, int]:
+def write_sample(
+    out: str | Path, body_model: BodyModel, frames: int | None = None
+) -> dict[str, int]:
     """Write the bag and ground truth into the new folder ``out`` (``frames``: only the first
     frames of the clip, for tests); the ground truth is written last. Returns a small summary."""
     out = Path(out)
@@ -95,13 +103,25 @@ def write_sample(out: str | Path, body_model: BodyModel, frames: int | None = No
         raise FileExistsError(f'{out} exists; remove it to regenerate the sample')
     store = get_typestore(Stores.ROS2_KILTED)
     backdrop, faces = background(), np.asarray(body_model.faces)
-    rows: dict[str, list] = {k: [] for k in ('frame', 'track_id', 'pose', 'betas', 'expression',
-                                             'transl', 'joints', 'vertices')}
+    rows: dict[str, list] = {
+        k: []
+        for k in (
+            'frame',
+            'track_id',
+            'pose',
+            'betas',
+            'expression',
+            'transl',
+            'joints',
+            'vertices',
+        )
+    }
     count = scene.num_frames() if frames is None else min(frames, scene.num_frames())
     stamps = START_NS + (np.arange(count) * 1e9 / scene.RATE_HZ).astype(np.int64)
     with Writer(out, version=9, storage_plugin=StoragePlugin.SQLITE3) as writer:
-        img_conn = writer.add_connection(IMAGE_TOPIC, 'sensor_msgs/msg/CompressedImage',
-                                         typestore=store)
+        img_conn = writer.add_connection(
+            IMAGE_TOPIC, 'sensor_msgs/msg/CompressedImage', typestore=store
+        )
         info_conn = writer.add_connection(INFO_TOPIC, 'sensor_msgs/msg/CameraInfo', typestore=store)
         people = scene_people(body_model, (stamps - START_NS) * 1e-9)
         for f, t_ns in enumerate(stamps):
@@ -109,9 +129,13 @@ def write_sample(out: str | Path, body_model: BodyModel, frames: int | None = No
             header = _header(store, int(t_ns))
             ok, jpg = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
             msg = store.types['sensor_msgs/msg/CompressedImage'](
-                header=header, format='jpeg', data=np.frombuffer(jpg.tobytes(), np.uint8))
-            writer.write(info_conn, int(t_ns), store.serialize_cdr(_camera_info(store, header),
-                                                                   'sensor_msgs/msg/CameraInfo'))
+                header=header, format='jpeg', data=np.frombuffer(jpg.tobytes(), np.uint8)
+            )
+            writer.write(
+                info_conn,
+                int(t_ns),
+                store.serialize_cdr(_camera_info(store, header), 'sensor_msgs/msg/CameraInfo'),
+            )
             writer.write(img_conn, int(t_ns), store.serialize_cdr(msg, msg.__msgtype__))
             for i, walker in enumerate(scene.WALKERS):
                 rows['frame'].append(f)
@@ -119,21 +143,38 @@ def write_sample(out: str | Path, body_model: BodyModel, frames: int | None = No
                 for key in ('pose', 'betas', 'expression', 'transl', 'joints', 'vertices'):
                     rows[key].append(people[key][f, i])
     _save_ground_truth(out / 'ground_truth.npz', stamps, rows)
-    return {'frames': len(stamps), 'people': len(scene.WALKERS),
-            'bag_bytes': sum(p.stat().st_size for p in out.iterdir() if p.suffix != '.npz')}
+    return {
+        'frames': len(stamps),
+        'people': len(scene.WALKERS),
+        'bag_bytes': sum(p.stat().st_size for p in out.iterdir() if p.suffix != '.npz'),
+    }
 
 
 def _save_ground_truth(path: Path, stamps: np.ndarray, rows: dict[str, list]) -> None:
     joints, verts = np.stack(rows['joints']), np.stack(rows['vertices'])
     boxes = boxes_from_keypoints(project(verts.astype(np.float64), scene.K))
-    table = make_table(stamps, rows['frame'], rows['track_id'],
-                       project(joints.astype(np.float64), scene.K), joints, boxes, verts)
+    table = make_table(
+        stamps,
+        rows['frame'],
+        rows['track_id'],
+        project(joints.astype(np.float64), scene.K),
+        joints,
+        boxes,
+        verts,
+    )
     table.keypoints_2d = table.keypoints_2d.astype(np.float32)
     table.joints_3d, table.vertices = joints, verts
-    save_table(path, table, pose=np.stack(rows['pose']), betas=np.stack(rows['betas']),
-               expression=np.stack(rows['expression']), transl=np.stack(rows['transl']),
-               K=scene.K, rate_hz=np.float64(scene.RATE_HZ),
-               smplx_num_vertices=np.int64(verts.shape[1]))
+    save_table(
+        path,
+        table,
+        pose=np.stack(rows['pose']),
+        betas=np.stack(rows['betas']),
+        expression=np.stack(rows['expression']),
+        transl=np.stack(rows['transl']),
+        K=scene.K,
+        rate_hz=np.float64(scene.RATE_HZ),
+        smplx_num_vertices=np.int64(verts.shape[1]),
+    )
 
 
 def _header(store, t_ns: int):
@@ -142,14 +183,24 @@ def _header(store, t_ns: int):
 
 
 def _camera_info(store, header):
-    roi = store.types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0,
-                                                           width=0, do_rectify=False)
+    roi = store.types['sensor_msgs/msg/RegionOfInterest'](
+        x_offset=0, y_offset=0, height=0, width=0, do_rectify=False
+    )
     p = np.zeros((3, 4))
     p[:, :3] = scene.K
     return store.types['sensor_msgs/msg/CameraInfo'](
-        header=header, height=scene.HEIGHT, width=scene.WIDTH, distortion_model='plumb_bob',
-        d=np.zeros(5), k=scene.K.reshape(-1), r=np.eye(3).reshape(-1), p=p.reshape(-1),
-        binning_x=0, binning_y=0, roi=roi)
+        header=header,
+        height=scene.HEIGHT,
+        width=scene.WIDTH,
+        distortion_model='plumb_bob',
+        d=np.zeros(5),
+        k=scene.K.reshape(-1),
+        r=np.eye(3).reshape(-1),
+        p=p.reshape(-1),
+        binning_x=0,
+        binning_y=0,
+        roi=roi,
+    )
 
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / 'data' / 'sample_bag'
@@ -159,20 +210,23 @@ def sample_body_model() -> SmplxBodyModel:
     """The synthetic body the sample is posed with (written to a temporary folder, loaded)."""
     with tempfile.TemporaryDirectory() as tmp:
         return SmplxBodyModel.from_smplx_folder(
-            write_synthetic_smplx(tmp, FULL_NUM_VERTICES, seed=0))
+            write_synthetic_smplx(tmp, FULL_NUM_VERTICES, seed=0)
+        )
 
 
 def ensure_sample(out: Path = DEFAULT_OUT, force: bool = False) -> Path:
     """Generate the sample into ``out`` unless a complete one is already there."""
     if force and out.exists():
         shutil.rmtree(out)
-    if (out / 'ground_truth.npz').is_file():      # written last: the sample is complete
+    if (out / 'ground_truth.npz').is_file():  # written last: the sample is complete
         return out
     if out.exists():
-        shutil.rmtree(out)                          # an interrupted earlier attempt
+        shutil.rmtree(out)  # an interrupted earlier attempt
     t0 = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     info = write_sample(out, sample_body_model())
-    print(f'generated sample {out}: {info["frames"]} frames, {info["people"]} people, '
-          f'bag {info["bag_bytes"] / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s')
+    print(
+        f'generated sample {out}: {info["frames"]} frames, {info["people"]} people, '
+        f'bag {info["bag_bytes"] / 1e6:.1f} MB, {time.perf_counter() - t0:.1f} s'
+    )
     return out

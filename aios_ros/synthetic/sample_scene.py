@@ -12,6 +12,7 @@ the floor is the plane y = +1.3 m.
 
 Poses use the AiOS joint order of ``aios_ros.core.types`` (53 rotation matrices).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -72,11 +73,12 @@ def walking_pose(phase: float, heading_xz: np.ndarray, speed_mps: float) -> np.n
     """
     rot = np.tile(np.eye(3), (53, 1, 1))
     dx, dz = heading_xz
-    rot[0] = (Rotation.from_euler('y', np.arctan2(-dx, -dz))
-              * Rotation.from_euler('x', np.pi)).as_matrix()
+    rot[0] = (
+        Rotation.from_euler('y', np.arctan2(-dx, -dz)) * Rotation.from_euler('x', np.pi)
+    ).as_matrix()
     amp = np.radians(12 + 25 * min(speed_mps, 1.5))
     s = np.sin(phase)
-    rx = lambda a: Rotation.from_euler('x', a).as_matrix()   # noqa: E731
+    rx = lambda a: Rotation.from_euler('x', a).as_matrix()  # noqa: E731
     rot[L_HIP], rot[R_HIP] = rx(-amp * s), rx(amp * s)
     # The knee bends most while its leg swings forward.
     rot[L_KNEE] = rx(np.radians(8) + amp * max(0.0, np.cos(phase)) * 1.4)

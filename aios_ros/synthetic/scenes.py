@@ -8,6 +8,7 @@ cycle on hips, knees, shoulders and elbows plus low-pass random motion on every 
 
 Everything is deterministic in the seed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,12 +21,20 @@ from aios_ros.geometry.so3 import exp_map
 FPS = 30.0
 WIDTH, HEIGHT = 1280, 720
 K = np.array([[1000.0, 0.0, 640.0], [0.0, 1000.0, 360.0], [0.0, 0.0, 1.0]])
-_FLOOR_Y = 1.0       # floor below the camera, metres (y down)
+_FLOOR_Y = 1.0  # floor below the camera, metres (y down)
 _PELVIS_HEIGHT = 0.95
 # Rest frame of SMPL-X is y up / face +z; camera frame is y down: turn the body upright.
 _UPRIGHT = np.diag([1.0, -1.0, -1.0])
-_SWING = {1: (0.45, 0.0), 2: (0.45, np.pi), 4: (0.5, np.pi / 2), 5: (0.5, 3 * np.pi / 2),
-          16: (0.25, np.pi), 17: (0.25, 0.0), 18: (0.3, np.pi), 19: (0.3, 0.0)}
+_SWING = {
+    1: (0.45, 0.0),
+    2: (0.45, np.pi),
+    4: (0.5, np.pi / 2),
+    5: (0.5, 3 * np.pi / 2),
+    16: (0.25, np.pi),
+    17: (0.25, 0.0),
+    18: (0.3, np.pi),
+    19: (0.3, 0.0),
+}
 
 
 @dataclass
@@ -52,8 +61,9 @@ class Scene:
     people: list[Person]
 
 
-def make_scene(seed: int, num_people: int = 5, duration_s: float = 12.0,
-               max_gap_s: float = 2.0) -> Scene:
+def make_scene(
+    seed: int, num_people: int = 5, duration_s: float = 12.0, max_gap_s: float = 2.0
+) -> Scene:
     """A deterministic scene; see the module docstring."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(round(duration_s * FPS))) / FPS
@@ -63,8 +73,16 @@ def make_scene(seed: int, num_people: int = 5, duration_s: float = 12.0,
         pose = _poses(rng, t, heading)
         expression = 0.5 * smooth_noise(rng, len(t), 10, 1.0)
         visible = _in_view(transl) & ~_occlusions(rng, len(t), max_gap_s)
-        people.append(Person(pid, pose, rng.normal(0.0, 1.0, 10) * np.r_[1.5, 1.5, np.ones(8)],
-                             expression, transl, visible))
+        people.append(
+            Person(
+                pid,
+                pose,
+                rng.normal(0.0, 1.0, 10) * np.r_[1.5, 1.5, np.ones(8)],
+                expression,
+                transl,
+                visible,
+            )
+        )
     return Scene(t, people)
 
 
@@ -124,5 +142,5 @@ def _occlusions(rng: np.random.Generator, n: int, max_gap_s: float) -> np.ndarra
     for _ in range(rng.integers(1, 3)):
         length = int(rng.uniform(0.2, max_gap_s) * FPS)
         start = int(rng.integers(0, max(n - length, 1)))
-        hidden[start:start + length] = True
+        hidden[start : start + length] = True
     return hidden

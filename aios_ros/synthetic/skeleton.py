@@ -4,6 +4,7 @@ Frame: SMPL-X body frame, metres; +y up, +x towards the body's LEFT side, +z for
 along +z). Rest pose = the SMPL-X T-pose (arms horizontal, flat hands). The proportions are those of a
 ~1.71 m adult; the numbers are hand-placed, not taken from the real SMPL-X model.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,17 +13,85 @@ from aios_ros.synthetic.mesh import Part
 
 # Parent of each of the 55 SMPL-X joints (order of smplx.joint_names.JOINT_NAMES[:55]).
 SMPLX_PARENTS = np.array(
-    [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 15, 15, 15,
-     20, 25, 26, 20, 28, 29, 20, 31, 32, 20, 34, 35, 20, 37, 38,
-     21, 40, 41, 21, 43, 44, 21, 46, 47, 21, 49, 50, 21, 52, 53], dtype=np.int64)
+    [
+        -1,
+        0,
+        0,
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        9,
+        9,
+        12,
+        13,
+        14,
+        16,
+        17,
+        18,
+        19,
+        15,
+        15,
+        15,
+        20,
+        25,
+        26,
+        20,
+        28,
+        29,
+        20,
+        31,
+        32,
+        20,
+        34,
+        35,
+        20,
+        37,
+        38,
+        21,
+        40,
+        41,
+        21,
+        43,
+        44,
+        21,
+        46,
+        47,
+        21,
+        49,
+        50,
+        21,
+        52,
+        53,
+    ],
+    dtype=np.int64,
+)
 NUM_JOINTS = 55
 
 # Left-side / central joints 0..24 (right side = mirror in x).
 _BODY = {
-    0: (0.0, -0.35, 0.01), 1: (0.065, -0.44, 0.0), 3: (0.0, -0.24, -0.015), 4: (0.10, -0.83, 0.005),
-    6: (0.0, -0.10, -0.005), 7: (0.085, -1.22, -0.035), 9: (0.0, -0.045, 0.02), 10: (0.11, -1.27, 0.09),
-    12: (0.0, 0.16, -0.02), 13: (0.075, 0.08, -0.005), 15: (0.0, 0.23, 0.01), 16: (0.17, 0.115, -0.02),
-    18: (0.43, 0.095, -0.03), 20: (0.68, 0.10, -0.03), 22: (0.0, 0.255, 0.03), 23: (0.032, 0.335, 0.085),
+    0: (0.0, -0.35, 0.01),
+    1: (0.065, -0.44, 0.0),
+    3: (0.0, -0.24, -0.015),
+    4: (0.10, -0.83, 0.005),
+    6: (0.0, -0.10, -0.005),
+    7: (0.085, -1.22, -0.035),
+    9: (0.0, -0.045, 0.02),
+    10: (0.11, -1.27, 0.09),
+    12: (0.0, 0.16, -0.02),
+    13: (0.075, 0.08, -0.005),
+    15: (0.0, 0.23, 0.01),
+    16: (0.17, 0.115, -0.02),
+    18: (0.43, 0.095, -0.03),
+    20: (0.68, 0.10, -0.03),
+    22: (0.0, 0.255, 0.03),
+    23: (0.032, 0.335, 0.085),
 }
 _MIRROR = {2: 1, 5: 4, 8: 7, 11: 10, 14: 13, 17: 16, 19: 18, 21: 20, 24: 23}
 # Fingers in SMPL-X order (index, middle, pinky, ring, thumb): base offset from the wrist, direction,
@@ -74,42 +143,99 @@ def _bone(name, a, b, radii, joints_, profile=0.55, extend=0.02, side=None, dens
         ref = np.array([0.0, 0.0, 1.0]) if abs(axis[2]) < 0.9 else np.array([0.0, 1.0, 0.0])
         side = _unit(np.cross(axis, ref))
     half = np.linalg.norm(b - a) / 2 + extend
-    return Part(name, tuple((a + b) / 2), tuple(axis), tuple(side), half, tuple(radii), profile,
-                tuple(joints_), density)
+    return Part(
+        name,
+        tuple((a + b) / 2),
+        tuple(axis),
+        tuple(side),
+        half,
+        tuple(radii),
+        profile,
+        tuple(joints_),
+        density,
+    )
 
 
 def body_parts(joints: np.ndarray) -> list[Part]:
     """Body parts (torso, head, limbs, palms, 30 finger segments) around the rest skeleton."""
     J = joints
     parts = [
-        _bone('torso', (0, -0.47, 0.0), (0, 0.17, -0.01), (0.105, 0.155), (6, 3, 9, 0, 12, 13, 14),
-              profile=0.45, extend=0.0, side=(0, 0, 1)),
-        _bone('hips', J[2] + (-0.035, 0, 0), J[1] + (0.035, 0, 0), (0.085, 0.1), (0, 1, 2, 3),
-              extend=0.0, side=(0, 1, 0)),
-        _bone('shoulders', J[17], J[16], (0.06, 0.07), (9, 13, 14, 16, 17, 12), extend=0.0,
-              side=(0, 1, 0)),
+        _bone(
+            'torso',
+            (0, -0.47, 0.0),
+            (0, 0.17, -0.01),
+            (0.105, 0.155),
+            (6, 3, 9, 0, 12, 13, 14),
+            profile=0.45,
+            extend=0.0,
+            side=(0, 0, 1),
+        ),
+        _bone(
+            'hips',
+            J[2] + (-0.035, 0, 0),
+            J[1] + (0.035, 0, 0),
+            (0.085, 0.1),
+            (0, 1, 2, 3),
+            extend=0.0,
+            side=(0, 1, 0),
+        ),
+        _bone(
+            'shoulders',
+            J[17],
+            J[16],
+            (0.06, 0.07),
+            (9, 13, 14, 16, 17, 12),
+            extend=0.0,
+            side=(0, 1, 0),
+        ),
         _bone('neck', J[12], J[15], (0.052, 0.05), (12, 15, 9), side=(1, 0, 0)),
-        Part('head', tuple(HEAD_CENTER), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0), HEAD_RADII[1],
-             (HEAD_RADII[0], HEAD_RADII[2]), 1.0, (15, 22, 12), density=5.0),
+        Part(
+            'head',
+            tuple(HEAD_CENTER),
+            (0.0, 1.0, 0.0),
+            (1.0, 0.0, 0.0),
+            HEAD_RADII[1],
+            (HEAD_RADII[0], HEAD_RADII[2]),
+            1.0,
+            (15, 22, 12),
+            density=5.0,
+        ),
     ]
     for s, (hip, knee, ankle, foot, sh, elbow, wrist, coll, sign) in enumerate(
-            ((1, 4, 7, 10, 16, 18, 20, 13, 1.0), (2, 5, 8, 11, 17, 19, 21, 14, -1.0))):
+        ((1, 4, 7, 10, 16, 18, 20, 13, 1.0), (2, 5, 8, 11, 17, 19, 21, 14, -1.0))
+    ):
         side = 'lr'[s]
         heel = J[ankle] + (0.0, -0.03, -0.06)
         toe = J[foot] + (0.0, 0.0, 0.075)
         parts += [
             _bone(f'{side}_thigh', J[hip], J[knee], (0.075, 0.07), (hip, knee, 0)),
             _bone(f'{side}_calf', J[knee], J[ankle], (0.052, 0.05), (knee, ankle, hip)),
-            _bone(f'{side}_foot', heel, toe, (0.045, 0.035), (ankle, foot, knee), extend=0.0,
-                  side=(1, 0, 0)),
+            _bone(
+                f'{side}_foot',
+                heel,
+                toe,
+                (0.045, 0.035),
+                (ankle, foot, knee),
+                extend=0.0,
+                side=(1, 0, 0),
+            ),
             _bone(f'{side}_upper_arm', J[sh], J[elbow], (0.047, 0.045), (sh, elbow, coll)),
             _bone(f'{side}_forearm', J[elbow], J[wrist], (0.037, 0.034), (elbow, wrist, sh)),
         ]
         first = 25 if s == 0 else 40
         palm_end = J[first + 3] * 0.9 + J[wrist] * 0.1
-        parts.append(_bone(f'{side}_palm', J[wrist], palm_end, (0.045, 0.014),
-                           (wrist, elbow) + tuple(first + 3 * f for f in range(5)), extend=0.005,
-                           side=(0, 0, 1), density=3.0))
+        parts.append(
+            _bone(
+                f'{side}_palm',
+                J[wrist],
+                palm_end,
+                (0.045, 0.014),
+                (wrist, elbow) + tuple(first + 3 * f for f in range(5)),
+                extend=0.005,
+                side=(0, 0, 1),
+                density=3.0,
+            )
+        )
         for f in range(5):
             j = first + 3 * f
             radius = _FINGERS[f][3]
@@ -118,8 +244,18 @@ def body_parts(joints: np.ndarray) -> list[Part]:
                 b = finger_tip(J, j + 2) if seg == 2 else J[j + seg + 1]
                 parent = j + seg - 1 if seg else wrist
                 cands = (j + seg, parent) + ((j + seg + 1,) if seg < 2 else ())
-                parts.append(_bone(f'{side}_finger{f}_{seg}', a, b, (radius, radius * 0.9), cands,
-                                   profile=0.6, extend=0.004, density=3.0))
+                parts.append(
+                    _bone(
+                        f'{side}_finger{f}_{seg}',
+                        a,
+                        b,
+                        (radius, radius * 0.9),
+                        cands,
+                        profile=0.6,
+                        extend=0.004,
+                        density=3.0,
+                    )
+                )
     return parts
 
 

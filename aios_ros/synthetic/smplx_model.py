@@ -27,6 +27,7 @@ Contents (V vertices, F faces):
   ``aios_ros.body.vertex_keypoints.smplx_keypoint_ids(path)``, which points smplx at the file's
   own ids during construction.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,8 +44,10 @@ FULL_NUM_FACES = 20908
 SMALL_NUM_VERTICES = 1500
 NUM_SHAPE_SPACE, NUM_EXPR_SPACE = 300, 100
 
-def write_synthetic_smplx(folder: str | Path, num_vertices: int = SMALL_NUM_VERTICES,
-                          seed: int = 0) -> Path:
+
+def write_synthetic_smplx(
+    folder: str | Path, num_vertices: int = SMALL_NUM_VERTICES, seed: int = 0
+) -> Path:
     """Write ``<folder>/smplx/SMPLX_NEUTRAL.npz`` and return its path.
 
     ``smplx.create(folder, model_type='smplx')`` and ``smplx.create(<returned path>)`` both find it.
@@ -70,7 +73,7 @@ def generate_smplx_arrays(num_vertices: int, seed: int) -> dict[str, np.ndarray]
         faces = _top_up_faces(faces, owner, parts, FULL_NUM_FACES)
     weights = _skinning_weights(verts, owner, parts, joints)
     kintree = np.stack([sk.SMPLX_PARENTS, np.arange(sk.NUM_JOINTS)])
-    kintree[0, 0] = 2 ** 32 - 1  # the real files store the root's parent as uint32 max
+    kintree[0, 0] = 2**32 - 1  # the real files store the root's parent as uint32 max
     lmk_faces = static_landmark_faces(verts, faces, owner, parts)
     dyn_faces = contour_faces(verts, faces, owner, parts)
     return {
@@ -109,6 +112,7 @@ def _keypoint_targets(keypoints: np.ndarray, num_vertices: int) -> np.ndarray:
     if num_vertices < FULL_NUM_VERTICES:
         return keypoints
     import smplx.vertex_ids as smplx_vertex_ids
+
     table = smplx_vertex_ids.vertex_ids['smplx']
     return np.array([table[name] for name in KEYPOINT_VERTEX_NAMES], np.int64)
 
@@ -139,7 +143,9 @@ def _top_up_faces(faces, owner, parts, total):
 def _point_segment_distance(points, start, end):
     """(P, S) distance from each point (P,3) to each segment start->end (S,3)."""
     d = end - start
-    t = np.einsum('psk,sk->ps', points[:, None] - start[None], d) / np.maximum((d * d).sum(-1), 1e-12)
+    t = np.einsum('psk,sk->ps', points[:, None] - start[None], d) / np.maximum(
+        (d * d).sum(-1), 1e-12
+    )
     closest = start[None] + np.clip(t, 0, 1)[..., None] * d[None]
     return np.linalg.norm(points[:, None] - closest, axis=-1)
 
@@ -170,8 +176,12 @@ def _joint_regressor(verts, joints, per_octant=2, ridge=1e-4):
         rel = verts - x
         dist = np.linalg.norm(rel, axis=1)
         octant = (rel > 0) @ np.array([1, 2, 4])
-        near = np.concatenate([ids[np.argsort(dist[ids], kind='stable')[:per_octant]]
-                               for ids in (np.flatnonzero(octant == o) for o in range(8))])
+        near = np.concatenate(
+            [
+                ids[np.argsort(dist[ids], kind='stable')[:per_octant]]
+                for ids in (np.flatnonzero(octant == o) for o in range(8))
+            ]
+        )
         k = len(near)
         A = verts[near].T  # (3, k)
         kkt = np.zeros((k + 1, k + 1))
@@ -199,7 +209,9 @@ def _shapedirs(verts, owner, parts, joints, rng):
     dirs[:, :, 0] = 0.04 * centre * (1.0, 1.2, 1.0)
     dirs[:, :, 1] = 0.15 * radial
     rel = verts - sk.HEAD_CENTER
-    face = (owner == [p.name for p in parts].index('head')) & (rel[:, 2] > 0.03) & (rel[:, 1] < 0.01)
+    face = (
+        (owner == [p.name for p in parts].index('head')) & (rel[:, 2] > 0.03) & (rel[:, 1] < 0.01)
+    )
     expr_amp = 0.004 / (1.0 + np.arange(NUM_EXPR_SPACE) / 10.0)
     dirs[:, :, NUM_SHAPE_SPACE:] = fields[:, :, NUM_SHAPE_SPACE:] * expr_amp * face[:, None, None]
     return dirs.astype(np.float32)

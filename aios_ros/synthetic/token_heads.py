@@ -6,6 +6,7 @@ into a (39, 256) fp16 block with a fixed random orthonormal basis, and ``regress
 back (rotations projected onto SO(3)). Averaging such tokens is averaging parameters, so this
 says nothing about how AiOS's real heads respond to averaged tokens.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,9 +28,11 @@ class LinearTokenCodec:
         per_code = size // _CODE_DIM
         # Each code entry spreads over its own random token entries with random signs:
         # orthonormal columns without a QR of a 9984 x 497 matrix.
-        slots = rng.permutation(size)[:per_code * _CODE_DIM].reshape(_CODE_DIM, per_code)
+        slots = rng.permutation(size)[: per_code * _CODE_DIM].reshape(_CODE_DIM, per_code)
         basis = np.zeros((size, _CODE_DIM), np.float32)
-        basis[slots, np.arange(_CODE_DIM)[:, None]] = rng.choice([-1.0, 1.0], slots.shape) / np.sqrt(per_code)
+        basis[slots, np.arange(_CODE_DIM)[:, None]] = rng.choice(
+            [-1.0, 1.0], slots.shape
+        ) / np.sqrt(per_code)
         self._basis = basis
         self._scale = np.float32(np.sqrt(per_code))
 
@@ -44,5 +47,9 @@ class LinearTokenCodec:
         flat = tokens.reshape(len(tokens), -1).astype(np.float32)
         code = (flat @ self._basis) / self._scale
         pose = project_to_so3(code[:, :_POSE_DIM].reshape(-1, NUM_POSE_JOINTS, 3, 3))
-        return {'pose': pose.astype(np.float32), 'betas': code[:, _POSE_DIM:_POSE_DIM + 10],
-                'expression': code[:, _POSE_DIM + 10:], 'cam': np.zeros((len(tokens), 3), np.float32)}
+        return {
+            'pose': pose.astype(np.float32),
+            'betas': code[:, _POSE_DIM : _POSE_DIM + 10],
+            'expression': code[:, _POSE_DIM + 10 :],
+            'cam': np.zeros((len(tokens), 3), np.float32),
+        }

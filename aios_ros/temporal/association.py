@@ -4,11 +4,11 @@ Every cost term lies in [0, 1]; the combined cost is the weighted mean of the te
 available for a pair (a term is unavailable when its cue is missing, e.g. no tokens), so stage
 thresholds are comparable whichever cues exist. Gated pairs get ``INFEASIBLE``.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-
 
 INFEASIBLE = 1e5
 

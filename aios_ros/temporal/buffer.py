@@ -6,6 +6,7 @@ rather than one per person. Memory is bounded twice: at most ``capacity`` entrie
 (the oldest is overwritten) and nothing older than ``horizon_s`` before its newest stamp. Windows
 are defined in seconds, so dropped frames simply leave fewer entries in a window.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,25 +52,31 @@ class IdentityBuffers:
             raise ValueError('capacity must be >= 1 and horizon_s > 0')
         self.capacity = capacity
         self.horizon_s = horizon_s
-        self._rows = Slots(self._grow)       # track id -> row
-        self._stamps = np.zeros((0, capacity))           # NaN: empty entry
+        self._rows = Slots(self._grow)  # track id -> row
+        self._stamps = np.zeros((0, capacity))  # NaN: empty entry
         self._has_tokens = np.zeros((0, capacity), bool)
-        self._next = np.zeros(0, np.int64)               # ring position of each row's next entry
+        self._next = np.zeros(0, np.int64)  # ring position of each row's next entry
         self._newest = np.zeros(0)
-        self._data = {k: np.zeros((0, capacity) + shape, dt) for k, (shape, dt) in FIELDS.items()
-                      if k != 'tokens'}  # tokens (20 kB per entry) on first use
+        self._data = {
+            k: np.zeros((0, capacity) + shape, dt)
+            for k, (shape, dt) in FIELDS.items()
+            if k != 'tokens'
+        }  # tokens (20 kB per entry) on first use
 
     def __contains__(self, track_id: int) -> bool:
         return int(track_id) in self._rows
 
-    def push(self, track_ids: np.ndarray, stamp: float, entries: dict[str, np.ndarray | None]
-             ) -> None:
+    def push(
+        self, track_ids: np.ndarray, stamp: float, entries: dict[str, np.ndarray | None]
+    ) -> None:
         """Append one entry per identity taken at ``stamp``: ``entries`` {field: (N, ...)} for the
         N ``track_ids`` (keys of :data:`FIELDS`; ``tokens`` may be None)."""
         rows = np.array([self._row_of(int(t)) for t in track_ids], np.int64).reshape(-1)
         if np.any(stamp <= self._newest[rows]):
-            raise ValueError(f'buffer stamps must increase: {stamp} is not newer than an '
-                             f"identity's previous entry")
+            raise ValueError(
+                f'buffer stamps must increase: {stamp} is not newer than an '
+                f"identity's previous entry"
+            )
         pos = self._next[rows]
         self._stamps[rows, pos] = stamp
         for key, values in self._data.items():
@@ -85,8 +92,13 @@ class IdentityBuffers:
         self._next[rows] = (pos + 1) % self.capacity
         self._newest[rows] = stamp
 
-    def windows(self, track_ids: np.ndarray, t_lo: float, t_hi: float,
-                fields: tuple[str, ...] = tuple(FIELDS)) -> Windows:
+    def windows(
+        self,
+        track_ids: np.ndarray,
+        t_lo: float,
+        t_hi: float,
+        fields: tuple[str, ...] = tuple(FIELDS),
+    ) -> Windows:
         """Entries with t_lo <= stamp <= t_hi (and within the horizon) of each identity, in stamp
         order, padded to the longest window; ``target`` is left 0 for the caller to set.
 
@@ -104,10 +116,17 @@ class IdentityBuffers:
         valid = np.take_along_axis(ok, idx, axis=1)
         gather = (np.maximum(rows, 0)[:, None], idx)
         with_tokens = 'tokens' in self._data and bool(np.all(self._has_tokens[gather][valid]))
-        data = {f: self._data[f][gather] for f in fields
-                if f in self._data and (f != 'tokens' or with_tokens)}
-        return Windows(np.where(valid, np.take_along_axis(stamps, idx, axis=1), 0.0),
-                       valid.astype(np.float64), data, np.zeros(len(rows), np.int64))
+        data = {
+            f: self._data[f][gather]
+            for f in fields
+            if f in self._data and (f != 'tokens' or with_tokens)
+        }
+        return Windows(
+            np.where(valid, np.take_along_axis(stamps, idx, axis=1), 0.0),
+            valid.astype(np.float64),
+            data,
+            np.zeros(len(rows), np.int64),
+        )
 
     def forget(self, track_id: int) -> None:
         """Clear one identity's entries (deleted, or restarted); its row is reused."""

@@ -3,6 +3,7 @@ of ``config/camera.yaml`` (read with the rest of the file by :mod:`aios_ros.app.
 
 Times are seconds (taken from frame stamps), distances metres, angles radians, frequencies Hz.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,13 +21,15 @@ class TrackerConfig:
     new_track_score: float = param(0.6, 'a new identity needs at least this score')
     n_init: int = param(3, 'matched frames before TENTATIVE -> CONFIRMED')
     coast_s: float = param(
-        0.2, 'unmatched up to this long: predicted box trusted; a longer gap resets the identity\'s '
-        'buffer and filters on re-match')
+        0.2,
+        "unmatched up to this long: predicted box trusted; a longer gap resets the identity's "
+        'buffer and filters on re-match',
+    )
     max_age_s: float = param(1.0, 'unmatched longer than this: deleted, moved to the gallery')
     gallery_s: float = param(10.0, 'how long deleted tracks stay available for re-identification')
     w_iou: float = param(0.5, 'cost weight of 1 - IoU(predicted box, detected box)')
     w_3d: float = param(0.3, 'cost weight of min(1, Mahalanobis 3D distance / gate_sigma)')
-    w_app: float = param(0.2, 'cost weight of (1 - cos(track token embedding, det\'s)) / 2')
+    w_app: float = param(0.2, "cost weight of (1 - cos(track token embedding, det's)) / 2")
     w_shape: float = param(0.3, 'cost weight of min(1, |betas mean - betas| / shape_scale)')
     gate_sigma: float = param(4.5, 'Mahalanobis 3D distance beyond which pairs are never matched')
     d0_m: float = param(1.0, 'gallery re-id: 3D radius right after deletion, metres')
@@ -37,8 +40,10 @@ class TrackerConfig:
     tentative_cost: float = param(0.7, 'stage 3 (tentative tracks) accepts costs below this')
     reid_cost: float = param(0.5, 're-identification (betas, tokens) accepts costs below this')
     switch_cut_ratio: float = param(
-        0.8, 'a match costing more than this times its stage threshold is a suspected identity '
-        'switch: buffer and filters restart')
+        0.8,
+        'a match costing more than this times its stage threshold is a suspected identity '
+        'switch: buffer and filters restart',
+    )
     appearance_momentum: float = param(0.9, 'EMA of the L2-normalised body-box token')
     betas_tau_s: float = param(2.0, 'time constant of the per-track (score-weighted) betas mean')
     sigma_accel: float = param(3.0, 'Kalman white-acceleration noise, m/s^2 (box: per 1.7 m)')
@@ -62,8 +67,10 @@ class FusionConfig:
     """Similarity- and recency-weighted averaging (TEMPORAL_DESIGN.md section 4)."""
 
     mode: Literal['params', 'tokens', 'off'] = param(
-        'params', 'params: SO(3) chordal mean of the pose parameters; tokens: re-regress the '
-        'fused decoder tokens (unvalidated with trained heads); off: the raw parameters')
+        'params',
+        'params: SO(3) chordal mean of the pose parameters; tokens: re-regress the '
+        'fused decoder tokens (unvalidated with trained heads); off: the raw parameters',
+    )
     lag_frames: int = param(2, 'fused stream target = this many frames back (0..4)')
     history_s: float = param(0.07, 'window reaches this far before the target stamp (~lag)')
     sigma_s: float = param(0.1, 'Gaussian recency prior on |t_j - t_target|')
@@ -76,8 +83,10 @@ class FusionConfig:
     buffer_capacity: int = param(32, 'ring-buffer entries per identity (memory bound)')
     buffer_horizon_s: float = param(1.0, 'entries older than this are dropped')
     fill_gap_frames: int = param(
-        2, 'an identity missing for up to this many frames is interpolated into them in the fused '
-        'stream (0: off; at most lag_frames)')
+        2,
+        'an identity missing for up to this many frames is interpolated into them in the fused '
+        'stream (0: off; at most lag_frames)',
+    )
 
     def __post_init__(self) -> None:
         if not 0 <= self.lag_frames <= 4:
@@ -145,4 +154,3 @@ class TemporalConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     filters: FilterConfig = field(default_factory=FilterConfig)
-

@@ -5,6 +5,7 @@ is interpolated into those frames while they still wait in the fused stream's qu
 the pose, linear in the rest between its two neighbouring appearances, state COASTING. Nothing
 enters the ring buffers, and the raw stream never invents anyone.
 """
+
 from __future__ import annotations
 
 from typing import Protocol, Sequence
@@ -54,24 +55,38 @@ class DropoutFiller:
             for p in list(queue)[-gap:]:
                 alpha = (p.stamp - last_stamp) / (stamp - last_stamp)
                 p.bodies = Bodies.concatenate(
-                    [p.bodies, _interpolate(last_people, row, people, i, alpha)])
+                    [p.bodies, _interpolate(last_people, row, people, i, alpha)]
+                )
 
 
 def _interpolate(a: Bodies, i: int, b: Bodies, j: int, alpha: float) -> Bodies:
     """Person ``a[i]`` moved ``alpha`` (0..1) of the way to ``b[j]`` (same identity), one row:
     pose by SLERP per joint, the other continuous quantities linearly, betas and identity from
     ``b``, tokens from the nearer of the two, score the lower one, state COASTING."""
+
     def lerp(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
-        return None if x is None or y is None else ((1 - alpha) * x[i:i + 1] + alpha * y[j:j + 1])
+        return (
+            None if x is None or y is None else ((1 - alpha) * x[i : i + 1] + alpha * y[j : j + 1])
+        )
 
     pose_a = a.pose[i].astype(np.float64)
     pose = pose_a @ exp_map(alpha * log_map(np.swapaxes(pose_a, -1, -2) @ b.pose[j]))
-    tokens = None if a.tokens is None or b.tokens is None else \
-        (a.tokens[i:i + 1] if alpha < 0.5 else b.tokens[j:j + 1])
-    return Bodies(scores=np.minimum(a.scores[i:i + 1], b.scores[j:j + 1]),
-                  boxes=lerp(a.boxes, b.boxes), pose=pose[None].astype(np.float32),
-                  betas=b.betas[j:j + 1], expression=lerp(a.expression, b.expression),
-                  transl=lerp(a.transl, b.transl), keypoints_2d=lerp(a.keypoints_2d, b.keypoints_2d),
-                  joints_3d=lerp(a.joints_3d, b.joints_3d), vertices=lerp(a.vertices, b.vertices),
-                  tokens=tokens, track_ids=b.track_ids[j:j + 1],
-                  track_states=np.array([TrackState.COASTING], np.uint8))
+    tokens = (
+        None
+        if a.tokens is None or b.tokens is None
+        else (a.tokens[i : i + 1] if alpha < 0.5 else b.tokens[j : j + 1])
+    )
+    return Bodies(
+        scores=np.minimum(a.scores[i : i + 1], b.scores[j : j + 1]),
+        boxes=lerp(a.boxes, b.boxes),
+        pose=pose[None].astype(np.float32),
+        betas=b.betas[j : j + 1],
+        expression=lerp(a.expression, b.expression),
+        transl=lerp(a.transl, b.transl),
+        keypoints_2d=lerp(a.keypoints_2d, b.keypoints_2d),
+        joints_3d=lerp(a.joints_3d, b.joints_3d),
+        vertices=lerp(a.vertices, b.vertices),
+        tokens=tokens,
+        track_ids=b.track_ids[j : j + 1],
+        track_states=np.array([TrackState.COASTING], np.uint8),
+    )

@@ -6,6 +6,7 @@ the innovation is w = Log(R_hat^T R) (radians), the speed is w / dt (rad/s), and
 R_hat <- R_hat Exp(alpha w), i.e. exponential smoothing by geodesic interpolation. Nothing is
 ever filtered component-wise on axis-angle.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from aios_ros.core.smplx import NUM_POSE_JOINTS, POSE_SLICES
+from aios_ros.geometry.so3 import compose_cf, exp_map_cf, log_map_cf
 from aios_ros.temporal.config import StreamFilterConfig
 from aios_ros.temporal.slots import Slots
-from aios_ros.geometry.so3 import compose_cf, exp_map_cf, log_map_cf
 
 
 def _alpha(cutoff_hz: np.ndarray, dt: np.ndarray) -> np.ndarray:
@@ -34,8 +35,13 @@ class OneEuroParams:
     @classmethod
     def for_pose(cls, cfg: StreamFilterConfig) -> 'OneEuroParams':
         """Parameters for the 53 AiOS pose joints from the per-group configuration."""
-        groups = {'global_orient': cfg.global_orient, 'body_pose': cfg.body,
-                  'left_hand_pose': cfg.hands, 'right_hand_pose': cfg.hands, 'jaw_pose': cfg.jaw}
+        groups = {
+            'global_orient': cfg.global_orient,
+            'body_pose': cfg.body,
+            'left_hand_pose': cfg.hands,
+            'right_hand_pose': cfg.hands,
+            'jaw_pose': cfg.jaw,
+        }
         arrays = {k: np.zeros(NUM_POSE_JOINTS) for k in ('min_cutoff', 'beta', 'd_cutoff')}
         for name, sl in POSE_SLICES.items():
             for key, arr in arrays.items():
@@ -43,8 +49,9 @@ class OneEuroParams:
         return cls(**arrays)
 
 
-def one_euro_so3_step(r_hat: np.ndarray, speed_hat: np.ndarray, r: np.ndarray, dt: np.ndarray,
-                      params: OneEuroParams) -> tuple[np.ndarray, np.ndarray]:
+def one_euro_so3_step(
+    r_hat: np.ndarray, speed_hat: np.ndarray, r: np.ndarray, dt: np.ndarray, params: OneEuroParams
+) -> tuple[np.ndarray, np.ndarray]:
     """One causal One-Euro step for rotations, in the component-first layout of
     ``geometry/so3.py`` (contiguous arrays: numpy is slow on trailing axes of length 3).
 
@@ -78,15 +85,19 @@ class PoseSmoother:
     def __init__(self, streams: dict[str, StreamFilterConfig]):
         self._stream_index = {name: i for i, name in enumerate(streams)}
         per_stream = [OneEuroParams.for_pose(cfg) for cfg in streams.values()]
-        self._table = {f: np.stack([getattr(p, f) for p in per_stream])  # (streams, 53)
-                       for f in ('min_cutoff', 'beta', 'd_cutoff')}
-        self._slots = Slots(self._grow)      # (stream, track id) -> slot
+        self._table = {
+            f: np.stack([getattr(p, f) for p in per_stream])  # (streams, 53)
+            for f in ('min_cutoff', 'beta', 'd_cutoff')
+        }
+        self._slots = Slots(self._grow)  # (stream, track id) -> slot
         self._rot = np.zeros((3, 3, 0, NUM_POSE_JOINTS))  # component-first, see one_euro_so3_step
         self._speed = np.zeros((3, 0, NUM_POSE_JOINTS))
         self._stamp = np.zeros(0)
         self._stream = np.zeros(0, np.int64)
 
-    def apply(self, keys: list[tuple[str, int]], pose: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+    def apply(
+        self, keys: list[tuple[str, int]], pose: np.ndarray, stamps: np.ndarray
+    ) -> np.ndarray:
         """Filter pose (N, 53, 3, 3) of ``keys`` (N ``(stream, track id)``) taken at ``stamps`` (N,) s.
 
         A new key (or one whose previous sample is not older) starts from its measurement.
@@ -98,10 +109,16 @@ class PoseSmoother:
         speed = np.zeros((3,) + pose.shape[:-2])
         if known.any():
             rows, sl = np.flatnonzero(known), slots[known]
-            params = OneEuroParams(**{f: table[self._stream[sl]] for f, table in self._table.items()})
+            params = OneEuroParams(
+                **{f: table[self._stream[sl]] for f, table in self._table.items()}
+            )
             out[:, :, rows], speed[:, rows] = one_euro_so3_step(
-                self._rot[:, :, sl], self._speed[:, sl], out[:, :, rows],
-                stamps[rows] - self._stamp[sl], params)
+                self._rot[:, :, sl],
+                self._speed[:, sl],
+                out[:, :, rows],
+                stamps[rows] - self._stamp[sl],
+                params,
+            )
         self._rot[:, :, slots], self._speed[:, slots], self._stamp[slots] = out, speed, stamps
         return np.ascontiguousarray(np.moveaxis(out, (0, 1), (-2, -1)))
 
@@ -118,7 +135,11 @@ class PoseSmoother:
         return slot
 
     def _grow(self, old: int, new: int) -> None:
-        self._rot = np.concatenate([self._rot, np.zeros((3, 3, new - old, NUM_POSE_JOINTS))], axis=2)
-        self._speed = np.concatenate([self._speed, np.zeros((3, new - old, NUM_POSE_JOINTS))], axis=1)
+        self._rot = np.concatenate(
+            [self._rot, np.zeros((3, 3, new - old, NUM_POSE_JOINTS))], axis=2
+        )
+        self._speed = np.concatenate(
+            [self._speed, np.zeros((3, new - old, NUM_POSE_JOINTS))], axis=1
+        )
         self._stamp = np.concatenate([self._stamp, np.full(new - old, np.nan)])
         self._stream = np.concatenate([self._stream, np.zeros(new - old, np.int64)])

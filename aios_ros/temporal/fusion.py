@@ -17,6 +17,7 @@ s_min = -1, blend = 1 and equal scores this is APM's uniform window mean.
 
 The windows of all people come padded to a common length and are fused in one batched call.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,9 +25,9 @@ from typing import Callable
 
 import numpy as np
 
-from aios_ros.geometry.so3 import angle_from_trace, chordal_mean, geodesic_angle
-from aios_ros.core.tokens import WHOLE_BODY_LAYOUT as _L
 from aios_ros.core.smplx import POSE_SLICES
+from aios_ros.core.tokens import WHOLE_BODY_LAYOUT as _L
+from aios_ros.geometry.so3 import angle_from_trace, chordal_mean, geodesic_angle
 from aios_ros.temporal.buffer import Windows
 from aios_ros.temporal.config import FusionConfig
 
@@ -57,9 +58,17 @@ class FusionResult:
     fallback: np.ndarray
 
 
-def srwa_weights(dt: np.ndarray, score: np.ndarray, sim: np.ndarray | None, valid: np.ndarray,
-                 target: np.ndarray, sigma: float | np.ndarray, tau: float, s_min: float,
-                 blend: float) -> np.ndarray:
+def srwa_weights(
+    dt: np.ndarray,
+    score: np.ndarray,
+    sim: np.ndarray | None,
+    valid: np.ndarray,
+    target: np.ndarray,
+    sigma: float | np.ndarray,
+    tau: float,
+    s_min: float,
+    blend: float,
+) -> np.ndarray:
     """Normalised weights (..., N, K) from stamp offsets dt (N, K) s, scores and validity (N, K),
     target rows (N,) and similarities (..., N, K) (None: no similarity term).
 
@@ -98,11 +107,18 @@ class Fuser:
             self._fuse_tokens(pad, dt, target, result)
         return result
 
-    def _weights(self, pad: dict, dt: np.ndarray, target: np.ndarray, sim: np.ndarray | None,
-                 sigma: float | np.ndarray) -> np.ndarray:
+    def _weights(
+        self,
+        pad: dict,
+        dt: np.ndarray,
+        target: np.ndarray,
+        sim: np.ndarray | None,
+        sigma: float | np.ndarray,
+    ) -> np.ndarray:
         c = self.cfg
-        return srwa_weights(dt, pad['score'], sim, pad['valid'], target, sigma, c.tau, c.s_min,
-                            c.blend)
+        return srwa_weights(
+            dt, pad['score'], sim, pad['valid'], target, sigma, c.tau, c.s_min, c.blend
+        )
 
     def _fuse_params(self, pad: dict, dt: np.ndarray, target: np.ndarray) -> FusionResult:
         c = self.cfg
@@ -111,8 +127,13 @@ class Fuser:
         # angle between R_target and R_j of every entry and joint (N, K, 53), from one pass
         angle = angle_from_trace(np.einsum('nkjab,njab->nkj', pose, pose[np.arange(n), target]))
         # one weighting per joint group: root (time prior only: similarity 1), body, hands + jaw
-        sim = np.stack([np.ones(dt.shape), _pose_similarity(angle, _BODY_JOINTS),
-                        _pose_similarity(angle, _HAND_JOINTS)])
+        sim = np.stack(
+            [
+                np.ones(dt.shape),
+                _pose_similarity(angle, _BODY_JOINTS),
+                _pose_similarity(angle, _HAND_JOINTS),
+            ]
+        )
         sigma = np.array([c.orient_sigma_s, c.sigma_s, c.hand_sigma_s])[:, None, None]
         w_orient, w_body, w_hand = self._weights(pad, dt, target, sim, sigma)
         w = np.empty(angle.shape)  # per-joint weights (N, K, 53)
@@ -124,25 +145,35 @@ class Fuser:
         expression = np.einsum('nk,nkd->nd', w_hand, pad['expression'].astype(np.float64))
         return FusionResult(out, expression, np.zeros(n, bool))
 
-    def _fuse_tokens(self, pad: dict, dt: np.ndarray, target: np.ndarray,
-                     result: FusionResult) -> None:
+    def _fuse_tokens(
+        self, pad: dict, dt: np.ndarray, target: np.ndarray, result: FusionResult
+    ) -> None:
         c = self.cfg
         tokens = pad['tokens'].astype(np.float32)
         n = len(tokens)
         fused = []
-        for block, sigma in ((BODY_TOKENS, c.sigma_s), (HAND_TOKENS, c.hand_sigma_s),
-                             (FACE_TOKENS, c.hand_sigma_s)):
+        for block, sigma in (
+            (BODY_TOKENS, c.sigma_s),
+            (HAND_TOKENS, c.hand_sigma_s),
+            (FACE_TOKENS, c.hand_sigma_s),
+        ):
             w = self._weights(pad, dt, target, _token_similarity(tokens, target, block), sigma)
             fused.append(np.einsum('nk,nktd->ntd', w.astype(np.float32), tokens))
         out = self._regress(np.concatenate(fused, axis=0))
         pose = result.pose.copy()
         pose[:, 1:22] = out['pose'][:n, 1:22]
-        pose[:, 22:52] = out['pose'][n:2 * n, 22:52]
-        pose[:, 52:] = out['pose'][2 * n:, 52:]
-        self._guarded_write(pad, target, pose, out['expression'][2 * n:], result)
+        pose[:, 22:52] = out['pose'][n : 2 * n, 22:52]
+        pose[:, 52:] = out['pose'][2 * n :, 52:]
+        self._guarded_write(pad, target, pose, out['expression'][2 * n :], result)
 
-    def _guarded_write(self, pad: dict, target: np.ndarray, pose: np.ndarray,
-                       expression: np.ndarray, result: FusionResult) -> None:
+    def _guarded_write(
+        self,
+        pad: dict,
+        target: np.ndarray,
+        pose: np.ndarray,
+        expression: np.ndarray,
+        result: FusionResult,
+    ) -> None:
         """Write re-regressed pose (N, 53, 3, 3) and expression (N, 10) into ``result`` for the
         people whose major joints stay within guard_angle_rad of their raw pose; the others keep
         the parameter-space fusion and are flagged in ``result.fallback``."""

@@ -9,6 +9,7 @@ filterpy's functional ``predict``/``update`` run on the per-track state (the sam
 its ``KalmanFilter`` class, without the per-call bookkeeping); the transition matrix and the
 shape of the process noise depend on the time step only and are shared by all tracks.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -33,11 +34,11 @@ def _transition(dt: float, sigma_accel: float) -> tuple[np.ndarray, np.ndarray, 
     f = np.eye(2 * _DIM)
     f[_POS, _VEL] = dt
     pattern = np.zeros((2 * _DIM, 2 * _DIM))
-    pattern[_POS, _POS] = dt ** 4 / 4.0
-    pattern[_POS, _VEL] = pattern[_VEL, _POS] = dt ** 3 / 2.0
-    pattern[_VEL, _VEL] = dt ** 2
+    pattern[_POS, _POS] = dt**4 / 4.0
+    pattern[_POS, _VEL] = pattern[_VEL, _POS] = dt**3 / 2.0
+    pattern[_VEL, _VEL] = dt**2
     metric = np.tile(np.arange(_DIM) < 3, 2)  # rows of x, y, z and their velocities
-    q_metric = pattern * np.where(metric, sigma_accel ** 2, 0.0)[:, None]
+    q_metric = pattern * np.where(metric, sigma_accel**2, 0.0)[:, None]
     q_box = pattern * np.where(metric, 0.0, (sigma_accel / _PERSON_HEIGHT_M) ** 2)[:, None]
     for m in (f, q_metric, q_box):
         m.flags.writeable = False  # shared by every track
@@ -57,8 +58,9 @@ def cxcywh_to_box(c: np.ndarray) -> np.ndarray:
 def measurement(transl: np.ndarray, box: np.ndarray) -> np.ndarray:
     """Translation (..., 3) metres and body box (..., 4) xyxy pixels -> measurement (..., 7)
     float64 [x, y, z, cx, cy, w, h]."""
-    return np.concatenate([np.asarray(transl, np.float64),
-                           box_to_cxcywh(np.asarray(box, np.float64))], -1)
+    return np.concatenate(
+        [np.asarray(transl, np.float64), box_to_cxcywh(np.asarray(box, np.float64))], -1
+    )
 
 
 def measurement_var(z: np.ndarray, sigma_xy: float, sigma_z_rel: float) -> np.ndarray:
@@ -93,7 +95,7 @@ class MotionFilter:
         self._sigma_accel = sigma_accel
         self.x = np.concatenate([z, np.zeros(_DIM)])
         # Velocities are unknown at birth: walking speed for translation, a box-height per s.
-        vel_var = np.concatenate([np.full(3, 1.5 ** 2), np.full(4, z[6] ** 2)])
+        vel_var = np.concatenate([np.full(3, 1.5**2), np.full(4, z[6] ** 2)])
         self.P = np.diag(np.concatenate([r, vel_var]))
 
     def predict(self, dt: float) -> None:

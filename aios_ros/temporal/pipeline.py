@@ -12,6 +12,7 @@ Two output streams per input frame (TEMPORAL_DESIGN.md section 5):
 After fusion changes parameters, joints, 2D keypoints and vertices are recomputed with the
 estimator's body model and the camera matrix. No ROS imports here; time is the frame stamp.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -19,8 +20,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from aios_ros.geometry.pinhole import project
 from aios_ros.core.types import Bodies, Camera, Estimator, PipelineOutput, StreamFrame, TrackState
+from aios_ros.geometry.pinhole import project
 from aios_ros.temporal.buffer import FIELDS, IdentityBuffers, Windows
 from aios_ros.temporal.config import TemporalConfig
 from aios_ros.temporal.dropouts import DropoutFiller
@@ -66,27 +67,44 @@ class Pipeline:
     def reset(self) -> None:
         """Forget all identities, buffers, filter states and queued frames."""
         self._tracker = Tracker(self.config.tracker)
-        self._buffers = IdentityBuffers(self.config.fusion.buffer_capacity,
-                                        self.config.fusion.buffer_horizon_s)
-        self._smoother = PoseSmoother({'raw': self.config.filters.raw,
-                                       'fused': self.config.filters.fused})
+        self._buffers = IdentityBuffers(
+            self.config.fusion.buffer_capacity, self.config.fusion.buffer_horizon_s
+        )
+        self._smoother = PoseSmoother(
+            {'raw': self.config.filters.raw, 'fused': self.config.filters.fused}
+        )
         self._queue: deque[_Pending] = deque()
         self._last_stamp: float | None = None
         self._dropouts = DropoutFiller(self.config.fusion.fill_gap_frames)
 
-    def process(self, image_bgr: np.ndarray, camera: Camera, stamp_s: float,
-                key: object = None, with_vertices: bool = False) -> PipelineOutput:
+    def process(
+        self,
+        image_bgr: np.ndarray,
+        camera: Camera,
+        stamp_s: float,
+        key: object = None,
+        with_vertices: bool = False,
+    ) -> PipelineOutput:
         """Run the estimator on one BGR uint8 image (H, W, 3) taken at ``stamp_s`` seconds."""
-        return self.process_bodies(self.estimator.estimate(image_bgr, camera), camera, stamp_s,
-                                   key, with_vertices)
+        return self.process_bodies(
+            self.estimator.estimate(image_bgr, camera), camera, stamp_s, key, with_vertices
+        )
 
-    def process_bodies(self, bodies: Bodies, camera: Camera, stamp_s: float,
-                       key: object = None, with_vertices: bool = False) -> PipelineOutput:
+    def process_bodies(
+        self,
+        bodies: Bodies,
+        camera: Camera,
+        stamp_s: float,
+        key: object = None,
+        with_vertices: bool = False,
+    ) -> PipelineOutput:
         """Same as :meth:`process` for people already estimated in this frame."""
         stamp_s = float(stamp_s)
         if self._last_stamp is not None and stamp_s <= self._last_stamp:
-            raise ValueError(f'frame stamp {stamp_s} s is not newer than the previous frame\'s '
-                             f'({self._last_stamp} s); stamps must increase (reset() to restart)')
+            raise ValueError(
+                f"frame stamp {stamp_s} s is not newer than the previous frame's "
+                f'({self._last_stamp} s); stamps must increase (reset() to restart)'
+            )
         self._last_stamp = stamp_s
         result = self._tracker.update(bodies, stamp_s)
         for tid in result.deleted + result.restarted:
@@ -108,8 +126,9 @@ class Pipeline:
         current = _Pending(key, stamp_s, camera, people)
         self._queue.append(current)
         target = self._queue.popleft() if len(self._queue) > self.lag_frames else None
-        raw, fused = self._finish([('raw', current, people.pose), self._fuse(target)],
-                                  with_vertices)
+        raw, fused = self._finish(
+            [('raw', current, people.pose), self._fuse(target)], with_vertices
+        )
         fused_frame = None if target is None else StreamFrame(target.key, fused)
         return PipelineOutput(StreamFrame(key, raw), fused_frame, self.lag_frames)
 
@@ -118,8 +137,9 @@ class Pipeline:
         out = []
         while self._queue:
             target = self._queue.popleft()
-            out.append(StreamFrame(target.key,
-                                   self._finish([self._fuse(target)], with_vertices)[0]))
+            out.append(
+                StreamFrame(target.key, self._finish([self._fuse(target)], with_vertices)[0])
+            )
         return out
 
     def _forget(self, track_id: int) -> None:
@@ -134,8 +154,9 @@ class Pipeline:
         people = p.bodies
         if not len(people) or self.config.fusion.mode == 'off':
             return 'fused', p, people.pose
-        windows = self._buffers.windows(people.track_ids, p.stamp - self.config.fusion.history_s,
-                                        np.inf, FUSED_FIELDS)
+        windows = self._buffers.windows(
+            people.track_ids, p.stamp - self.config.fusion.history_s, np.inf, FUSED_FIELDS
+        )
         hit = (windows.stamps == p.stamp) & (windows.valid > 0)
         windows.target = hit.argmax(axis=1)
         for i in np.flatnonzero(~hit.any(axis=1)):
@@ -144,8 +165,9 @@ class Pipeline:
         fused = replace(people, expression=res.expression.astype(np.float32))
         return 'fused', replace(p, bodies=fused), res.pose
 
-    def _finish(self, parts: list[tuple[str, _Pending, np.ndarray] | None],
-                with_vertices: bool) -> list[Bodies | None]:
+    def _finish(
+        self, parts: list[tuple[str, _Pending, np.ndarray] | None], with_vertices: bool
+    ) -> list[Bodies | None]:
         """Filter the poses of every (stream, frame, pose) part, then recompute joints, keypoints
         and vertices for the final parameters; one filter step and one body-model call for all."""
         parts_ = [p for p in parts if p is not None and len(p[1].bodies)]
@@ -156,10 +178,13 @@ class Pipeline:
                 stamps = np.concatenate([np.full(len(f.bodies), f.stamp) for _, f, _ in parts_])
                 pose = self._smoother.apply(keys, pose, stamps)
             pose = pose.astype(np.float32)
-            cat = {k: np.concatenate([getattr(f.bodies, k) for _, f, _ in parts_])
-                   for k in ('betas', 'expression', 'transl')}
+            cat = {
+                k: np.concatenate([getattr(f.bodies, k) for _, f, _ in parts_])
+                for k in ('betas', 'expression', 'transl')
+            }
             joints, verts = self.estimator.body_model.joints_and_vertices(
-                pose, cat['betas'], cat['expression'], cat['transl'], with_vertices)
+                pose, cat['betas'], cat['expression'], cat['transl'], with_vertices
+            )
         out, start = [], 0
         for part in parts:
             if part is None or not len(part[1].bodies):
@@ -167,17 +192,25 @@ class Pipeline:
                 continue
             f, sl = part[1], slice(start, start + len(part[1].bodies))
             start = sl.stop
-            out.append(replace(f.bodies, pose=pose[sl], joints_3d=joints[sl].astype(np.float32),
-                               keypoints_2d=project(joints[sl], f.camera.K).astype(np.float32),
-                               vertices=None if verts is None else verts[sl].astype(np.float32)))
+            out.append(
+                replace(
+                    f.bodies,
+                    pose=pose[sl],
+                    joints_3d=joints[sl].astype(np.float32),
+                    keypoints_2d=project(joints[sl], f.camera.K).astype(np.float32),
+                    vertices=None if verts is None else verts[sl].astype(np.float32),
+                )
+            )
         return out
 
 
 def _entries(bodies: Bodies, rows: np.ndarray) -> dict[str, np.ndarray | None]:
     """People ``rows`` (N,) as ring-buffer entries {field: (N, ...)}."""
     entries = {k: getattr(bodies, k)[rows] for k in FIELDS if k not in ('score', 'tokens')}
-    return entries | {'score': bodies.scores[rows],
-                      'tokens': None if bodies.tokens is None else bodies.tokens[rows]}
+    return entries | {
+        'score': bodies.scores[rows],
+        'tokens': None if bodies.tokens is None else bodies.tokens[rows],
+    }
 
 
 def _window_of_one(windows: Windows, i: int, people: Bodies, stamp: float) -> None:
@@ -191,4 +224,3 @@ def _window_of_one(windows: Windows, i: int, people: Bodies, stamp: float) -> No
             del windows.data[key]
         else:
             values[i, 0] = entry[key][0]
-

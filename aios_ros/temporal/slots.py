@@ -4,6 +4,7 @@ The per-identity states of the temporal stage (ring buffers, filter states) live
 shared arrays so a frame updates all people with one array operation; this table maps keys to
 rows and asks the owner to grow its arrays (doubling) when every row is taken.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Hashable

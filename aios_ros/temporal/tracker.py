@@ -22,6 +22,7 @@ A track matched after a gap longer than coast_s, or at a cost above switch_cut_r
 stage's threshold (a suspected identity switch, TEMPORAL_DESIGN.md section 6), is reported as
 restarted: the pipeline then clears its fusion window and output filters.
 """
+
 from __future__ import annotations
 
 import math
@@ -107,7 +108,9 @@ class Tracker:
         for track in self.tracks.values():
             track.motion.predict(dt)
         self._stamp = stamp
-        self._gallery = {k: t for k, t in self._gallery.items() if stamp - t.last_seen <= self.cfg.gallery_s}
+        self._gallery = {
+            k: t for k, t in self._gallery.items() if stamp - t.last_seen <= self.cfg.gallery_s
+        }
         z = measurement(bodies.transl, bodies.boxes[:, 0])
         r = measurement_var(z, self.cfg.sigma_xy_m, self.cfg.sigma_z_rel)
         frame = _Frame(bodies, z, r, _embeddings(bodies), stamp)
@@ -115,8 +118,11 @@ class Tracker:
         pairs = [(t, d) for t, d, _ in matches]
         ids = np.full(len(bodies), -1, np.int64)
         gap = [t.track_id for t, _ in pairs if stamp - t.last_seen > self.cfg.coast_s]
-        suspect = [t.track_id for t, _, ratio in matches
-                   if ratio > self.cfg.switch_cut_ratio and t.track_id not in gap]
+        suspect = [
+            t.track_id
+            for t, _, ratio in matches
+            if ratio > self.cfg.switch_cut_ratio and t.track_id not in gap
+        ]
         for track, d in pairs:
             if track.track_id in self._gallery:
                 self._revive(track, frame, d)
@@ -145,7 +151,9 @@ class Tracker:
         confirmed = [t for t in tracks if t.confirmed]
         tentative = [t for t in tracks if not t.confirmed]
 
-        def stage(group: list[Track], dets: np.ndarray, thr: float) -> list[tuple[Track, int, float]]:
+        def stage(
+            group: list[Track], dets: np.ndarray, thr: float
+        ) -> list[tuple[Track, int, float]]:
             if cost is None or not group or len(dets) == 0:
                 return []
             sub = cost[np.ix_([rows[t.track_id] for t in group], np.searchsorted(cands, dets))]
@@ -184,8 +192,14 @@ class Tracker:
         iou_cost = np.where(stale, np.minimum(1.0 - iou, 0.5), 1.0 - iou)
         shape = self._shape_cost(tracks, frame.bodies.betas[dets])
         app = _appearance_cost(tracks, frame.emb, dets)
-        total = assoc.combine([(c.w_iou, iou_cost), (c.w_3d, np.minimum(maha / c.gate_sigma, 1.0)),
-                               (c.w_shape, shape), (c.w_app, app)])
+        total = assoc.combine(
+            [
+                (c.w_iou, iou_cost),
+                (c.w_3d, np.minimum(maha / c.gate_sigma, 1.0)),
+                (c.w_shape, shape),
+                (c.w_app, app),
+            ]
+        )
         return np.where((maha > c.gate_sigma) | (shape >= 1.0), assoc.INFEASIBLE, total)
 
     def _shape_cost(self, tracks: list[Track], betas: np.ndarray) -> np.ndarray:
@@ -225,25 +239,31 @@ class Tracker:
                     self._gallery[tid] = track
         return deleted
 
-    def _reidentify(self, candidates: list[Track], frame: _Frame, births: list[int]
-                    ) -> list[tuple[Track, int, float]]:
+    def _reidentify(
+        self, candidates: list[Track], frame: _Frame, births: list[int]
+    ) -> list[tuple[Track, int, float]]:
         """Match would-be births to coasting or deleted tracks by the identity cues (betas, tokens)
         among tracks within a 3D radius growing with the time since they were last seen."""
         if not candidates or not births:
             return []
         dets = np.array(births, np.int64)
         pred = np.stack([t.motion.mean[:3] for t in candidates])
-        radius = np.array([self.cfg.d0_m + self.cfg.speed_mps * (frame.stamp - t.last_seen)
-                           for t in candidates])
+        radius = np.array(
+            [self.cfg.d0_m + self.cfg.speed_mps * (frame.stamp - t.last_seen) for t in candidates]
+        )
         dist = np.linalg.norm(pred[:, None] - frame.z[dets, :3][None], axis=-1)
-        terms = [(self.cfg.w_shape, self._shape_cost(candidates, frame.bodies.betas[dets])),
-                 (self.cfg.w_app, _appearance_cost(candidates, frame.emb, dets))]
+        terms = [
+            (self.cfg.w_shape, self._shape_cost(candidates, frame.bodies.betas[dets])),
+            (self.cfg.w_app, _appearance_cost(candidates, frame.emb, dets)),
+        ]
         if all(w <= 0 or c is None for w, c in terms):
             return []  # no identity cue: the 3D radius alone would guess
         gated = (dist > radius[:, None]) | (terms[0][1] >= 1.0)
         cost = np.where(gated, assoc.INFEASIBLE, assoc.combine(terms))
-        return [(candidates[r], int(dets[c]), cost[r, c] / self.cfg.reid_cost)
-                for r, c in assoc.match(cost, self.cfg.reid_cost)]
+        return [
+            (candidates[r], int(dets[c]), cost[r, c] / self.cfg.reid_cost)
+            for r, c in assoc.match(cost, self.cfg.reid_cost)
+        ]
 
     def _revive(self, track: Track, frame: _Frame, d: int) -> None:
         del self._gallery[track.track_id]
@@ -262,9 +282,17 @@ class Tracker:
         return MotionFilter(frame.z[d], frame.r[d], self.cfg.sigma_accel)
 
     def _states(self, ids: np.ndarray) -> np.ndarray:
-        return np.array([TrackState.UNTRACKED if tid < 0 else TrackState.CONFIRMED
-                         if self.tracks[tid].confirmed else TrackState.TENTATIVE
-                         for tid in ids.tolist()], np.uint8).reshape(len(ids))
+        return np.array(
+            [
+                TrackState.UNTRACKED
+                if tid < 0
+                else TrackState.CONFIRMED
+                if self.tracks[tid].confirmed
+                else TrackState.TENTATIVE
+                for tid in ids.tolist()
+            ],
+            np.uint8,
+        ).reshape(len(ids))
 
 
 def _embeddings(bodies: Bodies) -> np.ndarray | None:
@@ -275,7 +303,9 @@ def _embeddings(bodies: Bodies) -> np.ndarray | None:
     return e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
 
 
-def _appearance_cost(tracks: list[Track], emb: np.ndarray | None, dets: np.ndarray) -> np.ndarray | None:
+def _appearance_cost(
+    tracks: list[Track], emb: np.ndarray | None, dets: np.ndarray
+) -> np.ndarray | None:
     if emb is None:
         return None
     cost = np.full((len(tracks), len(dets)), np.nan)

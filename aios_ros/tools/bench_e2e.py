@@ -2,6 +2,7 @@
 
 Benchmarks are not installed with the package; run them from the source tree (``. ./env.sh``).
 """
+
 from benchmarks.e2e import main
 
 if __name__ == '__main__':

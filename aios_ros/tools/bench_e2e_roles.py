@@ -2,6 +2,7 @@
 
 Benchmarks are not installed with the package; run them from the source tree (``. ./env.sh``).
 """
+
 import sys
 
 from benchmarks.e2e_roles import main

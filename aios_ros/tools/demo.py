@@ -14,6 +14,7 @@ every output says "untrained weights: poses are meaningless". The network input 
 short side of 256 px so that the whole sample (100 frames) takes about two minutes on a 2-core
 CPU; ``--frames`` limits how many frames are replayed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog='aios_demo', description=__doc__.split('\n\n')[0])
     p.add_argument('--out', type=Path, default=DEFAULT_OUT, help='output folder (replaced)')
     p.add_argument('--frames', type=int, default=None, help='replay only the first N frames')
-    p.add_argument('--short-side', type=int, default=DEMO_SHORT_SIDE,
-                   help='network input short side, px (official: 800)')
+    p.add_argument(
+        '--short-side',
+        type=int,
+        default=DEMO_SHORT_SIDE,
+        help='network input short side, px (official: 800)',
+    )
     p.add_argument('--checkpoint', default=None, help='AiOS checkpoint (aios_checkpoint.pth)')
     p.add_argument('--smplx', default=None, help='SMPL-X folder (SMPLX_NEUTRAL.npz)')
     p.add_argument('--config', type=Path, default=None, help='parameter file')

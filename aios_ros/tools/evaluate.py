@@ -9,6 +9,7 @@ which is also the ground-truth layout (the sample's data/sample_bag/ground_truth
 ``--vertex-segments``: .npz with left_hand / right_hand / face vertex index arrays (e.g. from the
 official SMPL-X MANO/FLAME correspondence files) for per-part MVE; without it only MVE-all.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,6 +22,7 @@ import numpy as np
 
 from aios_ros.evaluation.layout import load_table
 from aios_ros.evaluation.report import evaluate, format_report, load_predictions
+
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog='aios_evaluate', description=__doc__.split('\n\n')[0])
@@ -36,8 +38,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         gt = load_table(a.gt)
         segments = dict(np.load(a.vertex_segments)) if a.vertex_segments else None
         streams = ['raw', 'fused'] if a.stream == 'both' else [a.stream]
-        results = {s: evaluate(gt, table, a.min_iou, segments)
-                   for s, table in load_predictions(a.pred, streams, a.topic).items()}
+        results = {
+            s: evaluate(gt, table, a.min_iou, segments)
+            for s, table in load_predictions(a.pred, streams, a.topic).items()
+        }
     except (OSError, ValueError, KeyError) as exc:
         print(f'aios_evaluate: error: {exc}', file=sys.stderr)
         return 2

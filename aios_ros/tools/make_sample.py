@@ -6,6 +6,7 @@ The scene (aios_ros/synthetic/sample_scene.py) is posed with a synthetic SMPL-X-
 the project (aios_ros/synthetic/smplx_model.py, full 10475-vertex topology, seed 0), so no licensed
 model file is needed. Output layout: aios_ros/synthetic/sample_bag.py.
 """
+
 from __future__ import annotations
 
 import argparse

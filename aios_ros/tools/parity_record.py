@@ -8,6 +8,7 @@ padded batch; post-processing uses the original image sizes as target sizes. The
 keys of the official fixtures (``shared/reference/aios/seeded/README.md`` §3; ``aux_outputs`` only
 for decoder layers 0-1) and can be checked with ``compare_fixture.py``.
 """
+
 from __future__ import annotations
 
 import argparse

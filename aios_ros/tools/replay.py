@@ -13,6 +13,7 @@ stamped in the bag with that header's time. Exactly one message per input frame 
 Deterministic: the same input bag and configuration give byte-identical messages.
 Ctrl-C stops after the current frame and closes the bag properly (readable partial output).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,25 +31,47 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> ReplayOptions:
     p = argparse.ArgumentParser(prog='aios_replay', description=__doc__.split('\n\n')[0])
     p.add_argument('--bag', required=True, type=Path, help='input rosbag2 folder (sqlite3 or mcap)')
     p.add_argument('--out', required=True, type=Path, help='output rosbag2 folder (must not exist)')
-    p.add_argument('--topic', action='append', default=None,
-                   help='image topic to replay (Image or CompressedImage); repeatable; '
-                        'default: every image topic in the bag')
-    p.add_argument('--config', type=Path, default=None,
-                   help='parameter file (default: config/camera.yaml of the package)')
-    p.add_argument('--checkpoint', default=None,
-                   help='AiOS checkpoint (overrides model.checkpoint)')
+    p.add_argument(
+        '--topic',
+        action='append',
+        default=None,
+        help='image topic to replay (Image or CompressedImage); repeatable; '
+        'default: every image topic in the bag',
+    )
+    p.add_argument(
+        '--config',
+        type=Path,
+        default=None,
+        help='parameter file (default: config/camera.yaml of the package)',
+    )
+    p.add_argument(
+        '--checkpoint', default=None, help='AiOS checkpoint (overrides model.checkpoint)'
+    )
     p.add_argument('--smplx', default=None, help='SMPL-X folder (overrides model.smplx_path)')
-    p.add_argument('--short-side', type=int, default=None,
-                   help='network input short side, px (overrides model.short_side)')
+    p.add_argument(
+        '--short-side',
+        type=int,
+        default=None,
+        help='network input short side, px (overrides model.short_side)',
+    )
     p.add_argument('--storage', choices=('sqlite3', 'mcap'), default='sqlite3')
     p.add_argument('--include-inputs', action='store_true', help='copy the input topics too')
     p.add_argument('--no-overlay', action='store_true', help='do not write overlay images')
     p.add_argument('--max-frames', type=int, default=None, help='stop after N image frames')
     a = p.parse_args(argv)
-    return ReplayOptions(bag=a.bag, out=a.out, topics=a.topic, config=a.config,
-                         checkpoint=a.checkpoint, smplx=a.smplx, short_side=a.short_side,
-                         storage=a.storage, include_inputs=a.include_inputs,
-                         overlay=not a.no_overlay, max_frames=a.max_frames)
+    return ReplayOptions(
+        bag=a.bag,
+        out=a.out,
+        topics=a.topic,
+        config=a.config,
+        checkpoint=a.checkpoint,
+        smplx=a.smplx,
+        short_side=a.short_side,
+        storage=a.storage,
+        include_inputs=a.include_inputs,
+        overlay=not a.no_overlay,
+        max_frames=a.max_frames,
+    )
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,4 +1,5 @@
 """The evaluation CLI end to end on a tiny sequence (interface and JSON layout)."""
+
 import json
 
 from benchmarks.temporal_eval import METRICS, main
@@ -6,8 +7,23 @@ from benchmarks.temporal_eval import METRICS, main
 
 def test_cli_writes_medians_per_stream(tmp_path, smplx_dir, capsys):
     out = tmp_path / 'eval.json'
-    assert main(['--seeds', '0', '--json', str(out), '--people', '2', '--duration', '2',
-                 '--smplx', str(smplx_dir)]) == 0
+    assert (
+        main(
+            [
+                '--seeds',
+                '0',
+                '--json',
+                str(out),
+                '--people',
+                '2',
+                '--duration',
+                '2',
+                '--smplx',
+                str(smplx_dir),
+            ]
+        )
+        == 0
+    )
     doc = json.loads(out.read_text())
     assert set(doc['streams']) == {'input', 'raw', 'fused'}
     for stream in doc['streams'].values():

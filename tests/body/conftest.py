@@ -1,4 +1,5 @@
 """Fixtures of the body-model tests."""
+
 from __future__ import annotations
 
 from pathlib import Path

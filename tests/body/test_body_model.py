@@ -1,4 +1,5 @@
 """SmplxBodyModel (numpy BodyModel protocol) and display decimation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,15 +15,23 @@ from aios_ros.geometry.rotations import rot6d_to_rotmat
 
 @pytest.fixture(scope='module')
 def body(small_layer):
-    return SmplxBodyModel(SmplxLayer.from_state_dict(
-        {f'body_model.{k}': v for k, v in small_layer.state_dict().items()}, prefix='body_model.'))
+    return SmplxBodyModel(
+        SmplxLayer.from_state_dict(
+            {f'body_model.{k}': v for k, v in small_layer.state_dict().items()},
+            prefix='body_model.',
+        )
+    )
 
 
 def _inputs(n, seed=0):
     rng = np.random.default_rng(seed)
     pose = rot6d_to_rotmat(rng.normal(size=(n, 53, 6)).astype(np.float32))
-    return (pose, rng.normal(size=(n, 10)).astype(np.float32),
-            rng.normal(size=(n, 10)).astype(np.float32), rng.normal(size=(n, 3)).astype(np.float32))
+    return (
+        pose,
+        rng.normal(size=(n, 10)).astype(np.float32),
+        rng.normal(size=(n, 10)).astype(np.float32),
+        rng.normal(size=(n, 3)).astype(np.float32),
+    )
 
 
 def test_matches_layer_plus_translation(body, small_layer):
@@ -30,8 +39,15 @@ def test_matches_layer_plus_translation(body, small_layer):
     joints, verts = body.joints_and_vertices(pose, betas, expr, transl, with_vertices=True)
     p = torch.from_numpy(pose)
     with torch.no_grad():
-        out = small_layer(p[:, 0], p[:, 1:22], p[:, 22:37], p[:, 37:52], p[:, 52:53],
-                          torch.from_numpy(betas), torch.from_numpy(expr))
+        out = small_layer(
+            p[:, 0],
+            p[:, 1:22],
+            p[:, 22:37],
+            p[:, 37:52],
+            p[:, 52:53],
+            torch.from_numpy(betas),
+            torch.from_numpy(expr),
+        )
     np.testing.assert_allclose(joints, out.joints.numpy() + transl[:, None], rtol=0, atol=1e-6)
     np.testing.assert_allclose(verts, out.vertices.numpy() + transl[:, None], rtol=0, atol=1e-6)
     assert joints.dtype == verts.dtype == np.float32

@@ -1,4 +1,5 @@
 """SmplxLayer: same outputs as the smplx package, official state_dict layout, AiOS semantics."""
+
 from __future__ import annotations
 
 import csv
@@ -18,9 +19,17 @@ TOL = dict(rtol=0, atol=1e-6)
 
 def _smplx_reference(folder, transl):
     with smplx_keypoint_ids(folder):
-        model = smplx.create(str(folder), model_type='smplx', gender='neutral', use_pca=False,
-                             use_face_contour=True, flat_hand_mean=False, num_betas=10,
-                             num_expression_coeffs=10, ext='npz')
+        model = smplx.create(
+            str(folder),
+            model_type='smplx',
+            gender='neutral',
+            use_pca=False,
+            use_face_contour=True,
+            flat_hand_mean=False,
+            num_betas=10,
+            num_expression_coeffs=10,
+            ext='npz',
+        )
     with torch.no_grad():
         model.transl.copy_(transl)
     return model
@@ -33,16 +42,31 @@ def _random_inputs(n, seed):
 
 
 def _run_layer(layer, rotmats, betas, expression, with_vertices=True):
-    return layer(rotmats[:, 0], rotmats[:, 1:22], rotmats[:, 22:37], rotmats[:, 37:52],
-                 rotmats[:, 52:53], betas, expression, with_vertices=with_vertices)
+    return layer(
+        rotmats[:, 0],
+        rotmats[:, 1:22],
+        rotmats[:, 22:37],
+        rotmats[:, 37:52],
+        rotmats[:, 52:53],
+        betas,
+        expression,
+        with_vertices=with_vertices,
+    )
 
 
 def _run_smplx(model, aa, betas, expression):
     n = aa.shape[0]
-    return model(betas=betas, expression=expression, global_orient=aa[:, 0],
-                 body_pose=aa[:, 1:22].reshape(n, -1), left_hand_pose=aa[:, 22:37].reshape(n, -1),
-                 right_hand_pose=aa[:, 37:52].reshape(n, -1), jaw_pose=aa[:, 52],
-                 leye_pose=torch.zeros(n, 3), reye_pose=torch.zeros(n, 3))
+    return model(
+        betas=betas,
+        expression=expression,
+        global_orient=aa[:, 0],
+        body_pose=aa[:, 1:22].reshape(n, -1),
+        left_hand_pose=aa[:, 22:37].reshape(n, -1),
+        right_hand_pose=aa[:, 37:52].reshape(n, -1),
+        jaw_pose=aa[:, 52],
+        leye_pose=torch.zeros(n, 3),
+        reye_pose=torch.zeros(n, 3),
+    )
 
 
 @torch.no_grad()
@@ -72,7 +96,9 @@ def test_mean_hand_is_added_to_the_unstandardised_axis_angle(smplx_dir, small_la
     reference = _smplx_reference(smplx_dir, torch.zeros(1, 3))
     ours = _run_layer(small_layer, rotmats, betas, expression)
     aa = rotmat_to_axis_angle(rotmats)
-    torch.testing.assert_close(ours.vertices, _run_smplx(reference, aa, betas, expression).vertices, **TOL)
+    torch.testing.assert_close(
+        ours.vertices, _run_smplx(reference, aa, betas, expression).vertices, **TOL
+    )
     principal = _run_smplx(reference, torch.from_numpy(log_map(rotmats.numpy())), betas, expression)
     assert (ours.vertices - principal.vertices).abs().max() > 1e-3
 
@@ -89,8 +115,9 @@ def test_joints_only_mode_gives_same_joints(small_layer):
 @torch.no_grad()
 def test_state_dict_round_trip(small_layer):
     sd = small_layer.state_dict()
-    rebuilt = SmplxLayer.from_state_dict({'body_model.' + k: v for k, v in sd.items()},
-                                         prefix='body_model.')
+    rebuilt = SmplxLayer.from_state_dict(
+        {'body_model.' + k: v for k, v in sd.items()}, prefix='body_model.'
+    )
     assert list(rebuilt.state_dict()) == list(sd)
     for key, value in rebuilt.state_dict().items():
         assert torch.equal(value, sd[key]), key
@@ -105,8 +132,10 @@ def test_state_dict_equals_official_manifest(full_smplx_dir, reference_dir):
     with open(reference_dir / 'aios' / 'state_dict_manifest.tsv') as f:
         rows = [r for r in csv.reader(f, delimiter='\t') if r[0].startswith('body_model.')]
     layer = SmplxLayer.from_smplx_folder(full_smplx_dir)
-    ours = [(f'body_model.{k}', str(tuple(v.shape)), str(v.dtype).removeprefix('torch.'))
-            for k, v in layer.state_dict().items()]
+    ours = [
+        (f'body_model.{k}', str(tuple(v.shape)), str(v.dtype).removeprefix('torch.'))
+        for k, v in layer.state_dict().items()
+    ]
     assert ours == [tuple(r[:3]) for r in rows]  # names, ORDER, shapes and dtypes
     layer.load_state_dict(layer.state_dict(), strict=True)
 

@@ -1,4 +1,5 @@
 """The synthetic SMPL-X file: real format, human proportions, deterministic."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,16 +7,31 @@ import pytest
 import smplx
 import torch
 
-from aios_ros.synthetic.smplx_model import FULL_NUM_FACES, FULL_NUM_VERTICES, generate_smplx_arrays, write_synthetic_smplx
 from aios_ros.body.vertex_keypoints import KEYPOINT_VERTEX_NAMES, smplx_keypoint_ids
 from aios_ros.core.smplx import SMPLX_PARENTS
+from aios_ros.synthetic.smplx_model import (
+    FULL_NUM_FACES,
+    FULL_NUM_VERTICES,
+    generate_smplx_arrays,
+    write_synthetic_smplx,
+)
 
 SHAPES = {  # key -> shape with V, F as placeholders
-    'v_template': ('V', 3), 'f': ('F', 3), 'shapedirs': ('V', 3, 400), 'posedirs': ('V', 3, 486),
-    'J_regressor': (55, 'V'), 'weights': ('V', 55), 'kintree_table': (2, 55),
-    'hands_componentsl': (45, 45), 'hands_componentsr': (45, 45), 'hands_meanl': (45,),
-    'hands_meanr': (45,), 'lmk_faces_idx': (51,), 'lmk_bary_coords': (51, 3),
-    'dynamic_lmk_faces_idx': (79, 17), 'dynamic_lmk_bary_coords': (79, 17, 3),
+    'v_template': ('V', 3),
+    'f': ('F', 3),
+    'shapedirs': ('V', 3, 400),
+    'posedirs': ('V', 3, 486),
+    'J_regressor': (55, 'V'),
+    'weights': ('V', 55),
+    'kintree_table': (2, 55),
+    'hands_componentsl': (45, 45),
+    'hands_componentsr': (45, 45),
+    'hands_meanl': (45,),
+    'hands_meanr': (45,),
+    'lmk_faces_idx': (51,),
+    'lmk_bary_coords': (51, 3),
+    'dynamic_lmk_faces_idx': (79, 17),
+    'dynamic_lmk_bary_coords': (79, 17, 3),
     'keypoint_vertex_ids': (21,),
 }
 
@@ -86,8 +102,9 @@ def test_full_size_matches_real_sizes_and_stock_smplx(full_smplx_dir):
         assert data['v_template'].shape == (FULL_NUM_VERTICES, 3)
         assert data['f'].shape == (FULL_NUM_FACES, 3)
         stock = smplx.vertex_ids.vertex_ids['smplx']
-        np.testing.assert_array_equal(data['keypoint_vertex_ids'],
-                                      [stock[name] for name in KEYPOINT_VERTEX_NAMES])
+        np.testing.assert_array_equal(
+            data['keypoint_vertex_ids'], [stock[name] for name in KEYPOINT_VERTEX_NAMES]
+        )
     model = smplx.create(str(full_smplx_dir), model_type='smplx', use_face_contour=True)  # no patch
     assert model().joints.shape == (1, 144, 3)
 

@@ -1,4 +1,5 @@
 """Metrics on tiny hand-computed cases."""
+
 import numpy as np
 import pytest
 
@@ -16,7 +17,7 @@ def project(x):
 
 
 def test_box_iou_and_prf1():
-    iou = iou_matrix(np.array([[0, 0, 2, 2.]]), np.array([[1, 1, 3, 3.], [5, 5, 6, 6]]))
+    iou = iou_matrix(np.array([[0, 0, 2, 2.0]]), np.array([[1, 1, 3, 3.0], [5, 5, 6, 6]]))
     assert np.allclose(iou, [[1 / 7, 0]])
     assert np.allclose(m.prf1(2, 1, 1), (2 / 3, 2 / 3, 2 / 3))
     assert m.prf1(0, 0, 3) == (0.0, 0.0, 0.0)
@@ -30,8 +31,9 @@ def test_match_people_hungarian_with_iou_gate():
     gi, pi = m.match_people(gt, boxes_from_keypoints(gt), pred, boxes_from_keypoints(pred))
     assert sorted(zip(gi.tolist(), pi.tolist())) == [(0, 1), (1, 0)]
     # only the non-overlapping candidate left: no match even though it is the cheapest
-    gi, pi = m.match_people(gt[:1], boxes_from_keypoints(gt[:1]), pred[2:],
-                            boxes_from_keypoints(pred[2:]))
+    gi, pi = m.match_people(
+        gt[:1], boxes_from_keypoints(gt[:1]), pred[2:], boxes_from_keypoints(pred[2:])
+    )
     assert len(gi) == len(pi) == 0
 
 
@@ -67,8 +69,9 @@ def _sequence():
     g_rows = [(f, i) for f in range(4) for i in range(2)]
     gj = np.stack([base[i] for _, i in g_rows])
     gv = np.stack([vbase[i] for _, i in g_rows])
-    gt = make_table(stamps, [f for f, _ in g_rows], [i for _, i in g_rows], project(gj), gj,
-                    vertices=gv)
+    gt = make_table(
+        stamps, [f for f, _ in g_rows], [i for _, i in g_rows], project(gj), gj, vertices=gv
+    )
     pj = np.stack([base[0]] * 4 + [base[1] + (0, 3, 0)])
     pj[2, 1:, 0] += 0.005
     pv = np.stack([vbase[0] + (0.002, 0, 0)] * 4 + [vbase[1]])
@@ -98,7 +101,7 @@ def test_evaluate_hand_computed(tmp_path):
 
 def test_accel_not_across_identity_switch():
     gt, pred = _sequence()
-    pred.track_id[2] = 9          # frame 2 matched to another predicted track: runs of 2 and 1
+    pred.track_id[2] = 9  # frame 2 matched to another predicted track: runs of 2 and 1
     assert evaluate(gt, pred)['accel'] is None
 
 
@@ -110,8 +113,9 @@ def test_bad_layout_is_named(tmp_path):
 
 def test_no_predictions_gives_zero_f1_and_no_errors():
     gt, _ = _sequence()
-    empty = make_table(gt.stamps_ns, np.zeros(0, int), np.zeros(0, int), np.zeros((0, 0, 2)),
-                       np.zeros((0, 0, 3)))
+    empty = make_table(
+        gt.stamps_ns, np.zeros(0, int), np.zeros(0, int), np.zeros((0, 0, 2)), np.zeros((0, 0, 3))
+    )
     r = evaluate(gt, empty)
     assert (r['tp'], r['fp'], r['fn'], r['f1']) == (0, 0, 8, 0.0)
     assert r['mpjpe']['all'] is None and r['nmje']['all'] is None and r['accel'] is None
@@ -119,9 +123,14 @@ def test_no_predictions_gives_zero_f1_and_no_errors():
 
 def test_frames_missing_from_predictions_are_skipped_not_missed():
     gt, pred = _sequence()
-    rows = pred.frame < 3                          # frame 3 was never processed
-    partial = make_table(pred.stamps_ns[:3], pred.frame[rows], pred.track_id[rows],
-                         pred.keypoints_2d[rows], pred.joints_3d[rows])
+    rows = pred.frame < 3  # frame 3 was never processed
+    partial = make_table(
+        pred.stamps_ns[:3],
+        pred.frame[rows],
+        pred.track_id[rows],
+        pred.keypoints_2d[rows],
+        pred.joints_3d[rows],
+    )
     r = evaluate(gt, partial)
     assert (r['frames'], r['gt_frames_skipped']) == (3, 1)
     assert (r['tp'], r['fp'], r['fn']) == (3, 1, 3)

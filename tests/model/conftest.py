@@ -1,4 +1,5 @@
 """Expensive objects of the model tests, built once per session (seeded AiOS, one record)."""
+
 from __future__ import annotations
 
 import sys
@@ -9,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from aios_ros.evaluation.parity import record
 from aios_ros.model.aios import AiOS
 from aios_ros.model.config import ModelConfig
 from aios_ros.model.estimator import build_model
 from aios_ros.model.preprocess import make_batch
-from aios_ros.evaluation.parity import record
 
 SHORT_SIDE, MAX_SIZE = 256, 427  # the size of the public seeded fixture
 
@@ -28,6 +29,7 @@ def seeded_tools(aios_ref: Path):
     """The reference's own helper scripts (``compare_fixture``, ``seeded_state_dict`` modules)."""
     sys.path.insert(0, str(aios_ref / 'seeded'))
     import compare_fixture
+
     return compare_fixture
 
 

@@ -1,4 +1,5 @@
 """Camera models: official f = 5000 px projection and the metric (real-K) variant."""
+
 from __future__ import annotations
 
 import torch
@@ -18,7 +19,7 @@ def test_official_translation_and_projection():
 def test_metric_translation_equals_official_for_the_equivalent_camera():
     cam = torch.tensor([[0.5, 0.1, -0.2], [0.25, -0.3, 0.05]])
     hw = torch.tensor([256, 341])
-    scale = torch.tensor([2.0, 2.0])                     # original image is twice the input size
+    scale = torch.tensor([2.0, 2.0])  # original image is twice the input size
     K = torch.tensor([[FOCAL * 2, 0, 341.0], [0, FOCAL * 2, 256.0], [0, 0, 1]])
     torch.testing.assert_close(metric_translation(cam, K, hw, scale), cam_to_translation(cam))
 
@@ -34,5 +35,6 @@ def test_metric_translation_keeps_image_position_and_size():
     # the origin projects where the official camera puts it: (5000 * tx + w/2) * 2
     u = K[0, 0] * t[0, 0] / t[0, 2] + K[0, 2]
     v = K[1, 1] * t[0, 1] / t[0, 2] + K[1, 2]
-    torch.testing.assert_close(torch.stack((u, v)), torch.tensor([(FOCAL * 0.1 + 170.5) * 2,
-                                                                  (-FOCAL * 0.2 + 128.0) * 2]))
+    torch.testing.assert_close(
+        torch.stack((u, v)), torch.tensor([(FOCAL * 0.1 + 170.5) * 2, (-FOCAL * 0.2 + 128.0) * 2])
+    )

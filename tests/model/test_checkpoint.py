@@ -1,4 +1,5 @@
 """Checkpoint reading and strict loading: accepted layouts and the errors users see."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Bucketed graph runner: bucketing, static-buffer padding, copy-out, re-capture, fallback."""
+
 from __future__ import annotations
 
 import logging
@@ -72,7 +73,7 @@ def test_runner_matches_padded_eager_forward_and_reuses_the_bucket():
     g = torch.Generator().manual_seed(1)
     a, b = torch.randn(2, 3, 20, 27, generator=g), torch.randn(2, 3, 18, 30, generator=g)
     out_a = runner(a)
-    out_b = runner(b)                       # same 32x32 bucket: no new capture
+    out_b = runner(b)  # same 32x32 bucket: no new capture
     assert runner.buckets == [(2, 3, 32, 32, torch.float32)]
     assert (strategy.captures, strategy.replays) == (1, 2)
     for out, images in ((out_a, a), (out_b, b)):
@@ -88,16 +89,20 @@ def test_caller_mask_is_kept_inside_the_bucket():
     net, policy = MaskedNet().eval(), BucketPolicy(multiple=16)
     runner = GraphRunner(net, 'cpu', policy, EagerCapture())
     images = torch.randn(1, 3, 16, 16)
-    images[..., 10:] = 0                    # the caller's own zero-padded batch ...
+    images[..., 10:] = 0  # the caller's own zero-padded batch ...
     mask = torch.zeros(1, 16, 16, dtype=torch.bool)
-    mask[:, :, 10:] = True                  # ... and its padding mask
+    mask[:, :, 10:] = True  # ... and its padding mask
     out = runner(images, mask)
-    torch.testing.assert_close(out['logits'], _padded_reference(net, images[..., :10], policy)['logits'])
+    torch.testing.assert_close(
+        out['logits'], _padded_reference(net, images[..., :10], policy)['logits']
+    )
 
 
 def test_new_bucket_recaptures_and_least_recently_used_is_dropped():
     strategy = CountingCapture()
-    runner = GraphRunner(MaskedNet().eval(), 'cpu', BucketPolicy(multiple=8), strategy, max_buckets=2)
+    runner = GraphRunner(
+        MaskedNet().eval(), 'cpu', BucketPolicy(multiple=8), strategy, max_buckets=2
+    )
     for h in (8, 16, 8, 24, 8):
         runner(torch.randn(1, 3, h, 8))
     # 8 (capture), 16 (capture), 8 (replay), 24 (capture, drops 16), 8 (replay)
@@ -117,8 +122,9 @@ def test_capture_failure_falls_back_to_eager_with_one_warning(caplog):
 
 
 def test_autocast_dtype_is_applied():
-    runner = GraphRunner(MaskedNet().eval(), 'cpu', BucketPolicy(), EagerCapture(),
-                         autocast_dtype=torch.bfloat16)
+    runner = GraphRunner(
+        MaskedNet().eval(), 'cpu', BucketPolicy(), EagerCapture(), autocast_dtype=torch.bfloat16
+    )
     assert runner(torch.randn(1, 3, 8, 8))['logits'].dtype == torch.bfloat16
 
 
@@ -130,7 +136,9 @@ def test_rejects_bad_inputs():
         runner(torch.randn(1, 3, 8, 8), torch.zeros(1, 8, 8))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='real CUDA-graph capture needs a CUDA device')
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason='real CUDA-graph capture needs a CUDA device'
+)
 def test_cuda_graph_replay_matches_eager():
     net = MaskedNet().cuda().eval()
     runner = GraphRunner(net, 'cuda', BucketPolicy(multiple=16))

@@ -3,6 +3,7 @@
 The estimator runs SMPL-X only for the people it returns; its outputs must equal the official
 post-processing of the all-100-people forward (``seeded_record``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -13,16 +14,19 @@ import pytest
 import torch
 
 from aios_ros.body.smplx_layer import SmplxLayer
+from aios_ros.core.types import Camera, IntrinsicsSource
 from aios_ros.model.config import ModelConfig
 from aios_ros.model.estimator import AiosEstimator, build_smplx
 from aios_ros.model.preprocess import ImageError
-from aios_ros.core.types import Camera, IntrinsicsSource
 
 SHORT_SIDE, MAX_SIZE = 256, 427  # as in conftest.py (the public fixture size)
 
-CONFIG = ModelConfig(short_side=SHORT_SIDE, max_size=MAX_SIZE, candidate_threshold=0.0, max_people=50)
-CAMERA = Camera(np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]), 640, 480,
-                IntrinsicsSource.CAMERA_INFO)
+CONFIG = ModelConfig(
+    short_side=SHORT_SIDE, max_size=MAX_SIZE, candidate_threshold=0.0, max_people=50
+)
+CAMERA = Camera(
+    np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]), 640, 480, IntrinsicsSource.CAMERA_INFO
+)
 
 
 @pytest.fixture(scope='module')
@@ -67,10 +71,22 @@ def test_smplx_for_returned_people_equals_the_all_queries_run(bodies, seeded_rec
     to_orig = seeded_record['bb2img_trans'][0]
     proj = post['smplx_joint_proj'][rows] @ to_orig[:, :2].T + to_orig[:, 2]
     np.testing.assert_allclose(bodies.keypoints_2d, proj, rtol=1e-4, atol=1e-2)
-    rot = torch.cat([seeded_record['out'][k][0, queries] for k in (
-        'pred_smpl_pose', 'pred_smpl_lhand_pose', 'pred_smpl_rhand_pose', 'pred_smpl_jaw_pose')], 1)
+    rot = torch.cat(
+        [
+            seeded_record['out'][k][0, queries]
+            for k in (
+                'pred_smpl_pose',
+                'pred_smpl_lhand_pose',
+                'pred_smpl_rhand_pose',
+                'pred_smpl_jaw_pose',
+            )
+        ],
+        1,
+    )
     np.testing.assert_allclose(bodies.pose, rot, atol=1e-6)
-    np.testing.assert_allclose(bodies.betas, seeded_record['out']['pred_smpl_beta'][0, queries], atol=1e-6)
+    np.testing.assert_allclose(
+        bodies.betas, seeded_record['out']['pred_smpl_beta'][0, queries], atol=1e-6
+    )
 
 
 def test_tokens_and_regress(bodies, estimator, seeded_record):
@@ -93,9 +109,11 @@ def test_thresholds_and_empty_result(seeded_model, detections, bodies):
     expected = bodies.scores[bodies.scores >= 0.4][:5]
     assert 0 < len(some) <= 5
     np.testing.assert_array_equal(some.scores, expected)
-    strict = AiosEstimator(seeded_model, seeded_model.body_model,
-                           dataclasses.replace(CONFIG, candidate_threshold=1.0,
-                                               with_vertices=True))
+    strict = AiosEstimator(
+        seeded_model,
+        seeded_model.body_model,
+        dataclasses.replace(CONFIG, candidate_threshold=1.0, with_vertices=True),
+    )
     none = strict.bodies(detections, CAMERA)
     assert len(none) == 0 and none.tokens.shape == (0, 39, 256)
     assert none.joints_3d.shape == (0, 144, 3) and none.vertices.shape == (0, 10475, 3)
@@ -111,8 +129,11 @@ def test_smplx_folder_and_checkpoint_buffers_agree(seeded_model, detections, smp
     checkpoint_layer = SmplxLayer.from_state_dict(checkpoint, prefix='body_model.')
     config = dataclasses.replace(CONFIG, max_people=3, with_vertices=True)
     a = AiosEstimator(seeded_model, build_smplx(config, checkpoint_layer), config)
-    b = AiosEstimator(seeded_model, build_smplx(dataclasses.replace(config, smplx_path=str(smplx_dir)),
-                                                checkpoint_layer), config)
+    b = AiosEstimator(
+        seeded_model,
+        build_smplx(dataclasses.replace(config, smplx_path=str(smplx_dir)), checkpoint_layer),
+        config,
+    )
     assert b.smplx is not checkpoint_layer
     out_a, out_b = a.bodies(detections, CAMERA), b.bodies(detections, CAMERA)
     np.testing.assert_array_equal(out_a.joints_3d, out_b.joints_3d)
@@ -122,8 +143,10 @@ def test_smplx_folder_and_checkpoint_buffers_agree(seeded_model, detections, smp
 
 def test_missing_smplx_folder(tmp_path, seeded_model):
     with pytest.raises(FileNotFoundError, match='smpl-x.is.tue.mpg.de'):
-        build_smplx(dataclasses.replace(CONFIG, smplx_path=str(tmp_path / 'nothing')),
-                    seeded_model.body_model)
+        build_smplx(
+            dataclasses.replace(CONFIG, smplx_path=str(tmp_path / 'nothing')),
+            seeded_model.body_model,
+        )
 
 
 def test_metric_camera_with_the_equivalent_intrinsics_is_official(seeded_model, detections, bodies):
@@ -132,15 +155,20 @@ def test_metric_camera_with_the_equivalent_intrinsics_is_official(seeded_model, 
     K = np.array([[5000 * sx, 0, 320], [0, 5000 * sy, 240], [0, 0, 1]])
     config = dataclasses.replace(CONFIG, metric_camera=True)
     metric = AiosEstimator(seeded_model, seeded_model.body_model, config).bodies(
-        detections, Camera(K, 640, 480, IntrinsicsSource.CAMERA_INFO))
+        detections, Camera(K, 640, 480, IntrinsicsSource.CAMERA_INFO)
+    )
     np.testing.assert_allclose(metric.transl, bodies.transl, rtol=1e-4)
     np.testing.assert_allclose(metric.keypoints_2d, bodies.keypoints_2d, rtol=1e-4, atol=0.05)
     half_focal = Camera(K * [[0.5], [0.5], [1]], 640, 480, IntrinsicsSource.CAMERA_INFO)
-    closer = AiosEstimator(seeded_model, seeded_model.body_model, config).bodies(detections, half_focal)
+    closer = AiosEstimator(seeded_model, seeded_model.body_model, config).bodies(
+        detections, half_focal
+    )
     np.testing.assert_allclose(closer.transl[:, 2], bodies.transl[:, 2] / 2, rtol=1e-4)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='the CUDA-graph estimator needs a CUDA device')
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason='the CUDA-graph estimator needs a CUDA device'
+)
 def test_cuda_graph_estimator_matches_cpu(seeded_model, synth_image, bodies):
     # 256x341 is padded to the 256x352 bucket on the GPU: near-identical, not bit-equal, results.
     model = copy.deepcopy(seeded_model).cuda()

@@ -1,5 +1,6 @@
 """Layer-level parity with the official code (fixtures/README.md: <= 5e-6 for attention layers,
 <= 2.4e-7 for glue/heads/post-processing)."""
+
 from __future__ import annotations
 
 import torch
@@ -18,8 +19,14 @@ def test_encoder_layer0(aios_ref):
     layer = EncoderLayer(d['ctor']['d_model'], d['ctor']['d_ffn'])
     layer.load_state_dict(d['state_dict'], strict=True)
     with torch.no_grad():
-        out = layer(d['src'], d['pos'], d['reference_points'], d['spatial_shapes'],
-                    d['level_start_index'], d['key_padding_mask'])
+        out = layer(
+            d['src'],
+            d['pos'],
+            d['reference_points'],
+            d['spatial_shapes'],
+            d['level_start_index'],
+            d['key_padding_mask'],
+        )
     assert (out - d['output']).abs().max() <= 5e-6
 
 
@@ -29,9 +36,11 @@ def test_rotation_conversions_used_by_heads(aios_ref):
     assert (rotmat_to_axis_angle(d['rotmat']) - d['axis_angle']).abs().max() <= 2.4e-7
     # no quaternion sign standardisation: some angles exceed pi exactly as in the fixture
     assert (d['axis_angle'].norm(dim=-1) > torch.pi).any()
-    assert (rotmat_to_axis_angle(d['special_rotmat']) - d['special_axis_angle']).abs().max() <= 2.4e-7
-    joints = d['rotmat'][:53 * 4].view(4, 53, 3, 3)
-    assert torch.equal(fullpose(joints), d['axis_angle'][:53 * 4].view(4, 159))
+    assert (
+        rotmat_to_axis_angle(d['special_rotmat']) - d['special_axis_angle']
+    ).abs().max() <= 2.4e-7
+    joints = d['rotmat'][: 53 * 4].view(4, 53, 3, 3)
+    assert torch.equal(fullpose(joints), d['axis_angle'][: 53 * 4].view(4, 159))
 
 
 def test_postprocess(aios_ref):

@@ -1,4 +1,5 @@
 """Multi-scale deformable attention: official fixtures, fast core vs reference core, edge cases."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,13 +15,24 @@ def _load(reference_dir, name):
     return torch.load(reference_dir / 'aios' / 'fixtures' / name, weights_only=False)
 
 
-def _random_core_inputs(seed, batch=1, heads=8, channels=32, shapes=((10, 17), (5, 9), (3, 5), (2, 3)),
-                        queries=40, points=4, spread=0.3):
+def _random_core_inputs(
+    seed,
+    batch=1,
+    heads=8,
+    channels=32,
+    shapes=((10, 17), (5, 9), (3, 5), (2, 3)),
+    queries=40,
+    points=4,
+    spread=0.3,
+):
     g = torch.Generator().manual_seed(seed)
     spatial = torch.tensor(shapes, dtype=torch.int64)
     s = int((spatial[:, 0] * spatial[:, 1]).sum())
     value = torch.randn(batch, s, heads, channels, generator=g)
-    loc = torch.rand(batch, queries, heads, len(shapes), points, 2, generator=g) * (1 + 2 * spread) - spread
+    loc = (
+        torch.rand(batch, queries, heads, len(shapes), points, 2, generator=g) * (1 + 2 * spread)
+        - spread
+    )
     attn = torch.rand(batch, queries, heads, len(shapes) * points, generator=g).softmax(-1)
     return value, spatial, loc, attn.view(batch, queries, heads, len(shapes), points)
 
@@ -29,7 +41,9 @@ def _random_core_inputs(seed, batch=1, heads=8, channels=32, shapes=((10, 17), (
 @pytest.mark.parametrize('name', ['msda_core.pt', 'msda_core_tiny.pt'])
 def test_core_matches_official_fixture(reference_dir, core, name):
     d = _load(reference_dir, name)
-    out = core(d['value'], d['value_spatial_shapes'], d['sampling_locations'], d['attention_weights'])
+    out = core(
+        d['value'], d['value_spatial_shapes'], d['sampling_locations'], d['attention_weights']
+    )
     assert out.shape == d['output'].shape
     torch.testing.assert_close(out, d['output'], rtol=0, atol=TOL)
 
@@ -43,21 +57,31 @@ def test_module_matches_official_fixture(reference_dir, core, ref_kind):
     module.core = core
     assert d['input_padding_mask'].any(), 'fixture is expected to exercise the padding mask'
     with torch.no_grad():
-        out = module(d['query'], d[f'reference_points_{ref_kind}'], d['input_flatten'],
-                     d['input_spatial_shapes'], d['input_level_start_index'], d['input_padding_mask'])
+        out = module(
+            d['query'],
+            d[f'reference_points_{ref_kind}'],
+            d['input_flatten'],
+            d['input_spatial_shapes'],
+            d['input_level_start_index'],
+            d['input_padding_mask'],
+        )
     torch.testing.assert_close(out, d[f'output_{ref_kind}'], rtol=0, atol=TOL)
 
 
 def test_hand_computed_bilinear_and_outside_taps():
     # One level 2x3, one head, one channel: value(i, j) = 10*i + j.
-    value = torch.tensor([0., 1., 2., 10., 11., 12.]).view(1, 6, 1, 1)
+    value = torch.tensor([0.0, 1.0, 2.0, 10.0, 11.0, 12.0]).view(1, 6, 1, 1)
     shapes = torch.tensor([[2, 3]])
     # Pixel centres: x_pix = x*3 - 0.5, y_pix = y*2 - 0.5.
-    pix = torch.tensor([[0.0, 0.0],    # exact pixel (0,0) -> 0
-                        [1.5, 0.5],    # between 4 pixels -> mean(1,2,11,12) = 6.5
-                        [2.5, 1.0],    # half outside on the right: 0.5*12 = 6
-                        [-1.0, 0.0],   # fully outside -> 0
-                        [0.25, 1.0]])  # 0.75*10 + 0.25*11 = 10.25
+    pix = torch.tensor(
+        [
+            [0.0, 0.0],  # exact pixel (0,0) -> 0
+            [1.5, 0.5],  # between 4 pixels -> mean(1,2,11,12) = 6.5
+            [2.5, 1.0],  # half outside on the right: 0.5*12 = 6
+            [-1.0, 0.0],  # fully outside -> 0
+            [0.25, 1.0],
+        ]
+    )  # 0.75*10 + 0.25*11 = 10.25
     loc = torch.stack(((pix[:, 0] + 0.5) / 3, (pix[:, 1] + 0.5) / 2), -1).view(1, 5, 1, 1, 1, 2)
     attn = torch.ones(1, 5, 1, 1, 1)
     expected = torch.tensor([0.0, 6.5, 6.0, 0.0, 10.25]).view(1, 5, 1)
@@ -121,7 +145,9 @@ def test_box_reference_scales_offsets_by_half_box_over_points():
 
     module.core = spy
     box = torch.tensor([0.5, 0.4, 0.2, 0.6]).view(1, 1, 1, 4)
-    module(torch.zeros(1, 1, 16), box, torch.randn(1, 6, 16), torch.tensor([[2, 3]]), torch.tensor([0]))
+    module(
+        torch.zeros(1, 1, 16), box, torch.randn(1, 6, 16), torch.tensor([[2, 3]]), torch.tensor([0])
+    )
     # loc = centre + off / n_points * wh * 0.5
     expected = torch.tensor([[0.5 + 4 / 2 * 0.2 * 0.5, 0.4], [0.5, 0.4 - 2 / 2 * 0.6 * 0.5]])
     torch.testing.assert_close(seen['loc'].view(2, 2), expected)
@@ -133,5 +159,10 @@ def test_rejects_inconsistent_inputs():
         msda_core_fast(value[:, 1:], shapes, loc, attn)
     module = MSDeformAttn(d_model=32, n_levels=4, n_heads=8, n_points=4)
     with pytest.raises(ValueError, match='2 or 4'):
-        module(torch.zeros(1, 3, 32), torch.zeros(1, 3, 4, 3), torch.zeros(1, 185, 32), shapes,
-               torch.zeros(4, dtype=torch.int64))
+        module(
+            torch.zeros(1, 3, 32),
+            torch.zeros(1, 3, 4, 3),
+            torch.zeros(1, 185, 32),
+            shapes,
+            torch.zeros(4, dtype=torch.int64),
+        )

@@ -1,13 +1,14 @@
 """Refinement-stage self-attention (ARCHITECTURE.md §4.6): the dense mask, checked by hand, and the
 block-sparse computation, which must equal dense masked ``nn.MultiheadAttention``."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from aios_ros.model.person_attention import person_self_attention
 from aios_ros.core.tokens import BODY_LAYOUT, WHOLE_BODY_LAYOUT, TokenLayout
+from aios_ros.model.person_attention import person_self_attention
 
 
 def self_attention_mask(layout: TokenLayout, groups: int) -> torch.Tensor:

@@ -1,21 +1,32 @@
 """Official resize rule, OpenCV-4 fixed-point warp, normalisation, batching and input errors."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from aios_ros.model.preprocess import (ImageError, feature_tokens, input_size, make_batch,
-                                       normalise_image, resize_transforms, warp_scale)
+from aios_ros.model.preprocess import (
+    ImageError,
+    feature_tokens,
+    input_size,
+    make_batch,
+    normalise_image,
+    resize_transforms,
+    warp_scale,
+)
 
 
-@pytest.mark.parametrize('hw, expected', [
-    ((1080, 1920), (750, 1333)),   # long side capped: round(1333 * 1080 / 1920) = 750 short side
-    ((800, 1333), (800, 1333)),    # already the right size
-    ((480, 640), (800, 1066)),     # int(800 * 640 / 480) truncates 1066.67
-    ((640, 480), (1066, 800)),
-    ((500, 500), (800, 800)),
-])
+@pytest.mark.parametrize(
+    'hw, expected',
+    [
+        ((1080, 1920), (750, 1333)),  # long side capped: round(1333 * 1080 / 1920) = 750 short side
+        ((800, 1333), (800, 1333)),  # already the right size
+        ((480, 640), (800, 1066)),  # int(800 * 640 / 480) truncates 1066.67
+        ((640, 480), (1066, 800)),
+        ((500, 500), (800, 800)),
+    ],
+)
 def test_input_size_official_rule(hw, expected):
     assert input_size(*hw, 800, 1333) == expected
 
@@ -26,15 +37,22 @@ def test_warp_doubles_size_with_exact_bilinear_taps():
     img2bb, _ = resize_transforms(2, 2, 4, 4)
     out = warp_scale(image, img2bb, 4, 4)[..., 0]
     # x_src = x_dst / 2: taps at 0, 0.5, 1, 1.5; the last half step reads the zero border
-    expected = np.array([[0, 32, 64, 32], [64, 111.75, 159.5, 79.75], [128, 191.5, 255, 127.5],
-                         [64, 95.75, 127.5, 63.75]], np.float32)
+    expected = np.array(
+        [
+            [0, 32, 64, 32],
+            [64, 111.75, 159.5, 79.75],
+            [128, 191.5, 255, 127.5],
+            [64, 95.75, 127.5, 63.75],
+        ],
+        np.float32,
+    )
     np.testing.assert_array_equal(out, expected)
 
 
 def test_warp_fixed_point_is_1_32_pixel():
     image = np.zeros((1, 3, 3), np.uint8)
     image[0, :, 0] = [0, 96, 0]
-    img2bb, _ = resize_transforms(1, 3, 1, 2)     # x_src = 1.5 * x_dst
+    img2bb, _ = resize_transforms(1, 3, 1, 2)  # x_src = 1.5 * x_dst
     out = warp_scale(image, img2bb, 1, 2)[0, :, 0]
     np.testing.assert_array_equal(out, [0.0, 48.0])
 
@@ -60,19 +78,24 @@ def test_batch_pads_bottom_right_and_masks():
     assert batch.mask[1, :, 256:].all() and torch.all(batch.img[1, :, :, 256:] == 0)
 
 
-@pytest.mark.parametrize('hw, tokens', [((256, 341), 1840), ((800, 1333), 22223), ((512, 853), 9120)])
+@pytest.mark.parametrize(
+    'hw, tokens', [((256, 341), 1840), ((800, 1333), 22223), ((512, 853), 9120)]
+)
 def test_feature_tokens(hw, tokens):
     assert feature_tokens(*hw) == tokens
 
 
-@pytest.mark.parametrize('image, message', [
-    (np.zeros((0, 10, 3), np.uint8), 'empty image'),
-    (np.zeros((10, 10), np.uint8), '(H, W, 3)'),
-    (np.zeros((10, 10, 3), np.float32), 'uint8'),
-    (np.zeros((1, 5000, 3), np.uint8), 'too elongated'),
-    (np.zeros((10, 4000, 3), np.uint8), 'too small'),
-    ([[0, 0, 0]], 'numpy'),
-])
+@pytest.mark.parametrize(
+    'image, message',
+    [
+        (np.zeros((0, 10, 3), np.uint8), 'empty image'),
+        (np.zeros((10, 10), np.uint8), '(H, W, 3)'),
+        (np.zeros((10, 10, 3), np.float32), 'uint8'),
+        (np.zeros((1, 5000, 3), np.uint8), 'too elongated'),
+        (np.zeros((10, 4000, 3), np.uint8), 'too small'),
+        ([[0, 0, 0]], 'numpy'),
+    ],
+)
 def test_bad_images_are_rejected(image, message):
     with pytest.raises(ImageError, match=message.replace('(', r'\(').replace(')', r'\)')):
         make_batch([image], 800, 1333)

@@ -1,4 +1,5 @@
 """End-to-end parity with the official model on seeded weights (seeded/README.md)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,8 +12,13 @@ from aios_ros.model.preprocess import make_batch
 
 
 def _manifest(aios_ref):
-    rows = [line.split('\t') for line in (aios_ref / 'state_dict_manifest.tsv').read_text().splitlines()]
-    return {name: (tuple(int(x) for x in re.findall(r'\d+', shape)), dtype) for name, shape, dtype in rows}
+    rows = [
+        line.split('\t') for line in (aios_ref / 'state_dict_manifest.tsv').read_text().splitlines()
+    ]
+    return {
+        name: (tuple(int(x) for x in re.findall(r'\d+', shape)), dtype)
+        for name, shape, dtype in rows
+    }
 
 
 def test_state_dict_is_the_official_contract(seeded_model, aios_ref):
@@ -20,12 +26,16 @@ def test_state_dict_is_the_official_contract(seeded_model, aios_ref):
     sd = seeded_model.state_dict()
     assert list(sd) == list(manifest)
     for name, tensor in sd.items():
-        assert (tuple(tensor.shape), str(tensor.dtype).removeprefix('torch.')) == manifest[name], name
+        assert (tuple(tensor.shape), str(tensor.dtype).removeprefix('torch.')) == manifest[name], (
+            name
+        )
 
 
 def test_aliases_share_storage(seeded_model, aios_ref):
     sd = seeded_model.state_dict()
-    groups = [line.split('\t') for line in (aios_ref / 'state_dict_aliases.tsv').read_text().splitlines()]
+    groups = [
+        line.split('\t') for line in (aios_ref / 'state_dict_aliases.tsv').read_text().splitlines()
+    ]
     names = [[n for n in row if n in sd] for row in groups]
     names = [g for g in names if len(g) > 1]
     assert len(names) == 240
@@ -40,8 +50,11 @@ def test_seeded_weights_match_checksums(seeded_model, aios_ref):
         expected[name] = digest
     sd = seeded_model.state_dict()
     assert set(expected) == set(sd)
-    bad = [k for k, v in sd.items()
-           if hashlib.sha256(v.contiguous().numpy().tobytes()).hexdigest() != expected[k]]
+    bad = [
+        k
+        for k, v in sd.items()
+        if hashlib.sha256(v.contiguous().numpy().tobytes()).hexdigest() != expected[k]
+    ]
     assert not bad, bad[:5]
 
 
@@ -51,14 +64,21 @@ def test_end_to_end_record_matches_official(seeded_record, official_record, seed
     assert ok, failed[:5]
     compared = {r['name'].split('[')[0] for r in rows if r['status'] == 'ok'}
     # the final outputs really were compared (not skipped as missing)
-    for key in ('memory', 'out.pred_smpl_kp3d', 'out.pred_smpl_fullpose', 'post.smplx_joint_proj',
-                'post.cam_trans', 'out.pred_smpl_verts_mean', 'dec_hs.5'):
+    for key in (
+        'memory',
+        'out.pred_smpl_kp3d',
+        'out.pred_smpl_fullpose',
+        'post.smplx_joint_proj',
+        'post.cam_trans',
+        'out.pred_smpl_verts_mean',
+        'dec_hs.5',
+    ):
         assert key in compared, key
 
 
 def test_padded_batch_matches_single_images(seeded_model, synth_image, seeded_record):
     """Several images = one padded batch; the unpadded (largest) image gets its single-image result."""
-    crop = np.ascontiguousarray(synth_image[:400, :480])          # -> 256 x 307, padded to 341
+    crop = np.ascontiguousarray(synth_image[:400, :480])  # -> 256 x 307, padded to 341
     both = make_batch([synth_image, crop], 256, 427)
     assert both.mask[1, :, 307:].all() and not both.mask[0].any()
     with torch.inference_mode():

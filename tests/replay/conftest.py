@@ -1,4 +1,5 @@
 """Shared, session-scoped inputs of the replay tests: the small synthetic body and a tiny sample."""
+
 import pytest
 
 from aios_ros.body.body_model import SmplxBodyModel

@@ -5,6 +5,7 @@ model that returns the sample's people) so that bodies, tracks and the fused str
 non-trivial and the tests are fast; one test runs the real AiOS network (seeded weights) at its
 smallest input size to check byte-identical output across runs.
 """
+
 import sqlite3
 
 import numpy as np
@@ -15,14 +16,14 @@ pytest.importorskip('aios_ros.msg', reason='messages not built: run scripts/setu
 
 from rosbags.rosbag2 import Reader  # noqa: E402
 
-from aios_ros.model.config import ModelConfig  # noqa: E402
-from aios_ros.core.types import Bodies  # noqa: E402
+from aios_ros.app.runtime import make_runtime  # noqa: E402
 from aios_ros.app.settings import Settings  # noqa: E402
-from aios_ros.synthetic import sample_bag as generate  # noqa: E402
-from aios_ros.tools import replay  # noqa: E402
+from aios_ros.core.types import Bodies  # noqa: E402
+from aios_ros.model.config import ModelConfig  # noqa: E402
 from aios_ros.replay.replayer import ReplayOptions, run_replay  # noqa: E402
 from aios_ros.ros.bags import make_typestore  # noqa: E402
-from aios_ros.app.runtime import make_runtime  # noqa: E402
+from aios_ros.synthetic import sample_bag as generate  # noqa: E402
+from aios_ros.tools import replay  # noqa: E402
 
 ARRAY = 'aios_ros/msg/SmplxBodyArray'
 
@@ -38,11 +39,17 @@ class OracleEstimator:
         self.calls += 1
         boxes = np.zeros((len(rows), 4, 4), np.float32)
         boxes[:, 0] = g['boxes'][rows]
-        return Bodies(scores=np.full(len(rows), 0.9, np.float32), boxes=boxes,
-                      pose=g['pose'][rows], betas=g['betas'][rows],
-                      expression=g['expression'][rows], transl=g['transl'][rows],
-                      keypoints_2d=g['keypoints_2d'][rows], joints_3d=g['joints_3d'][rows],
-                      tokens=np.zeros((len(rows), 39, 256), np.float16))
+        return Bodies(
+            scores=np.full(len(rows), 0.9, np.float32),
+            boxes=boxes,
+            pose=g['pose'][rows],
+            betas=g['betas'][rows],
+            expression=g['expression'][rows],
+            transl=g['transl'][rows],
+            keypoints_2d=g['keypoints_2d'][rows],
+            joints_3d=g['joints_3d'][rows],
+            tokens=np.zeros((len(rows), 39, 256), np.float16),
+        )
 
     def regress(self, tokens):
         raise NotImplementedError('fusion.mode tokens is not used here')
@@ -68,12 +75,12 @@ def input_stamps(tiny_bag):
 
 
 @pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
-def test_one_message_per_frame_and_stream(tiny_bag, tiny_frames, body_model, tmp_path,
-                                          storage):
+def test_one_message_per_frame_and_stream(tiny_bag, tiny_frames, body_model, tmp_path, storage):
     out = tmp_path / 'out'
-    summary = run_replay(ReplayOptions(bag=tiny_bag, out=out, storage=storage, progress=False,
-                                       include_inputs=True),
-                         runtime=oracle_runtime(tiny_bag, body_model))
+    summary = run_replay(
+        ReplayOptions(bag=tiny_bag, out=out, storage=storage, progress=False, include_inputs=True),
+        runtime=oracle_runtime(tiny_bag, body_model),
+    )
     assert summary.frames == tiny_frames and not summary.interrupted
     msgs, store = read_all(out)
     by_topic = {}
@@ -88,7 +95,7 @@ def test_one_message_per_frame_and_stream(tiny_bag, tiny_frames, body_model, tmp
     assert len(by_topic['/aios/markers']) == tiny_frames
     assert len(by_topic['/aios/overlay/compressed']) == tiny_frames
     assert len(by_topic['/aios/body_model_info']) == 1
-    assert len(by_topic[generate.IMAGE_TOPIC]) == tiny_frames           # --include-inputs
+    assert len(by_topic[generate.IMAGE_TOPIC]) == tiny_frames  # --include-inputs
     # The oracle's 3 people are published once confirmed, with stable identities.
     last = max(by_topic['/aios/bodies'], key=lambda x: x[0])[1]
     assert len(last.bodies) == 3 and len({b.track_id for b in last.bodies}) == 3
@@ -98,25 +105,33 @@ def test_one_message_per_frame_and_stream(tiny_bag, tiny_frames, body_model, tmp
 
 def test_metadata_carries_custom_types(tiny_bag, body_model, tmp_path):
     out = tmp_path / 'out'
-    run_replay(ReplayOptions(bag=tiny_bag, out=out, progress=False, max_frames=2),
-               runtime=oracle_runtime(tiny_bag, body_model))
+    run_replay(
+        ReplayOptions(bag=tiny_bag, out=out, progress=False, max_frames=2),
+        runtime=oracle_runtime(tiny_bag, body_model),
+    )
     md = yaml.safe_load((out / 'metadata.yaml').read_text())['rosbag2_bagfile_information']
     topics = {t['topic_metadata']['name']: t for t in md['topics_with_message_count']}
     meta = topics['/aios/bodies']['topic_metadata']
     assert meta['type'] == ARRAY and meta['type_description_hash'].startswith('RIHS01_')
-    assert 'transient_local' in str(topics['/aios/body_model_info']['topic_metadata']
-                                    ['offered_qos_profiles']).lower()
+    assert (
+        'transient_local'
+        in str(topics['/aios/body_model_info']['topic_metadata']['offered_qos_profiles']).lower()
+    )
     db = sqlite3.connect(out / md['relative_file_paths'][0])
-    defs = dict(db.execute(
-        'select topic_type, encoded_message_definition from message_definitions'))
+    defs = dict(
+        db.execute('select topic_type, encoded_message_definition from message_definitions')
+    )
     assert 'SmplxBody[] bodies' in defs[ARRAY] and 'uint32 track_id' in defs[ARRAY]
 
 
 def test_stop_leaves_readable_partial_bag(tiny_bag, body_model, tmp_path):
     out = tmp_path / 'out'
     runtime = oracle_runtime(tiny_bag, body_model)
-    summary = run_replay(ReplayOptions(bag=tiny_bag, out=out, progress=False),
-                         should_stop=lambda: runtime.estimator.calls >= 2, runtime=runtime)
+    summary = run_replay(
+        ReplayOptions(bag=tiny_bag, out=out, progress=False),
+        should_stop=lambda: runtime.estimator.calls >= 2,
+        runtime=runtime,
+    )
     assert summary.interrupted and summary.frames == 2
     msgs, _ = read_all(out)
     topics = [m[0] for m in msgs]
@@ -126,8 +141,9 @@ def test_stop_leaves_readable_partial_bag(tiny_bag, body_model, tmp_path):
 def test_cli_errors_are_clear(tiny_bag, tmp_path, capsys):
     assert replay.main(['--bag', str(tmp_path / 'nope'), '--out', str(tmp_path / 'o')]) == 2
     assert 'input bag not found' in capsys.readouterr().err
-    assert replay.main(['--bag', str(tiny_bag), '--out', str(tmp_path / 'o'),
-                        '--topic', '/nope']) == 2
+    assert (
+        replay.main(['--bag', str(tiny_bag), '--out', str(tmp_path / 'o'), '--topic', '/nope']) == 2
+    )
     assert generate.IMAGE_TOPIC in capsys.readouterr().err
 
 
@@ -135,6 +151,7 @@ def test_real_model_output_is_byte_identical(tiny_bag, tmp_path):
     """Seeded AiOS at its smallest input (224 px): two replays of one frame give byte-identical
     messages (the fused/tracked multi-frame path is covered with the oracle above)."""
     from aios_ros.model.estimator import build_estimator
+
     model = ModelConfig(short_side=224, max_size=300)
     runtime = make_runtime(Settings(model=model), build_estimator(model))
     outs = []

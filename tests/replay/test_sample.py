@@ -1,4 +1,5 @@
 """The synthetic sample: deterministic bag + ground truth that agree with each other."""
+
 import cv2
 import numpy as np
 import pytest
@@ -7,7 +8,8 @@ from rosbags.typesys import Stores, get_typestore
 
 from aios_ros.evaluation.layout import load_table
 from aios_ros.geometry.pinhole import project
-from aios_ros.synthetic import sample_bag as generate, sample_scene as scene
+from aios_ros.synthetic import sample_bag as generate
+from aios_ros.synthetic import sample_scene as scene
 
 
 @pytest.fixture(scope='module')
@@ -52,15 +54,14 @@ def test_ground_truth_matches_images(two_samples, tiny_frames):
             x0, y0, x1, y1 = gt.boxes[row]
             kp = gt.keypoints_2d[row, :22]
             assert np.all((kp >= (x0 - 1, y0 - 1)) & (kp <= (x1 + 1, y1 + 1)))
-            assert np.allclose(project(gt.joints_3d[row], scene.K), gt.keypoints_2d[row],
-                               atol=1e-3)
+            assert np.allclose(project(gt.joints_3d[row], scene.K), gt.keypoints_2d[row], atol=1e-3)
             # feet on the floor, head up (y down in the optical frame)
             assert gt.vertices[row, :, 1].max() == pytest.approx(scene.FLOOR_Y_M, abs=1e-4)
             assert gt.joints_3d[row, 15, 1] < gt.joints_3d[row, 0, 1] - 0.3
     # The nearest walker (track 3 at 3.5 m, nobody in front at t = 0) is drawn at its spine:
     # the pixel matches its clothing colour up to shading, not the backdrop.
     row = next(r for r in gt.rows_of(0) if gt.track_id[r] == 3)
-    u, v = np.round(gt.keypoints_2d[row, 6]).astype(int)       # spine2
+    u, v = np.round(gt.keypoints_2d[row, 6]).astype(int)  # spine2
     img = cv2.imdecode(np.frombuffer(images[0].data, np.uint8), cv2.IMREAD_COLOR).astype(float)
     color = np.array(scene.WALKERS[2].color) * 255
     ratio = img[v, u] / color

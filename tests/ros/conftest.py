@@ -5,6 +5,7 @@ checks for the user's shell; this file enforces them for tests and adds a per-se
 any test creates a context (rcl reads them at init, Fast DDS at its first participant, the message
 modules at import). Child processes inherit them through os.environ.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,9 @@ def _isolate_ros_environment() -> None:
     try:
         import aios_ros.msg  # noqa: F401
     except ImportError as error:
-        raise RuntimeError(f'the aios_ros messages are not importable ({error}): '
-                           f'{SETUP_HINT}') from error
+        raise RuntimeError(
+            f'the aios_ros messages are not importable ({error}): {SETUP_HINT}'
+        ) from error
 
 
 _isolate_ros_environment()

@@ -5,6 +5,7 @@ for any ROS, torch or smplx code: the number of people is read from the image it
 value / 50, rounded) so a test controls the output by the pixels it publishes, and every person
 is a fixed stick figure with a small sphere mesh, placed side by side 3 m in front of the camera.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,13 +21,26 @@ def _sphere(rings: int = 8, segments: int = 12, radius: float = 0.25):
     theta = np.linspace(0, np.pi, rings + 1)[1:-1]
     phi = np.linspace(0, 2 * np.pi, segments, endpoint=False)
     ring = np.stack(np.meshgrid(theta, phi, indexing='ij'), -1).reshape(-1, 2)
-    verts = np.concatenate([[[0, -radius, 0]], np.stack([
-        radius * np.sin(ring[:, 0]) * np.cos(ring[:, 1]), -radius * np.cos(ring[:, 0]),
-        radius * np.sin(ring[:, 0]) * np.sin(ring[:, 1])], 1), [[0, radius, 0]]])
+    verts = np.concatenate(
+        [
+            [[0, -radius, 0]],
+            np.stack(
+                [
+                    radius * np.sin(ring[:, 0]) * np.cos(ring[:, 1]),
+                    -radius * np.cos(ring[:, 0]),
+                    radius * np.sin(ring[:, 0]) * np.sin(ring[:, 1]),
+                ],
+                1,
+            ),
+            [[0, radius, 0]],
+        ]
+    )
     idx = 1 + np.arange(len(ring)).reshape(rings - 1, segments)
     nxt = np.roll(idx, -1, axis=1)
-    faces = [np.stack([idx[:-1], nxt[:-1], idx[1:]], -1),
-             np.stack([nxt[:-1], nxt[1:], idx[1:]], -1)]
+    faces = [
+        np.stack([idx[:-1], nxt[:-1], idx[1:]], -1),
+        np.stack([nxt[:-1], nxt[1:], idx[1:]], -1),
+    ]
     faces = np.concatenate([f.reshape(-1, 3) for f in faces])
     top = np.stack([np.zeros(segments, int), nxt[0], idx[0]], 1)
     bottom = np.stack([np.full(segments, len(verts) - 1), idx[-1], nxt[-1]], 1)
@@ -41,8 +55,9 @@ class StickBodyModel:
         self.joint_names = [f'joint_{i}' for i in range(NUM_JOINTS)]
         self.vertex_requests: list[bool] = []  # with_vertices of every call, newest last
         self.vertices, self.faces = _sphere()
-        self.joints = np.stack([np.zeros(NUM_JOINTS), -np.linspace(0, 1.7, NUM_JOINTS),
-                                np.zeros(NUM_JOINTS)], 1).astype(np.float32)
+        self.joints = np.stack(
+            [np.zeros(NUM_JOINTS), -np.linspace(0, 1.7, NUM_JOINTS), np.zeros(NUM_JOINTS)], 1
+        ).astype(np.float32)
 
     def skeleton_parents(self) -> np.ndarray:
         return np.arange(-1, NUM_JOINTS - 1)
@@ -72,12 +87,17 @@ class CountingEstimator:
         boxes = np.repeat(np.concatenate([lo, hi], 1)[:, None], 4, axis=1)
         tokens = np.array([np.random.default_rng(i).standard_normal((39, 256)) for i in range(n)])
         return Bodies(
-            scores=np.full(n, 0.9, np.float32), boxes=boxes.astype(np.float32),
+            scores=np.full(n, 0.9, np.float32),
+            boxes=boxes.astype(np.float32),
             pose=np.broadcast_to(np.eye(3, dtype=np.float32), (n, NUM_POSE_JOINTS, 3, 3)).copy(),
-            betas=np.zeros((n, 10), np.float32), expression=np.zeros((n, 10), np.float32),
-            transl=transl.astype(np.float32), keypoints_2d=keypoints,
-            joints_3d=joints.astype(np.float32), vertices=vertices.astype(np.float32),
-            tokens=tokens.reshape(n, 39, 256).astype(np.float16))
+            betas=np.zeros((n, 10), np.float32),
+            expression=np.zeros((n, 10), np.float32),
+            transl=transl.astype(np.float32),
+            keypoints_2d=keypoints,
+            joints_3d=joints.astype(np.float32),
+            vertices=vertices.astype(np.float32),
+            tokens=tokens.reshape(n, 39, 256).astype(np.float16),
+        )
 
     def default_K(self, width: int, height: int) -> np.ndarray:
         """The double's uncalibrated camera: focal length = image width, centred."""
@@ -86,6 +106,9 @@ class CountingEstimator:
     def regress(self, tokens: np.ndarray) -> dict:
         n = len(tokens)
         identity = np.broadcast_to(np.eye(3, dtype=np.float32), (n, NUM_POSE_JOINTS, 3, 3))
-        return {'pose': identity.copy(),
-                'betas': np.zeros((n, 10), np.float32), 'expression': np.zeros((n, 10), np.float32),
-                'cam': np.tile(np.array([1.0, 0.0, 0.0], np.float32), (n, 1))}
+        return {
+            'pose': identity.copy(),
+            'betas': np.zeros((n, 10), np.float32),
+            'expression': np.zeros((n, 10), np.float32),
+            'cam': np.tile(np.array([1.0, 0.0, 0.0], np.float32), (n, 1)),
+        }

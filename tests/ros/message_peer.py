@@ -8,6 +8,7 @@ Frame i is a 10-person SmplxBodyArray (seed i) and a 640x480 bgr8 Image (seed 10
 stamped with the wall clock right before publishing. The subscriber stores the arrival times,
 checks every message against its own copy built from the same seeds and writes a JSON summary.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,12 +19,12 @@ import time
 
 import numpy as np
 import rclpy
+from message_samples import differences, make_body_array, make_image
 from rclpy.duration import Duration
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from aios_ros.msg import SmplxBodyArray
-from message_samples import differences, make_body_array, make_image
 
 NUM_BODIES = 10
 IMAGE_SEED = 1000
@@ -32,8 +33,12 @@ WARMUP_FRAMES = 5  # left out of the latency summary (first matches, page faults
 
 def qos(frames: int) -> QoSProfile:
     """Reliable, with history for every frame, so that each message arrives once and in order."""
-    return QoSProfile(depth=frames, reliability=ReliabilityPolicy.RELIABLE,
-                      history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.VOLATILE)
+    return QoSProfile(
+        depth=frames,
+        reliability=ReliabilityPolicy.RELIABLE,
+        history=HistoryPolicy.KEEP_LAST,
+        durability=DurabilityPolicy.VOLATILE,
+    )
 
 
 def stamp_ns(header) -> int:
@@ -48,8 +53,9 @@ def subscribe(args: argparse.Namespace) -> int:
     def keep(topic):
         return lambda msg: received[topic].append((time.time_ns(), msg))
 
-    node.create_subscription(SmplxBodyArray, f'{args.prefix}/bodies', keep('bodies'),
-                             qos(args.frames))
+    node.create_subscription(
+        SmplxBodyArray, f'{args.prefix}/bodies', keep('bodies'), qos(args.frames)
+    )
     node.create_subscription(Image, f'{args.prefix}/image', keep('image'), qos(args.frames))
     print('READY', flush=True)
     deadline = time.monotonic() + args.timeout
@@ -60,25 +66,40 @@ def subscribe(args: argparse.Namespace) -> int:
 
     mismatches = []
     for i, (_, msg) in enumerate(received['bodies']):
-        mismatches += differences(msg, make_body_array(i, NUM_BODIES), f'bodies[{i}]',
-                                  ignore=(f'bodies[{i}].header.stamp',))
+        mismatches += differences(
+            msg,
+            make_body_array(i, NUM_BODIES),
+            f'bodies[{i}]',
+            ignore=(f'bodies[{i}].header.stamp',),
+        )
     for i, (_, msg) in enumerate(received['image']):
-        mismatches += differences(msg, make_image(IMAGE_SEED + i), f'image[{i}]',
-                                  ignore=(f'image[{i}].header.stamp',))
-    latency = {topic: [(t - stamp_ns(m.header)) / 1e6 for t, m in items]
-               for topic, items in received.items()}
+        mismatches += differences(
+            msg, make_image(IMAGE_SEED + i), f'image[{i}]', ignore=(f'image[{i}].header.stamp',)
+        )
+    latency = {
+        topic: [(t - stamp_ns(m.header)) / 1e6 for t, m in items]
+        for topic, items in received.items()
+    }
     latency['pair'] = [max(b, i) for b, i in zip(latency['bodies'], latency['image'])]
     with open(args.out, 'w') as f:
-        json.dump({'received': {k: len(v) for k, v in received.items()},
-                   'mismatches': mismatches[:20], 'latency_ms': latency}, f)
+        json.dump(
+            {
+                'received': {k: len(v) for k, v in received.items()},
+                'mismatches': mismatches[:20],
+                'latency_ms': latency,
+            },
+            f,
+        )
     return 0
 
 
 def publish(args: argparse.Namespace) -> int:
     rclpy.init()
     node = rclpy.create_node('message_peer_pub')
-    publishers = (node.create_publisher(SmplxBodyArray, f'{args.prefix}/bodies', qos(args.frames)),
-                  node.create_publisher(Image, f'{args.prefix}/image', qos(args.frames)))
+    publishers = (
+        node.create_publisher(SmplxBodyArray, f'{args.prefix}/bodies', qos(args.frames)),
+        node.create_publisher(Image, f'{args.prefix}/image', qos(args.frames)),
+    )
     deadline = time.monotonic() + args.timeout
     while any(p.get_subscription_count() < 1 for p in publishers):
         if time.monotonic() > deadline:
@@ -103,10 +124,19 @@ def publish(args: argparse.Namespace) -> int:
 def pair(args: argparse.Namespace) -> int:
     """Runs the subscriber and the publisher as two processes; exit 0 if both succeeded."""
     command = [sys.executable, __file__]
-    common = ['--prefix', args.prefix, '--frames', str(args.frames), '--period', str(args.period),
-              '--timeout', str(args.timeout)]
-    subscriber = subprocess.Popen(command + ['sub', *common, '--out', args.out],
-                                  stdout=subprocess.PIPE, text=True)
+    common = [
+        '--prefix',
+        args.prefix,
+        '--frames',
+        str(args.frames),
+        '--period',
+        str(args.period),
+        '--timeout',
+        str(args.timeout),
+    ]
+    subscriber = subprocess.Popen(
+        command + ['sub', *common, '--out', args.out], stdout=subprocess.PIPE, text=True
+    )
     try:
         ready = subscriber.stdout.readline().strip()
         if ready != 'READY':
@@ -123,11 +153,17 @@ def pair(args: argparse.Namespace) -> int:
     with open(args.out) as f:
         latency = {k: np.asarray(v[WARMUP_FRAMES:]) for k, v in json.load(f)['latency_ms'].items()}
     if all(len(v) for v in latency.values()):
-        print(f'two-process latency over {len(latency["pair"])} frames, ms (median / p99): '
-              + ', '.join(f'{name} {np.median(latency[key]):.2f} / '
-                          f'{np.percentile(latency[key], 99):.2f}'
-                          for key, name in (('bodies', f'{NUM_BODIES}-person SmplxBodyArray'),
-                                            ('image', '640x480 bgr8 Image'), ('pair', 'both'))))
+        print(
+            f'two-process latency over {len(latency["pair"])} frames, ms (median / p99): '
+            + ', '.join(
+                f'{name} {np.median(latency[key]):.2f} / {np.percentile(latency[key], 99):.2f}'
+                for key, name in (
+                    ('bodies', f'{NUM_BODIES}-person SmplxBodyArray'),
+                    ('image', '640x480 bgr8 Image'),
+                    ('pair', 'both'),
+                )
+            )
+        )
     return 0
 
 

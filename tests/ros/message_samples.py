@@ -1,5 +1,6 @@
 """Seeded sample messages and a field-by-field comparison, shared by the tests and their child
 processes (tests/ros/message_peer.py)."""
+
 from __future__ import annotations
 
 import array
@@ -9,7 +10,7 @@ from sensor_msgs.msg import Image
 
 from aios_ros.msg import BodyModelInfo, SmplxBody, SmplxBodyArray
 
-NUM_JOINTS = 127          # SMPL-X joints as smplx returns them (55 skeleton + 72 extra)
+NUM_JOINTS = 127  # SMPL-X joints as smplx returns them (55 skeleton + 72 extra)
 NUM_BETAS = 10
 NUM_EXPRESSION = 10
 
@@ -22,6 +23,7 @@ def packed(values: np.ndarray, typecode: str) -> array.array:
 
 def make_body(rng: np.random.Generator, track_id: int, num_vertices: int = 0) -> SmplxBody:
     """One body with every field set to seeded values (vertices only if num_vertices > 0)."""
+
     def floats(n: int, scale: float = 1.0) -> np.ndarray:
         return (rng.standard_normal(n) * scale).astype(np.float32)
 
@@ -30,7 +32,8 @@ def make_body(rng: np.random.Generator, track_id: int, num_vertices: int = 0) ->
     body.track_state = SmplxBody.TRACK_CONFIRMED
     body.score = float(np.float32(rng.random()))
     body.body_box, body.left_hand_box, body.right_hand_box, body.face_box = (
-        (rng.random(4) * 640).astype(np.float32) for _ in range(4))
+        (rng.random(4) * 640).astype(np.float32) for _ in range(4)
+    )
     body.global_orient = floats(3)
     body.body_pose = floats(63, 0.3)
     body.left_hand_pose = floats(45, 0.3)
@@ -53,8 +56,9 @@ def make_body_array(seed: int, num_bodies: int, num_vertices: int = 0) -> SmplxB
     msg.stream = SmplxBodyArray.STREAM_FUSED
     msg.lag_frames = 4
     msg.intrinsics_source = SmplxBodyArray.INTRINSICS_CAMERA_INFO
-    msg.bodies = [make_body(rng, track_id=2**32 - 1 - i, num_vertices=num_vertices)
-                  for i in range(num_bodies)]
+    msg.bodies = [
+        make_body(rng, track_id=2**32 - 1 - i, num_vertices=num_vertices) for i in range(num_bodies)
+    ]
     return msg
 
 
@@ -94,8 +98,9 @@ def differences(actual, expected, path: str = 'msg', ignore: tuple[str, ...] = (
         for name in expected.get_fields_and_field_types():
             field_path = f'{path}.{name}'
             if field_path not in ignore:
-                found += differences(getattr(actual, name), getattr(expected, name), field_path,
-                                     ignore)
+                found += differences(
+                    getattr(actual, name), getattr(expected, name), field_path, ignore
+                )
         return found
     if isinstance(expected, (np.ndarray, array.array, bytes)):
         a, e = np.asarray(actual), np.asarray(expected)
@@ -104,6 +109,9 @@ def differences(actual, expected, path: str = 'msg', ignore: tuple[str, ...] = (
     if isinstance(expected, list):
         if len(actual) != len(expected):
             return [f'{path}: length {len(actual)} != {len(expected)}']
-        return [d for i, (a, e) in enumerate(zip(actual, expected))
-                for d in differences(a, e, f'{path}[{i}]', ignore)]
+        return [
+            d
+            for i, (a, e) in enumerate(zip(actual, expected))
+            for d in differences(a, e, f'{path}[{i}]', ignore)
+        ]
     return [] if actual == expected else [f'{path}: {actual!r} != {expected!r}']

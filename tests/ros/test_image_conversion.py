@@ -1,4 +1,5 @@
 """Image / CompressedImage -> BGR conversion: round trips through real sensor_msgs messages."""
+
 from __future__ import annotations
 
 import array
@@ -19,8 +20,9 @@ def image_msg(pixels: np.ndarray, encoding: str, pad: int = 0, big_endian: bool 
     dtype = pixels.dtype.newbyteorder('>' if big_endian else '<')
     rows = pixels.astype(dtype).reshape(h, -1).view(np.uint8)
     rows = np.concatenate([rows, np.full((h, pad), 0xAB, np.uint8)], axis=1)
-    msg = Image(height=h, width=w, encoding=encoding, is_bigendian=int(big_endian),
-                step=rows.shape[1])
+    msg = Image(
+        height=h, width=w, encoding=encoding, is_bigendian=int(big_endian), step=rows.shape[1]
+    )
     msg.data = array.array('B', rows.tobytes())
     return msg
 
@@ -31,12 +33,15 @@ def bgr() -> np.ndarray:
 
 
 @pytest.mark.parametrize('pad', [0, 3])
-@pytest.mark.parametrize('encoding, to_msg', [
-    ('bgr8', lambda p: p),
-    ('rgb8', lambda p: p[..., ::-1]),
-    ('bgra8', lambda p: np.dstack([p, np.full(p.shape[:2], 9, np.uint8)])),
-    ('rgba8', lambda p: np.dstack([p[..., ::-1], np.full(p.shape[:2], 9, np.uint8)])),
-])
+@pytest.mark.parametrize(
+    'encoding, to_msg',
+    [
+        ('bgr8', lambda p: p),
+        ('rgb8', lambda p: p[..., ::-1]),
+        ('bgra8', lambda p: np.dstack([p, np.full(p.shape[:2], 9, np.uint8)])),
+        ('rgba8', lambda p: np.dstack([p[..., ::-1], np.full(p.shape[:2], 9, np.uint8)])),
+    ],
+)
 def test_colour_encodings_round_trip(bgr, encoding, to_msg, pad):
     out = ic.image_to_bgr(image_msg(to_msg(bgr), encoding, pad), MAX_PIXELS)
     assert out.dtype == np.uint8 and out.shape == (5, 7, 3)
@@ -55,7 +60,9 @@ def test_mono16_keeps_high_byte(encoding, big_endian):
 
 def test_mono8_and_float_intensities():
     mono = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
-    np.testing.assert_array_equal(ic.image_to_bgr(image_msg(mono, 'mono8'), MAX_PIXELS)[..., 1], mono)
+    np.testing.assert_array_equal(
+        ic.image_to_bgr(image_msg(mono, 'mono8'), MAX_PIXELS)[..., 1], mono
+    )
     floats = np.array([[0.0, 0.5, 1.0, 2.0], [-1.0, 0.25, 0.1, 1.0]], np.float32)
     out = ic.image_to_bgr(image_msg(floats, '32FC1', pad=4), MAX_PIXELS)
     np.testing.assert_array_equal(out[..., 2], [[0, 128, 255, 255], [0, 64, 26, 255]])
@@ -71,15 +78,21 @@ def test_output_does_not_alias_message(bgr):
     assert ic.image_to_bgr(msg, MAX_PIXELS).any()
 
 
-@pytest.mark.parametrize('mutate, error', [
-    (lambda m: setattr(m, 'encoding', 'yuv422_yuy2'), ic.UnsupportedEncodingError),
-    (lambda m: setattr(m, 'encoding', ''), ic.UnsupportedEncodingError),
-    (lambda m: (setattr(m, 'height', 0), setattr(m, 'data', array.array('B'))), ic.EmptyImageError),
-    (lambda m: setattr(m, 'width', 0), ic.EmptyImageError),
-    (lambda m: setattr(m, 'step', 20), ic.StepMismatchError),     # < 7 px * 3 bytes
-    (lambda m: setattr(m, 'step', 22), ic.StepMismatchError),     # data is 5 * 21 bytes
-    (lambda m: setattr(m, 'data', m.data[:-1]), ic.StepMismatchError),
-])
+@pytest.mark.parametrize(
+    'mutate, error',
+    [
+        (lambda m: setattr(m, 'encoding', 'yuv422_yuy2'), ic.UnsupportedEncodingError),
+        (lambda m: setattr(m, 'encoding', ''), ic.UnsupportedEncodingError),
+        (
+            lambda m: (setattr(m, 'height', 0), setattr(m, 'data', array.array('B'))),
+            ic.EmptyImageError,
+        ),
+        (lambda m: setattr(m, 'width', 0), ic.EmptyImageError),
+        (lambda m: setattr(m, 'step', 20), ic.StepMismatchError),  # < 7 px * 3 bytes
+        (lambda m: setattr(m, 'step', 22), ic.StepMismatchError),  # data is 5 * 21 bytes
+        (lambda m: setattr(m, 'data', m.data[:-1]), ic.StepMismatchError),
+    ],
+)
 def test_bad_raw_images_raise_named_errors(bgr, mutate, error):
     msg = image_msg(bgr, 'bgr8')
     mutate(msg)
@@ -113,7 +126,9 @@ def compressed(image: np.ndarray, ext: str, fmt: str) -> CompressedImage:
 
 
 def test_png_round_trip_is_exact(bgr):
-    np.testing.assert_array_equal(ic.compressed_to_bgr(compressed(bgr, '.png', 'png'), MAX_PIXELS), bgr)
+    np.testing.assert_array_equal(
+        ic.compressed_to_bgr(compressed(bgr, '.png', 'png'), MAX_PIXELS), bgr
+    )
 
 
 def test_jpeg_round_trip_is_close():
@@ -163,5 +178,6 @@ def test_matches_ros2_cv_bridge_when_installed(bgr):
     bridge = cv_bridge.CvBridge()
     for encoding, pixels in [('rgb8', bgr[..., ::-1]), ('mono8', bgr[..., 0])]:
         msg = image_msg(np.ascontiguousarray(pixels), encoding, pad=2)
-        np.testing.assert_array_equal(ic.image_to_bgr(msg, MAX_PIXELS),
-                                      bridge.imgmsg_to_cv2(msg, desired_encoding='bgr8'))
+        np.testing.assert_array_equal(
+            ic.image_to_bgr(msg, MAX_PIXELS), bridge.imgmsg_to_cv2(msg, desired_encoding='bgr8')
+        )

@@ -3,6 +3,7 @@
 `launch`/`launch_ros` have no PyPI wheels, so what needs them is skipped here (and runs on a
 ROS install); everything else is checked statically.
 """
+
 from __future__ import annotations
 
 import ast
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from aios_ros.core.config import flatten, read_parameters
 from aios_ros.app.settings import SECTIONS
+from aios_ros.core.config import flatten, read_parameters
 from aios_ros.node.params import param_specs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,12 +34,17 @@ def launch_tree() -> ast.Module:
 
 
 def string_constants(tree: ast.AST) -> list[str]:
-    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    return [
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    ]
 
 
 def test_launch_names_an_executable_that_cmake_installs(launch_tree):
-    calls = [n for n in ast.walk(launch_tree) if isinstance(n, ast.Call)
-             and getattr(n.func, 'id', None) == 'Node']
+    calls = [
+        n
+        for n in ast.walk(launch_tree)
+        if isinstance(n, ast.Call) and getattr(n.func, 'id', None) == 'Node'
+    ]
     assert len(calls) == 1
     kwargs = {k.arg: k.value for k in calls[0].keywords}
     assert kwargs['package'].value == 'aios_ros'
@@ -52,14 +58,22 @@ def test_launch_names_an_executable_that_cmake_installs(launch_tree):
 
 
 def test_launch_passes_only_declared_parameters(launch_tree, specs):
-    (setup,) = [n for n in launch_tree.body
-                if isinstance(n, ast.FunctionDef) and n.name == 'launch_setup']
+    (setup,) = [
+        n for n in launch_tree.body if isinstance(n, ast.FunctionDef) and n.name == 'launch_setup'
+    ]
     passed = {s for s in string_constants(setup) if re.fullmatch(r'[a-z_]+(\.[a-z_]+)+', s)}
-    assert {'node.image_transport', 'node.drop_policy', 'model.checkpoint', 'model.smplx_path'} <= passed
+    assert {
+        'node.image_transport',
+        'node.drop_policy',
+        'model.checkpoint',
+        'model.smplx_path',
+    } <= passed
     assert passed <= set(specs), f'not declared by the node: {passed - set(specs)}'
     assert 'use_sim_time' in string_constants(launch_tree)  # declared by every rclpy node
-    choices = {'transport': specs['node.image_transport'].choices,
-               'drop_policy': specs['node.drop_policy'].choices}
+    choices = {
+        'transport': specs['node.image_transport'].choices,
+        'drop_policy': specs['node.drop_policy'].choices,
+    }
     source = LAUNCH_FILE.read_text()
     for argument, values in choices.items():
         assert f"'{argument}': {list(values)!r}" in source
@@ -77,8 +91,9 @@ def test_default_config_exists_and_is_installed(launch_tree):
     constants = string_constants(launch_tree)
     assert 'config' in constants and 'camera.yaml' in constants and CONFIG_FILE.is_file()
     cmake = (REPO / 'CMakeLists.txt').read_text()
-    assert re.search(r'install\(DIRECTORY[^)]*\bconfig\b[^)]*DESTINATION share/\$\{PROJECT_NAME\}',
-                     cmake)
+    assert re.search(
+        r'install\(DIRECTORY[^)]*\bconfig\b[^)]*DESTINATION share/\$\{PROJECT_NAME\}', cmake
+    )
 
 
 def test_every_config_key_is_a_declared_parameter_of_the_right_type(specs):
@@ -106,8 +121,9 @@ def test_launch_description_with_a_ros_install():
     pytest.importorskip('launch_ros', reason='`launch_ros` is not on PyPI')
     import importlib.util
 
-    from launch import LaunchContext
     from launch.actions import DeclareLaunchArgument
+
+    from launch import LaunchContext
 
     spec = importlib.util.spec_from_file_location('camera_launch', LAUNCH_FILE)
     module = importlib.util.module_from_spec(spec)
@@ -119,8 +135,10 @@ def test_launch_description_with_a_ros_install():
     for action in description.entities:
         if isinstance(action, DeclareLaunchArgument):
             context.launch_configurations[action.name] = (
-                str(CONFIG_FILE) if action.name == 'config' else '')
-    context.launch_configurations.update(transport='raw', drop_policy='latest',
-                                         use_sim_time='false', checkpoint='/w.pth')
+                str(CONFIG_FILE) if action.name == 'config' else ''
+            )
+    context.launch_configurations.update(
+        transport='raw', drop_policy='latest', use_sim_time='false', checkpoint='/w.pth'
+    )
     (node,) = module.launch_setup(context)
     assert node.node_executable == 'aios_node'

@@ -4,6 +4,7 @@ The two-process round trip runs inside a private network namespace that has, nex
 contained veth pair (v0, 198.51.100.1/24 from the TEST-NET-2 documentation range, default route
 via v0), so Fast DDS sees a real non-loopback interface; the packets sent on v0 are counted.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 
 # Runs "$@" in the namespace and prints the number of packets v0 transmitted meanwhile.
-NETNS_SCRIPT = r'''
+NETNS_SCRIPT = r"""
 set -e
 ip link set lo up
 ip link add v0 type veth peer name v1
@@ -33,7 +34,7 @@ tx_packets() {  # /proc/net/dev: "v0: rx_bytes rx_packets ... (8 rx fields) tx_b
 before=$(tx_packets)
 "$@"
 echo "V0_TX_PACKETS=$(( $(tx_packets) - before ))"
-'''
+"""
 
 
 def _netns_available() -> bool:
@@ -43,15 +44,32 @@ def _netns_available() -> bool:
 
 
 pytestmark = pytest.mark.skipif(
-    not _netns_available(), reason='needs `unshare -n` (root) and iproute2 for a network namespace')
+    not _netns_available(), reason='needs `unshare -n` (root) and iproute2 for a network namespace'
+)
 
 
 def _packets_off_loopback(tmp_path: Path, env: dict[str, str]) -> int:
     out = tmp_path / 'result.json'
-    peer = [sys.executable, str(HERE / 'message_peer.py'), 'pair', '--prefix', 'netns',
-            '--frames', '5', '--out', str(out), '--timeout', '30']
-    run = subprocess.run(['unshare', '-n', 'bash', '-c', NETNS_SCRIPT, 'netns', *peer],
-                         capture_output=True, text=True, timeout=120, env=env)
+    peer = [
+        sys.executable,
+        str(HERE / 'message_peer.py'),
+        'pair',
+        '--prefix',
+        'netns',
+        '--frames',
+        '5',
+        '--out',
+        str(out),
+        '--timeout',
+        '30',
+    ]
+    run = subprocess.run(
+        ['unshare', '-n', 'bash', '-c', NETNS_SCRIPT, 'netns', *peer],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads(out.read_text())
     assert result['received'] == {'bodies': 5, 'image': 5} and result['mismatches'] == []
@@ -65,6 +83,9 @@ def test_nothing_leaves_loopback_with_the_project_settings(tmp_path):
 def test_default_settings_would_send_on_other_interfaces(tmp_path):
     """The control: without the discovery range and the profile, Fast DDS announces itself on
     v0, so the count above can see a leak."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'FASTDDS_DEFAULT_PROFILES_FILE')}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+    }
     assert _packets_off_loopback(tmp_path, env) > 0

@@ -2,6 +2,7 @@
 
 (The face decimation itself is aios_ros.body.decimate, tested in tests/body.)
 """
+
 from __future__ import annotations
 
 import sys
@@ -18,8 +19,9 @@ from aios_ros.ros.markers import NS_LABEL, NS_MESH, NS_SKELETON, marker_array, m
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from estimator_double import CountingEstimator  # noqa: E402
 
-CAMERA = Camera(np.array([[100.0, 0, 32], [0, 100.0, 24], [0, 0, 1]]), 64, 48,
-                IntrinsicsSource.PARAMETER)
+CAMERA = Camera(
+    np.array([[100.0, 0, 32], [0, 100.0, 24], [0, 0, 1]]), 64, 48, IntrinsicsSource.PARAMETER
+)
 
 
 def people(n: int, ids=None):
@@ -42,8 +44,13 @@ def header(sec: int) -> Header:
 
 
 def draw(bodies, sec: int, model, with_mesh: bool = True, lifetime_s: float = 1.0):
-    return marker_array(bodies, header(sec), model.skeleton_parents(),
-                        model.faces if with_mesh else None, lifetime_s)
+    return marker_array(
+        bodies,
+        header(sec),
+        model.skeleton_parents(),
+        model.faces if with_mesh else None,
+        lifetime_s,
+    )
 
 
 def by_ns(array_msg) -> dict:

@@ -1,5 +1,6 @@
 """Bodies -> SmplxBodyArray / BodyModelInfo builders (aios_ros.ros.messages), checked field by
 field after a real CDR round trip."""
+
 from __future__ import annotations
 
 import sys
@@ -10,16 +11,17 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
 
-from aios_ros.msg import BodyModelInfo, SmplxBody, SmplxBodyArray
 from aios_ros.core.types import Camera, IntrinsicsSource, TrackState
-from aios_ros.ros.messages import STREAM_FUSED, body_array, body_model_info, copy_header
 from aios_ros.geometry.so3 import exp_map
+from aios_ros.msg import BodyModelInfo, SmplxBody, SmplxBodyArray
+from aios_ros.ros.messages import STREAM_FUSED, body_array, body_model_info, copy_header
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from estimator_double import CountingEstimator  # noqa: E402
 
-CAMERA = Camera(np.array([[100.0, 0, 32], [0, 100.0, 24], [0, 0, 1]]), 64, 48,
-                IntrinsicsSource.CAMERA_INFO)
+CAMERA = Camera(
+    np.array([[100.0, 0, 32], [0, 100.0, 24], [0, 0, 1]]), 64, 48, IntrinsicsSource.CAMERA_INFO
+)
 
 
 def round_trip(msg):
@@ -46,9 +48,15 @@ def test_body_array_fields(bodies):
     assert msg.intrinsics_source == SmplxBodyArray.INTRINSICS_CAMERA_INFO
     assert [b.track_id for b in msg.bodies] == [5, 6]  # uint32 wraps explicitly
     assert msg.bodies[1].track_state == SmplxBody.TRACK_COASTING
-    aa = np.concatenate([msg.bodies[0].global_orient, msg.bodies[0].body_pose,
-                         msg.bodies[0].left_hand_pose, msg.bodies[0].right_hand_pose,
-                         msg.bodies[0].jaw_pose]).reshape(53, 3)
+    aa = np.concatenate(
+        [
+            msg.bodies[0].global_orient,
+            msg.bodies[0].body_pose,
+            msg.bodies[0].left_hand_pose,
+            msg.bodies[0].right_hand_pose,
+            msg.bodies[0].jaw_pose,
+        ]
+    ).reshape(53, 3)
     np.testing.assert_allclose(exp_map(aa.astype(np.float64)), bodies.pose[0], atol=1e-5)
     body = msg.bodies[0]
     np.testing.assert_array_equal(body.betas, bodies.betas[0])
@@ -63,8 +71,9 @@ def test_body_array_fields(bodies):
 def test_vertices_only_when_asked_and_untracked_people(bodies):
     bodies.track_ids = bodies.track_states = None
     msg = round_trip(body_array(bodies, Header(), 0, 0, IntrinsicsSource.PARAMETER, False))
-    assert all(len(b.vertices) == 0 and b.track_state == SmplxBody.TRACK_UNTRACKED
-               for b in msg.bodies)
+    assert all(
+        len(b.vertices) == 0 and b.track_state == SmplxBody.TRACK_UNTRACKED for b in msg.bodies
+    )
 
 
 def test_zero_people_and_header_is_copied(bodies):

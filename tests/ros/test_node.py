@@ -5,6 +5,7 @@ parameter) and ``/comp`` (CompressedImage, replay mode, model-default K). A prob
 inputs and records every output. The estimator is the deterministic test double of
 ``estimator_double.py``: people count = round(mean blue / 50).
 """
+
 from __future__ import annotations
 
 import array
@@ -26,10 +27,10 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import Marker, MarkerArray
 
-from aios_ros.msg import BodyModelInfo, SmplxBodyArray
 from aios_ros.core.types import IntrinsicsSource
-from aios_ros.ros import qos
+from aios_ros.msg import BodyModelInfo, SmplxBodyArray
 from aios_ros.node.node import AiosNode
+from aios_ros.ros import qos
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from estimator_double import CountingEstimator  # noqa: E402
@@ -58,21 +59,27 @@ class Probe:
         topic = f'{ns}/image/compressed' if compressed else f'{ns}/image'
         self.image_pub = node.create_publisher(kind, topic, reliable)
         self.info_pub = node.create_publisher(CameraInfo, f'{ns}/camera_info', reliable)
-        for name, msg_type, profile in [('bodies', SmplxBodyArray, qos.BODIES),
-                                        ('bodies_fused', SmplxBodyArray, qos.BODIES),
-                                        ('body_model_info', BodyModelInfo, qos.MODEL_INFO)]:
+        for name, msg_type, profile in [
+            ('bodies', SmplxBodyArray, qos.BODIES),
+            ('bodies_fused', SmplxBodyArray, qos.BODIES),
+            ('body_model_info', BodyModelInfo, qos.MODEL_INFO),
+        ]:
             self.listen(name, msg_type, profile)
 
     def listen(self, name: str, msg_type, profile) -> None:
         self.received[name] = []
-        self.node.create_subscription(msg_type, f'{self.ns}/{name}',
-                                      lambda m, n=name: self.received[n].append(m), profile)
+        self.node.create_subscription(
+            msg_type, f'{self.ns}/{name}', lambda m, n=name: self.received[n].append(m), profile
+        )
 
     def output_for(self, topic: str, stamp_sec: int):
         """Wait for the output on ``topic`` whose header stamp has ``stamp_sec`` seconds."""
-        return wait_for(lambda: next((m for m in self.received[topic]
-                                      if m.header.stamp.sec == stamp_sec), None),
-                        what=f'{self.ns}/{topic} for stamp {stamp_sec}')
+        return wait_for(
+            lambda: next(
+                (m for m in self.received[topic] if m.header.stamp.sec == stamp_sec), None
+            ),
+            what=f'{self.ns}/{topic} for stamp {stamp_sec}',
+        )
 
 
 def raw_image(stamp_sec: int, blue: int, h: int = 48, w: int = 64) -> Image:
@@ -99,32 +106,50 @@ def compressed_image(stamp_sec: int, blue: int, ext: str = '.jpg') -> Compressed
 def ros():
     context = Context()
     rclpy.init(context=context)
+
     def params(**values) -> list:
         values = {'tracker.n_init': 1, 'node.diagnostics_period_s': 0.2, **values}
         return [Parameter(k.replace('__', '.'), value=v) for k, v in values.items()]
 
-    raw = AiosNode(CountingEstimator(), namespace='raw', context=context, parameter_overrides=params(
-        node__fallback_K=K_PARAM, node__markers__mesh_faces=100))
-    comp = AiosNode(CountingEstimator(), namespace='comp', context=context,
-                    parameter_overrides=params(node__image_transport='compressed',
-                                               node__drop_policy='every_frame'))
+    raw = AiosNode(
+        CountingEstimator(),
+        namespace='raw',
+        context=context,
+        parameter_overrides=params(node__fallback_K=K_PARAM, node__markers__mesh_faces=100),
+    )
+    comp = AiosNode(
+        CountingEstimator(),
+        namespace='comp',
+        context=context,
+        parameter_overrides=params(
+            node__image_transport='compressed', node__drop_policy='every_frame'
+        ),
+    )
     probe_node = Node('probe', context=context)
     diagnostics: list = []
-    probe_node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append,
-                                   qos.DIAGNOSTICS)
+    probe_node.create_subscription(
+        DiagnosticArray, '/diagnostics', diagnostics.append, qos.DIAGNOSTICS
+    )
     probes = {'raw': Probe(probe_node, '/raw', False), 'comp': Probe(probe_node, '/comp', True)}
     executor = SingleThreadedExecutor(context=context)
     for node in (raw, comp, probe_node):
         executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    state = {'raw': raw, 'comp': comp, 'probe': probe_node, 'probes': probes,
-             'diagnostics': diagnostics}
+    state = {
+        'raw': raw,
+        'comp': comp,
+        'probe': probe_node,
+        'probes': probes,
+        'diagnostics': diagnostics,
+    }
     for name, make in (('raw', raw_image), ('comp', compressed_image)):
         # Discovery is asymmetric: repeat the first (best-effort) frame until it gets through.
         probe = probes[name]
-        wait_for(lambda: probe.image_pub.publish(make(1, 0)) or probe.received['bodies'],
-                 what=f'first output of /{name}')
+        wait_for(
+            lambda: probe.image_pub.publish(make(1, 0)) or probe.received['bodies'],
+            what=f'first output of /{name}',
+        )
     yield state
     executor.shutdown()
     for node in (raw, comp, probe_node):
@@ -210,10 +235,14 @@ def test_camera_info_sets_the_intrinsics_source(ros):
     info.k = np.array([80.0, 0, 32, 0, 80, 24, 0, 0, 1])
     probe.info_pub.publish(info)
     intrinsics = ros['comp']._processor.intrinsics
-    wait_for(lambda: intrinsics.camera_for(64, 48).source == IntrinsicsSource.CAMERA_INFO,
-             what='CameraInfo received')
+    wait_for(
+        lambda: intrinsics.camera_for(64, 48).source == IntrinsicsSource.CAMERA_INFO,
+        what='CameraInfo received',
+    )
     probe.image_pub.publish(compressed_image(210, 50))
-    assert probe.output_for('bodies', 210).intrinsics_source == SmplxBodyArray.INTRINSICS_CAMERA_INFO
+    assert (
+        probe.output_for('bodies', 210).intrinsics_source == SmplxBodyArray.INTRINSICS_CAMERA_INFO
+    )
 
 
 def test_replay_mode_processes_every_frame(ros):
@@ -242,16 +271,30 @@ def _raw(**fields) -> Image:
     return msg
 
 
-@pytest.mark.parametrize('stamp, reason, bad', [
-    (401, 'unknown_encoding', lambda: _raw(encoding='yuv422_yuy2')),
-    (402, 'empty', lambda: _raw(height=0, data=array.array('B'))),
-    (403, 'step_mismatch', lambda: _raw(step=64 * 3 + 1)),
-    (404, 'non_finite', lambda: _raw(encoding='32FC1', step=64 * 4, data=array.array(
-        'B', np.full((48, 64), np.nan, '<f4').tobytes()))),
-    # Only the header claims 10k x 10k: the size is refused before the data is looked at
-    # (a real 10k x 10k payload goes through the compressed test below).
-    (405, 'too_large', lambda: _raw(height=10000, width=10000, step=30000, data=array.array('B'))),
-])
+@pytest.mark.parametrize(
+    'stamp, reason, bad',
+    [
+        (401, 'unknown_encoding', lambda: _raw(encoding='yuv422_yuy2')),
+        (402, 'empty', lambda: _raw(height=0, data=array.array('B'))),
+        (403, 'step_mismatch', lambda: _raw(step=64 * 3 + 1)),
+        (
+            404,
+            'non_finite',
+            lambda: _raw(
+                encoding='32FC1',
+                step=64 * 4,
+                data=array.array('B', np.full((48, 64), np.nan, '<f4').tobytes()),
+            ),
+        ),
+        # Only the header claims 10k x 10k: the size is refused before the data is looked at
+        # (a real 10k x 10k payload goes through the compressed test below).
+        (
+            405,
+            'too_large',
+            lambda: _raw(height=10000, width=10000, step=30000, data=array.array('B')),
+        ),
+    ],
+)
 def test_bad_raw_input_is_counted_and_the_next_frame_processed(ros, stamp, reason, bad):
     _feed_bad_then_good(ros, 'raw', bad(), reason, stamp)
 
@@ -264,14 +307,24 @@ def test_corrupt_jpeg_is_counted_and_the_next_frame_processed(ros):
 
 def test_huge_compressed_image_is_counted_and_the_next_frame_processed(ros):
     bad = CompressedImage(format='png')
-    bad.data = array.array('B', cv2.imencode('.png', np.zeros((10000, 10000), np.uint8))[1].tobytes())
+    bad.data = array.array(
+        'B', cv2.imencode('.png', np.zeros((10000, 10000), np.uint8))[1].tobytes()
+    )
     _feed_bad_then_good(ros, 'comp', bad, 'too_large', 510)
 
 
 def test_diagnostics_report_rates_latency_and_intrinsics(ros):
     values = wait_for(lambda: latest_values(ros, 'raw'), what='diagnostics of /raw')
-    for key in ('input_rate_hz', 'processed_rate_hz', 'latency_p50_ms', 'latency_p99_ms',
-                'frames_received', 'frames_processed', 'people', 'dropped_total'):
+    for key in (
+        'input_rate_hz',
+        'processed_rate_hz',
+        'latency_p50_ms',
+        'latency_p99_ms',
+        'frames_received',
+        'frames_processed',
+        'people',
+        'dropped_total',
+    ):
         assert key in values
     assert int(values['frames_processed']) >= 5
     assert values['intrinsics_source'] == 'parameter'
@@ -288,8 +341,10 @@ def test_markers_delete_all_first_and_mesh_only_while_subscribed(ros):
     assert requests and not any(requests), 'no markers subscriber: no vertices, no mesh'
     probe.listen('markers', MarkerArray, qos.MARKERS)
     wait_for(lambda: node.count_subscribers('/raw/markers') > 0, what='markers subscriber')
-    markers = wait_for(lambda: probe.image_pub.publish(raw_image(610, 100))
-                       or probe.received['markers'], what='markers')[-1].markers
+    markers = wait_for(
+        lambda: probe.image_pub.publish(raw_image(610, 100)) or probe.received['markers'],
+        what='markers',
+    )[-1].markers
     stamp = 610  # re-sent until the subscription matched; repeats are dropped as duplicates
     assert markers[0].action == Marker.DELETEALL and markers[0].header.stamp.sec == stamp
     assert model.vertex_requests[-1] is True
@@ -307,8 +362,10 @@ def test_overlay_is_dynamic_and_matches_the_input(ros):
     assert node.set_parameters([Parameter('node.overlay', value=True)])[0].successful
     probe.listen('overlay', Image, qos.OVERLAY)
     wait_for(lambda: node.count_subscribers('/raw/overlay') > 0, what='overlay subscriber')
-    got = wait_for(lambda: probe.image_pub.publish(raw_image(700, 100)) or probe.received['overlay'],
-                   what='overlay')
+    got = wait_for(
+        lambda: probe.image_pub.publish(raw_image(700, 100)) or probe.received['overlay'],
+        what='overlay',
+    )
     assert got[-1].header.stamp.sec == 700 and (got[-1].height, got[-1].width) == (48, 64)
     assert got[-1].encoding == 'bgr8'
 
@@ -321,7 +378,9 @@ def test_parameters_have_descriptors_and_read_only_is_enforced(ros):
     assert not desc.read_only and desc.integer_range[0].from_value == 1
     desc = node.describe_parameter('node.drop_policy')
     assert 'every_frame' in desc.additional_constraints
-    assert not node.set_parameters([Parameter('node.drop_policy', value='every_frame')])[0].successful
+    assert not node.set_parameters([Parameter('node.drop_policy', value='every_frame')])[
+        0
+    ].successful
     assert not node.set_parameters([Parameter('node.max_pixels', value=0)])[0].successful
     assert not node.set_parameters([Parameter('node.markers.stream', value='bogus')])[0].successful
 
@@ -361,10 +420,15 @@ def test_a_resent_frame_is_dropped_as_duplicate(ros):
 def test_image_qos_is_sensor_data_and_overridable(ros):
     profile = ros['raw']._image_sub.qos_profile
     assert (profile.reliability, profile.depth) == (ReliabilityPolicy.BEST_EFFORT, 1)
-    assert ros['comp']._image_sub.qos_profile.depth == 30   # every_frame: the FIFO size
-    node = AiosNode(CountingEstimator(), namespace='qos', context=ros['probe'].context,
-                    parameter_overrides=[Parameter(
-                        'qos_overrides./qos/image.subscription.reliability', value='reliable')])
+    assert ros['comp']._image_sub.qos_profile.depth == 30  # every_frame: the FIFO size
+    node = AiosNode(
+        CountingEstimator(),
+        namespace='qos',
+        context=ros['probe'].context,
+        parameter_overrides=[
+            Parameter('qos_overrides./qos/image.subscription.reliability', value='reliable')
+        ],
+    )
     try:
         assert node._image_sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE
     finally:

@@ -5,6 +5,7 @@ network accepts) and turns one published Image into one SmplxBodyArray with the 
 Slow on CPU (model build + one frame take tens of seconds on two shared cores), so it is a
 single frame; the many-frame behaviour is covered with the test estimator in test_node.py.
 """
+
 from __future__ import annotations
 
 import array
@@ -22,11 +23,11 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from aios_ros.msg import BodyModelInfo, SmplxBodyArray
-from aios_ros.ros import qos
 from aios_ros.node.node import AiosNode
+from aios_ros.ros import qos
 
 TIMEOUT_S = 240.0
-HEIGHT, WIDTH = 240, 320   # the network needs >= 900 encoder tokens: this is about the minimum
+HEIGHT, WIDTH = 240, 320  # the network needs >= 900 encoder tokens: this is about the minimum
 
 
 def test_real_estimator_end_to_end(smplx_dir):
@@ -36,17 +37,26 @@ def test_real_estimator_end_to_end(smplx_dir):
     rclpy.init(context=context)
     node = probe = executor = None
     try:
-        node = AiosNode(context=context, parameter_overrides=[
-            Parameter('model.smplx_path', value=str(smplx_dir)),
-            Parameter('model.short_side', value=HEIGHT), Parameter('model.max_size', value=WIDTH),
-            Parameter('node.fallback_K', value=[300.0, 0.0, 160.0, 0.0, 300.0, 120.0, 0.0, 0.0, 1.0])])
+        node = AiosNode(
+            context=context,
+            parameter_overrides=[
+                Parameter('model.smplx_path', value=str(smplx_dir)),
+                Parameter('model.short_side', value=HEIGHT),
+                Parameter('model.max_size', value=WIDTH),
+                Parameter(
+                    'node.fallback_K', value=[300.0, 0.0, 160.0, 0.0, 300.0, 120.0, 0.0, 0.0, 1.0]
+                ),
+            ],
+        )
         probe = Node('probe', context=context)
         got: dict = {'bodies': [], 'info': []}
         probe.create_subscription(SmplxBodyArray, 'bodies', got['bodies'].append, qos.BODIES)
-        probe.create_subscription(BodyModelInfo, 'body_model_info', got['info'].append,
-                                  qos.MODEL_INFO)
-        pub = probe.create_publisher(Image, 'image', QoSProfile(
-            depth=1, reliability=ReliabilityPolicy.RELIABLE))
+        probe.create_subscription(
+            BodyModelInfo, 'body_model_info', got['info'].append, qos.MODEL_INFO
+        )
+        pub = probe.create_publisher(
+            Image, 'image', QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        )
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         executor.add_node(probe)

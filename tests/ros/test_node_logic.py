@@ -1,4 +1,5 @@
 """The node's ROS-free logic: frame hand-over, intrinsics choice, health counters and levels."""
+
 from __future__ import annotations
 
 import threading
@@ -7,11 +8,11 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 
+from aios_ros.app.intrinsics import IntrinsicsSelector
 from aios_ros.core.types import IntrinsicsSource
+from aios_ros.model.camera import default_K
 from aios_ros.node.diagnostics import NodeStats, diagnostic_status
 from aios_ros.node.frame_queue import FrameQueue
-from aios_ros.app.intrinsics import IntrinsicsSelector
-from aios_ros.model.camera import default_K
 
 
 def test_latest_policy_keeps_only_the_newest_frame():
@@ -48,16 +49,16 @@ def test_intrinsics_priority_camera_info_then_parameter_then_model():
     assert 'model default' in sel.fallback_reason('/cam/camera_info')
     sel = IntrinsicsSelector([500.0, 0, 320, 0, 500, 240, 0, 0, 1], default)
     assert sel.camera_for(640, 480).source == IntrinsicsSource.PARAMETER
-    assert not sel.update_camera_info([0.0] * 9, 640, 480)   # uncalibrated: ignored
+    assert not sel.update_camera_info([0.0] * 9, 640, 480)  # uncalibrated: ignored
     assert 'uncalibrated' in sel.fallback_reason('/cam/camera_info')
     assert sel.update_camera_info([600.0, 0, 320, 0, 600, 240, 0, 0, 1], 640, 480)
-    cam = sel.camera_for(320, 240)                             # half-size image: K scaled
+    cam = sel.camera_for(320, 240)  # half-size image: K scaled
     assert cam.source == IntrinsicsSource.CAMERA_INFO
     np.testing.assert_allclose(cam.K, [[300, 0, 160], [0, 300, 120], [0, 0, 1]])
 
 
 def test_model_default_K_respects_the_long_side_limit():
-    K = default_K(4000, 1000, 800, 1333)   # long side limits: input 1332 x 333
+    K = default_K(4000, 1000, 800, 1333)  # long side limits: input 1332 x 333
     assert K[0, 0] == pytest.approx(5000 * 4000 / 1332) and K[0, 2] == 2000
     assert K[1, 1] == pytest.approx(5000 * 1000 / 333)
 
@@ -81,10 +82,13 @@ def test_stats_counters_and_levels():
     values = status_values(status)
     assert values['dropped.superseded'] == '1' and values['people'] == '2'
     assert values['intrinsics_source'] == 'camera_info'
-    assert values['suspected_identity_switches'] == '2'   # the pipeline's latest count
+    assert values['suspected_identity_switches'] == '2'  # the pipeline's latest count
     stats.bad_input('corrupt_compressed')
     status = diagnostic_status(stats.snapshot(), 'n: pipeline', '/n')
-    assert status.level == DiagnosticStatus.WARN and status_values(status)['bad_input.corrupt_compressed'] == '1'
+    assert (
+        status.level == DiagnosticStatus.WARN
+        and status_values(status)['bad_input.corrupt_compressed'] == '1'
+    )
     # The WARN is about new bad input only: the next period is OK again.
     assert diagnostic_status(stats.snapshot(), 'n', '/n').level == DiagnosticStatus.OK
 

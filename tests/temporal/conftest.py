@@ -1,15 +1,16 @@
 """Helpers shared by the temporal tests: hand-made people with known boxes, 3D and shape, and a
 real SMPL-X body model (synthetic file) with people built from its own forward pass."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from aios_ros.temporal.buffer import FIELDS, IdentityBuffers, Windows
 from aios_ros.body.body_model import SmplxBodyModel
 from aios_ros.core.types import Bodies, Camera, IntrinsicsSource
 from aios_ros.geometry.so3 import exp_map
 from aios_ros.synthetic.token_heads import LinearTokenCodec
+from aios_ros.temporal.buffer import FIELDS, IdentityBuffers, Windows
 
 FOCAL, CX, CY = 1000.0, 640.0, 360.0
 
@@ -24,11 +25,17 @@ def make_bodies(transl, betas, scores, tokens=None) -> Bodies:
     boxes = np.zeros((n, 4, 4), np.float32)
     boxes[:, :, :] = np.stack([u - w / 2, v - h / 2, u + w / 2, v + h / 2], 1)[:, None]
     pose = np.broadcast_to(np.eye(3, dtype=np.float32), (n, 53, 3, 3)).copy()
-    return Bodies(scores=np.asarray(scores, np.float32).reshape(n), boxes=boxes, pose=pose,
-                  betas=np.asarray(betas, np.float32).reshape(n, 10),
-                  expression=np.zeros((n, 10), np.float32), transl=transl,
-                  keypoints_2d=np.zeros((n, 1, 2), np.float32),
-                  joints_3d=np.zeros((n, 1, 3), np.float32), tokens=tokens)
+    return Bodies(
+        scores=np.asarray(scores, np.float32).reshape(n),
+        boxes=boxes,
+        pose=pose,
+        betas=np.asarray(betas, np.float32).reshape(n, 10),
+        expression=np.zeros((n, 10), np.float32),
+        transl=transl,
+        keypoints_2d=np.zeros((n, 1, 2), np.float32),
+        joints_3d=np.zeros((n, 1, 3), np.float32),
+        tokens=tokens,
+    )
 
 
 @pytest.fixture
@@ -36,14 +43,21 @@ def bodies_factory():
     return make_bodies
 
 
-def windows_from_entries(entries: list[dict], targets: list[int], dt: float = 1.0 / 30.0) -> Windows:
+def windows_from_entries(
+    entries: list[dict], targets: list[int], dt: float = 1.0 / 30.0
+) -> Windows:
     """Fusion windows of identities 0..N-1 read back from a real IdentityBuffers: identity i holds
     ``entries[i]`` ({field: (K_i, ...)}; fields left out are zeros) at stamps 0, dt, 2 dt, ..."""
     buffers = IdentityBuffers(capacity=32, horizon_s=10.0)
     for k in range(max(len(e['score']) for e in entries)):
         ids = [i for i, e in enumerate(entries) if k < len(e['score'])]
-        batch = {f: np.stack([entries[i][f][k] if f in entries[i] else np.zeros(shape, dtype)
-                              for i in ids]) for f, (shape, dtype) in FIELDS.items() if f != 'tokens'}
+        batch = {
+            f: np.stack(
+                [entries[i][f][k] if f in entries[i] else np.zeros(shape, dtype) for i in ids]
+            )
+            for f, (shape, dtype) in FIELDS.items()
+            if f != 'tokens'
+        }
         has_tokens = 'tokens' in entries[ids[0]]
         batch['tokens'] = np.stack([entries[i]['tokens'][k] for i in ids]) if has_tokens else None
         buffers.push(np.array(ids), k * dt, batch)
@@ -106,12 +120,21 @@ def people_at(body_model):
         pose[:, 0] = np.diag([1.0, -1.0, -1.0])
         pose[:, 4] = exp_map(np.array([knee_angle, 0.0, 0.0]))
         betas = np.zeros((n, 10), np.float32)
-        betas[:, 0] = np.arange(n) * 4.0                      # distinct shapes
+        betas[:, 0] = np.arange(n) * 4.0  # distinct shapes
         expr = np.zeros((n, 10), np.float32)
         joints, _ = body_model.joints_and_vertices(pose, betas, expr, transl, False)
         kp = joints[..., :2] / joints[..., 2:] * 1000.0 + np.array([320.0, 240.0])
         boxes = np.concatenate([kp.min(1), kp.max(1)], 1)[:, None].repeat(4, 1)
-        return Bodies(scores=np.full(n, score, np.float32), boxes=boxes.astype(np.float32), pose=pose,
-                      betas=betas, expression=expr, transl=transl, keypoints_2d=kp.astype(np.float32),
-                      joints_3d=joints.astype(np.float32), tokens=codec.encode(pose, betas, expr))
+        return Bodies(
+            scores=np.full(n, score, np.float32),
+            boxes=boxes.astype(np.float32),
+            pose=pose,
+            betas=betas,
+            expression=expr,
+            transl=transl,
+            keypoints_2d=kp.astype(np.float32),
+            joints_3d=joints.astype(np.float32),
+            tokens=codec.encode(pose, betas, expr),
+        )
+
     return make

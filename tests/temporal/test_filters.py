@@ -1,12 +1,12 @@
 """One-Euro on SO(3) and the constant-velocity Kalman filter."""
-import numpy as np
 
-from aios_ros.temporal.config import OneEuroConfig, StreamFilterConfig
-from aios_ros.temporal.filters import OneEuroParams, PoseSmoother, one_euro_so3_step
+import numpy as np
 from filterpy.kalman import KalmanFilter
 
-from aios_ros.temporal.motion import MotionFilter, measurement, measurement_var
 from aios_ros.geometry.so3 import exp_map, geodesic_angle, rotation_about
+from aios_ros.temporal.config import OneEuroConfig, StreamFilterConfig
+from aios_ros.temporal.filters import OneEuroParams, PoseSmoother, one_euro_so3_step
+from aios_ros.temporal.motion import MotionFilter, measurement, measurement_var
 
 DT = 1.0 / 30.0
 
@@ -14,12 +14,16 @@ DT = 1.0 / 30.0
 def _step(r_hat, speed, r, dt, params):
     """one_euro_so3_step on (N, J, 3, 3) rotations and (N, J, 3) speeds (its layout is (3, 3, N, J))."""
     cf = lambda m: np.ascontiguousarray(np.moveaxis(m, (-2, -1), (0, 1)))  # noqa: E731
-    r_new, speed_new = one_euro_so3_step(cf(r_hat), np.moveaxis(speed, -1, 0).copy(), cf(r), dt, params)
+    r_new, speed_new = one_euro_so3_step(
+        cf(r_hat), np.moveaxis(speed, -1, 0).copy(), cf(r), dt, params
+    )
     return np.moveaxis(r_new, (0, 1), (-2, -1)), np.moveaxis(speed_new, 0, -1)
 
 
 def _params(min_cutoff=1.0, beta=0.0, d_cutoff=1.0, joints=1):
-    return OneEuroParams(np.full(joints, min_cutoff), np.full(joints, beta), np.full(joints, d_cutoff))
+    return OneEuroParams(
+        np.full(joints, min_cutoff), np.full(joints, beta), np.full(joints, d_cutoff)
+    )
 
 
 def test_constant_rotation_passes_unchanged():
@@ -66,17 +70,22 @@ def test_pose_smoother_tracks_identities_and_streams_separately():
     start = np.concatenate([a, b, b])
     np.testing.assert_allclose(smoother.apply(keys, start, np.zeros(3)), start)  # new keys: as is
     out = smoother.apply(keys, np.concatenate([a, a, a]), np.full(3, DT))
-    np.testing.assert_allclose(out[0], a[0])                                   # constant input
+    np.testing.assert_allclose(out[0], a[0])  # constant input
     slow_left, fast_left = geodesic_angle(out[1:, 5], np.eye(3))
-    assert 0.0 < fast_left < slow_left < 0.5                                   # per-stream cutoffs
+    assert 0.0 < fast_left < slow_left < 0.5  # per-stream cutoffs
     smoother.forget(2)
-    np.testing.assert_allclose(smoother.apply(keys[1:], np.concatenate([b, b]), np.full(2, 2 * DT)),
-                               np.concatenate([b, b]))
+    np.testing.assert_allclose(
+        smoother.apply(keys[1:], np.concatenate([b, b]), np.full(2, 2 * DT)), np.concatenate([b, b])
+    )
 
 
 def test_params_per_joint_group():
-    cfg = StreamFilterConfig(global_orient=OneEuroConfig(1.0, 0.3, 1.0), body=OneEuroConfig(2.0, 0.2, 1.0),
-                             hands=OneEuroConfig(3.0, 0.1, 1.0), jaw=OneEuroConfig(4.0, 0.1, 1.0))
+    cfg = StreamFilterConfig(
+        global_orient=OneEuroConfig(1.0, 0.3, 1.0),
+        body=OneEuroConfig(2.0, 0.2, 1.0),
+        hands=OneEuroConfig(3.0, 0.1, 1.0),
+        jaw=OneEuroConfig(4.0, 0.1, 1.0),
+    )
     p = OneEuroParams.for_pose(cfg)
     assert p.min_cutoff[0] == 1.0 and p.min_cutoff[1] == p.min_cutoff[21] == 2.0
     assert p.min_cutoff[22] == p.min_cutoff[51] == 3.0 and p.min_cutoff[52] == 4.0
@@ -85,6 +94,7 @@ def test_params_per_joint_group():
 def test_kalman_learns_constant_velocity_and_predicts_through_a_gap():
     velocity = np.array([1.0, 0.0, -0.5])
     box = np.array([100.0, 100.0, 200.0, 400.0])
+
     def meas(transl):
         z = measurement(transl, box)
         return z, measurement_var(z, sigma_xy=0.03, sigma_z_rel=0.017)
@@ -93,10 +103,10 @@ def test_kalman_learns_constant_velocity_and_predicts_through_a_gap():
     for k in range(1, 31):
         kf.predict(DT)
         kf.update(*meas(np.array([0.0, 0.0, 5.0]) + velocity * k * DT))
-    kf.predict(0.5)                                   # 15 frames without detection
+    kf.predict(0.5)  # 15 frames without detection
     np.testing.assert_allclose(kf.transl, np.array([0.0, 0.0, 5.0]) + velocity * 1.5, atol=0.05)
     before = kf.transl
-    kf.predict(0.0)                                   # same stamp: nothing changes
+    kf.predict(0.0)  # same stamp: nothing changes
     np.testing.assert_array_equal(kf.transl, before)
     np.testing.assert_allclose(kf.box, box, atol=1.0)
 
@@ -117,9 +127,13 @@ def test_kalman_matches_filterpy_class_with_hand_built_model():
         f = np.eye(14)
         f[range(7), range(7, 14)] = dt
         box_sd = sigma_accel / 1.7 * max(ref.x[6], 1.0)
-        var = np.r_[np.full(3, sigma_accel ** 2), np.full(4, box_sd ** 2)]
-        q = np.block([[np.diag(var * dt ** 4 / 4), np.diag(var * dt ** 3 / 2)],
-                      [np.diag(var * dt ** 3 / 2), np.diag(var * dt ** 2)]])
+        var = np.r_[np.full(3, sigma_accel**2), np.full(4, box_sd**2)]
+        q = np.block(
+            [
+                [np.diag(var * dt**4 / 4), np.diag(var * dt**3 / 2)],
+                [np.diag(var * dt**3 / 2), np.diag(var * dt**2)],
+            ]
+        )
         ours.predict(dt)
         ref.predict(F=f, Q=q)
         if k % 5 != 2:  # some frames without a detection
@@ -141,8 +155,9 @@ def test_pose_smoother_batches_many_identities_like_one_at_a_time():
         pose = exp_map(0.3 * rng.normal(size=(20, 53, 3)))
         out = batched.apply(keys, pose, np.full(20, step * DT))
         for i, key in enumerate(keys):
-            np.testing.assert_allclose(out[i], single.apply([key], pose[i:i + 1], np.array([step * DT]))[0],
-                                       atol=1e-12)
+            np.testing.assert_allclose(
+                out[i], single.apply([key], pose[i : i + 1], np.array([step * DT]))[0], atol=1e-12
+            )
     batched.forget(3)
     pose = exp_map(0.3 * rng.normal(size=(2, 53, 3)))
     out = batched.apply([('raw', 3), ('raw', 99)], pose, np.full(2, 3 * DT))

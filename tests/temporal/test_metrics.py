@@ -1,4 +1,5 @@
 """Evaluation metrics against hand-computed tiny sequences."""
+
 import numpy as np
 import pytest
 
@@ -12,15 +13,21 @@ J = np.zeros((22, 3))
 
 def _frame(ids, boxes, joints=None):
     n = len(boxes)
-    return FrameData(None if ids is None else np.array(ids), np.array(boxes, float).reshape(n, 4),
-                     np.zeros((n, 22, 3)) if joints is None else np.array(joints))
+    return FrameData(
+        None if ids is None else np.array(ids),
+        np.array(boxes, float).reshape(n, 4),
+        np.zeros((n, 22, 3)) if joints is None else np.array(joints),
+    )
 
 
 def test_mota_id_switches_and_idf1_by_hand():
     gt = [_frame([1, 2], [A, B]) for _ in range(4)]
-    hyp = [_frame([7, 8], [A, B]), _frame([7, 8], [A, B]),
-           _frame([8, 9], [A, FP]),            # gt 1 switches 7 -> 8, gt 2 missed, one false positive
-           _frame([8, 7], [A, B])]             # gt 2 switches 8 -> 7
+    hyp = [
+        _frame([7, 8], [A, B]),
+        _frame([7, 8], [A, B]),
+        _frame([8, 9], [A, FP]),  # gt 1 switches 7 -> 8, gt 2 missed, one false positive
+        _frame([8, 7], [A, B]),
+    ]  # gt 2 switches 8 -> 7
     m = clear_matches(gt, hyp)
     assert [len(p) for p in m] == [2, 2, 1, 2]
     res = mot_metrics(gt, hyp, m)
@@ -39,7 +46,7 @@ def test_perfect_tracking():
 
 
 def test_mpjpe_and_accel_by_hand():
-    d = 0.011                                          # 11 mm bump of joints 1..21 in the middle frame
+    d = 0.011  # 11 mm bump of joints 1..21 in the middle frame
     bump = np.zeros((22, 3))
     bump[1:, 0] = d
     gt = [_frame([1], [A], [J]) for _ in range(3)]
@@ -62,4 +69,6 @@ def test_pelvis_centring_ignores_translation():
     gt = [_frame([1], [A], [J])]
     hyp = [_frame([1], [A], [J + np.array([1.0, 2.0, 3.0])])]
     res = pose_metrics(gt, hyp, clear_matches(gt, hyp))
-    assert res['mpjpe_mm'] == pytest.approx(0.0) and res['pa_mpjpe_mm'] == pytest.approx(0.0, abs=1e-6)
+    assert res['mpjpe_mm'] == pytest.approx(0.0) and res['pa_mpjpe_mm'] == pytest.approx(
+        0.0, abs=1e-6
+    )

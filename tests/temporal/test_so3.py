@@ -1,9 +1,16 @@
 """SO(3) helpers against hand-computed rotations."""
+
 import numpy as np
 import pytest
 
-from aios_ros.geometry.so3 import (chordal_mean, exp_map, geodesic_angle, log_map, project_to_so3,
-                                   rotation_about)
+from aios_ros.geometry.so3 import (
+    chordal_mean,
+    exp_map,
+    geodesic_angle,
+    log_map,
+    project_to_so3,
+    rotation_about,
+)
 
 Z = np.array([0.0, 0.0, 1.0])
 
@@ -21,12 +28,14 @@ def test_weighted_chordal_mean_about_one_axis():
     rots = rotation_about(Z, np.deg2rad([0.0, 90.0]))
     mean = chordal_mean(rots, np.array([3.0, 1.0]))
     np.testing.assert_allclose(mean, rotation_about(Z, np.arctan2(0.25, 0.75)), atol=1e-12)
-    np.testing.assert_allclose(chordal_mean(rots, np.ones(2)), rotation_about(Z, np.pi / 4), atol=1e-12)
+    np.testing.assert_allclose(
+        chordal_mean(rots, np.ones(2)), rotation_about(Z, np.pi / 4), atol=1e-12
+    )
 
 
 def test_chordal_mean_is_batched_and_ignores_weight_scale():
     rng = np.random.default_rng(0)
-    rots = exp_map(0.3 * rng.normal(size=(4, 5, 3)))        # 4 sets of 5 rotations
+    rots = exp_map(0.3 * rng.normal(size=(4, 5, 3)))  # 4 sets of 5 rotations
     w = rng.uniform(0.1, 1.0, size=(4, 5))
     batched = chordal_mean(rots, w)
     for i in range(4):
@@ -42,7 +51,7 @@ def _svd_projection(m):
 @pytest.mark.parametrize('scale', [0.1, 1.0, 10.0])
 def test_projection_matches_svd_formula_including_reflections(scale):
     rng = np.random.default_rng(1)
-    mats = scale * rng.normal(size=(200, 3, 3))             # about half have det < 0
+    mats = scale * rng.normal(size=(200, 3, 3))  # about half have det < 0
     proj = project_to_so3(mats)
     for m, p in zip(mats, proj):
         np.testing.assert_allclose(p, _svd_projection(m), atol=1e-9)

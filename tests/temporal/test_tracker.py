@@ -1,4 +1,5 @@
 """Tracker life cycle: birth, coasting, death, re-identification, crossings."""
+
 import numpy as np
 import pytest
 
@@ -17,7 +18,9 @@ def _run(tracker, bodies_factory, frames):
     out = []
     for stamp, people in frames:
         if people:
-            bodies = bodies_factory([p[0] for p in people], [p[1] for p in people], [p[2] for p in people])
+            bodies = bodies_factory(
+                [p[0] for p in people], [p[1] for p in people], [p[2] for p in people]
+            )
         else:
             bodies = Bodies.empty(1)
         out.append(tracker.update(bodies, stamp))
@@ -30,8 +33,12 @@ def _walker(x0, vx, z, betas, score=0.9):
 
 def test_birth_tentative_then_confirmed(bodies_factory):
     p = _walker(0.0, 1.0, 5.0, SHAPE_A)
-    res = _run(Tracker(TrackerConfig(n_init=3)), bodies_factory, [(k * DT, [p(k * DT)]) for k in range(4)])
-    assert [int(r.states[0]) for r in res] == [TrackState.TENTATIVE] * 2 + [TrackState.CONFIRMED] * 2
+    res = _run(
+        Tracker(TrackerConfig(n_init=3)), bodies_factory, [(k * DT, [p(k * DT)]) for k in range(4)]
+    )
+    assert [int(r.states[0]) for r in res] == [TrackState.TENTATIVE] * 2 + [
+        TrackState.CONFIRMED
+    ] * 2
     assert len({int(r.track_ids[0]) for r in res}) == 1
 
 
@@ -39,7 +46,9 @@ def test_low_score_never_starts_a_track_and_tentative_dies_on_miss(bodies_factor
     tracker = Tracker(TrackerConfig())
     res = _run(tracker, bodies_factory, [(0.0, [(np.array([0, 0, 5.0]), SHAPE_A, 0.4)])])
     assert res[0].track_ids[0] == -1 and not tracker.tracks
-    res = _run(tracker, bodies_factory, [(DT, [(np.array([0, 0, 5.0]), SHAPE_A, 0.9)]), (2 * DT, [])])
+    res = _run(
+        tracker, bodies_factory, [(DT, [(np.array([0, 0, 5.0]), SHAPE_A, 0.9)]), (2 * DT, [])]
+    )
     assert res[1].deleted == [int(res[0].track_ids[0])] and not tracker.tracks
 
 
@@ -54,7 +63,7 @@ def test_coast_through_short_gap_and_death_after_max_age(bodies_factory):
     (tid,) = ids
     gap = _run(tracker, bodies_factory, [(20 * DT + k * 0.1, []) for k in range(12)])  # 1.1 s
     assert [tid] == sum((r.deleted for r in gap), []) and not tracker.tracks
-    later = _run(tracker, bodies_factory, [(20 * DT + 3.5, [p(20 * DT + 3.5)])])     # after gallery_s
+    later = _run(tracker, bodies_factory, [(20 * DT + 3.5, [p(20 * DT + 3.5)])])  # after gallery_s
     assert int(later[0].track_ids[0]) != tid
 
 
@@ -63,7 +72,7 @@ def test_reidentification_after_long_occlusion(bodies_factory):
     a = _walker(-1.0, 0.8, 5.0, SHAPE_A)
     res = _run(tracker, bodies_factory, [(k * DT, [a(k * DT)]) for k in range(10)])
     tid = int(res[-1].track_ids[0])
-    hidden = _run(tracker, bodies_factory, [(k * DT, []) for k in range(10, 70)])       # 2 s hidden
+    hidden = _run(tracker, bodies_factory, [(k * DT, []) for k in range(10, 70)])  # 2 s hidden
     assert tid in sum((r.deleted for r in hidden), [])
     back = _run(tracker, bodies_factory, [(k * DT, [a(k * DT)]) for k in range(70, 73)])
     assert [int(r.track_ids[0]) for r in back] == [tid] * 3
@@ -100,12 +109,17 @@ def test_stamps_must_not_go_back(bodies_factory):
 
 
 @pytest.mark.parametrize('shape_jump, cut', [(0.0, False), (2.5, True)])
-def test_costly_match_is_a_suspected_switch_that_restarts_the_identity(bodies_factory, shape_jump, cut):
+def test_costly_match_is_a_suspected_switch_that_restarts_the_identity(
+    bodies_factory, shape_jump, cut
+):
     # Same identity either way (the pair passes every gate); a match costing more than
     # switch_cut_ratio x its stage threshold restarts its temporal state (TEMPORAL_DESIGN.md 6).
     tracker = Tracker(TrackerConfig(n_init=1, switch_cut_ratio=0.8))
-    res = _run(tracker, bodies_factory, [(k * DT, [(np.array([0.0, 0, 5.0]), SHAPE_A, 0.9)])
-                                         for k in range(10)])
+    res = _run(
+        tracker,
+        bodies_factory,
+        [(k * DT, [(np.array([0.0, 0, 5.0]), SHAPE_A, 0.9)]) for k in range(10)],
+    )
     assert not any(r.restarted for r in res)
     moved = (np.array([0.16, 0, 5.0]), SHAPE_A + np.r_[0.0, shape_jump, np.zeros(8)], 0.9)
     (last,) = _run(tracker, bodies_factory, [(10 * DT, [moved])])
@@ -116,7 +130,7 @@ def test_costly_match_is_a_suspected_switch_that_restarts_the_identity(bodies_fa
 
 def test_cost_terms_combine_as_a_weighted_mean_of_the_available_cues():
     iou = np.array([[0.2, 0.4]])
-    app = np.array([[np.nan, 1.0]])                      # no appearance yet for the first pair
+    app = np.array([[np.nan, 1.0]])  # no appearance yet for the first pair
     cost = assoc.combine([(0.5, iou), (0.25, app), (0.3, None)])
     np.testing.assert_allclose(cost, [[0.2, (0.5 * 0.4 + 0.25 * 1.0) / 0.75]])
     with pytest.raises(ValueError, match='positive weight'):
