@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aios_ros.synthetic.smplx_model import write_synthetic_smplx
+from aios_ros.synthetic.smplx_model import FULL_NUM_VERTICES, write_synthetic_smplx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,3 +30,11 @@ def reference_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f'reference material not found at {path} (CI clones it beside the repo)')
     return path
+
+
+@pytest.fixture(scope='session')
+def full_smplx_dir(tmp_path_factory) -> Path:
+    """A full-size synthetic model (10475 vertices, 20908 faces: the real SMPL-X sizes)."""
+    folder = tmp_path_factory.mktemp('smplx_full')
+    write_synthetic_smplx(folder, num_vertices=FULL_NUM_VERTICES, seed=3)
+    return folder

@@ -5,6 +5,7 @@ Every subpackage of ``aios_ros`` may import only the subpackages below it in :da
 the command-line tools and ``synthetic`` itself, and the ROS-free core of the package never
 imports ROS.
 """
+
 from __future__ import annotations
 
 import ast
@@ -32,8 +33,17 @@ ALLOWED: dict[str, set[str]] = {
     'tools': {'core', 'app', 'replay', 'evaluation', 'demo', 'synthetic'},
 }
 ROS_FREE = ('core', 'geometry', 'body', 'model', 'temporal', 'render')
-ROS_MODULES = ('rclpy', 'std_msgs', 'sensor_msgs', 'visualization_msgs', 'diagnostic_msgs',
-               'rcl_interfaces', 'builtin_interfaces', 'ament_index_python', 'rosbags')
+ROS_MODULES = (
+    'rclpy',
+    'std_msgs',
+    'sensor_msgs',
+    'visualization_msgs',
+    'diagnostic_msgs',
+    'rcl_interfaces',
+    'builtin_interfaces',
+    'ament_index_python',
+    'rosbags',
+)
 
 
 def imports_of(path: Path) -> set[str]:
@@ -46,7 +56,7 @@ def imports_of(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ''
             if node.level:
-                base = '.'.join(parts[:len(parts) - node.level] + ((base,) if base else ()))
+                base = '.'.join(parts[: len(parts) - node.level] + ((base,) if base else ()))
             names.add(base)
             names.update(f'{base}.{alias.name}' for alias in node.names)
     return names
@@ -61,8 +71,11 @@ def subpackage(path: Path) -> str:
 
 
 def imported_subpackages(path: Path) -> set[str]:
-    return {name.split('.')[1] for name in imports_of(path)
-            if name.startswith('aios_ros.') and name.split('.')[1] != subpackage(path)}
+    return {
+        name.split('.')[1]
+        for name in imports_of(path)
+        if name.startswith('aios_ros.') and name.split('.')[1] != subpackage(path)
+    }
 
 
 def test_every_subpackage_has_a_rule():
@@ -76,8 +89,11 @@ def test_imports_follow_the_rule(path):
     assert not extra, f'{subpackage(path)} may not import {sorted(extra)}'
 
 
-@pytest.mark.parametrize('path', [p for p in modules() if subpackage(p) in ROS_FREE],
-                         ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize(
+    'path',
+    [p for p in modules() if subpackage(p) in ROS_FREE],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
 def test_the_core_of_the_package_is_ros_free(path):
     ros = {n for n in imports_of(path) if n.split('.')[0] in ROS_MODULES or n == 'aios_ros.msg'}
     assert not ros, f'{path.name} imports ROS: {sorted(ros)}'
@@ -89,8 +105,9 @@ def test_no_cycle_between_subpackages():
         graph[subpackage(path)] |= imported_subpackages(path) - {'msg'}
 
     def reaches(start: str, goal: str, seen: set[str]) -> bool:
-        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n}))
-                   for n in graph[start])
+        return any(
+            n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph[start]
+        )
 
     assert [p for p in graph if reaches(p, p, set())] == []
 

@@ -1,5 +1,6 @@
 """Conventions enforced by tools, as ament_flake8 / ament_mypy run in ROS packages: ruff lint
 and import order, ruff format, and mypy on the ROS-free core (configs: ruff.toml, mypy.ini)."""
+
 from __future__ import annotations
 
 import shutil
@@ -39,8 +40,11 @@ def test_mypy_finds_nothing():
 
 
 def test_no_blanket_noqa():
-    blanket = [f'{p.relative_to(REPO)}:{i}' for p in REPO.glob('**/*.py')
-               if not {'ws', '.venv', 'data', 'out'} & set(p.relative_to(REPO).parts)
-               for i, line in enumerate(p.read_text().splitlines(), 1)
-               if '# noqa' in line and '# noqa:' not in line]
+    blanket = [
+        f'{p.relative_to(REPO)}:{i}'
+        for p in REPO.glob('**/*.py')
+        if not {'ws', '.venv', 'data', 'out'} & set(p.relative_to(REPO).parts)
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if '# noqa' in line and '# noqa:' not in line
+    ]
     assert blanket == []
