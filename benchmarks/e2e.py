@@ -173,7 +173,9 @@ def _sample_rss(stop: threading.Event, out: list) -> None:
     t0 = time.monotonic()
     while not stop.is_set():
         status = Path('/proc/self/status').read_text()
-        kb = next((int(l.split()[1]) for l in status.splitlines() if l.startswith('VmRSS')), 0)
+        kb = next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith('VmRSS')), 0
+        )
         out.append((round(time.monotonic() - t0, 1), kb / 1024))
         time.sleep(0.5)
 

@@ -1,6 +1,7 @@
 """Benchmark the AiOS forward against a plain ResNet-50 measured side by side (script, not a test).
 
-    python -m aios_ros.tools.bench_model --size 800x1333 [--dtype fp32|bf16] [--repeats 5] --json OUT
+    python -m aios_ros.tools.bench_model --size 800x1333 [--dtype fp32|bf16] [--repeats 5] \\
+        --json OUT
 
 Builds the network with seeded random weights, then times, interleaved (model, ResNet-50, model,
 ...) so that machine load hits both alike: the whole estimator step (network + SMPL-X for the

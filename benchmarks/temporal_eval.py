@@ -157,7 +157,10 @@ def format_table(doc: dict) -> str:
     rows = dict(doc['streams'])
     if 'token_fusion_plumbing' in doc:
         rows['tokens*'] = doc['token_fusion_plumbing']
-    fmt = lambda v: '-' if v is None else f'{v:.3f}' if isinstance(v, float) else str(v)  # noqa: E731
+
+    def fmt(v):
+        return '-' if v is None else f'{v:.3f}' if isinstance(v, float) else str(v)
+
     lines = ['stream   ' + ' '.join(f'{k:>20}' for k in METRICS)]
     lines += [
         f'{name:<8} ' + ' '.join(f'{fmt(row[k]):>20}' for k in METRICS)

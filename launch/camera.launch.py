@@ -49,7 +49,10 @@ CHOICES = {
 def launch_setup(context) -> list:
     """The node, with the launch arguments resolved (so empty model paths can be left out and
     do not override the config file)."""
-    arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
+
+    def arg(name):
+        return LaunchConfiguration(name).perform(context)
+
     overrides = {
         'node.image_transport': arg('transport'),
         'node.drop_policy': arg('drop_policy'),

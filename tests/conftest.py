@@ -16,7 +16,8 @@ def smplx_dir(tmp_path_factory) -> Path:
     """Folder holding a small synthetic ``smplx/SMPLX_NEUTRAL.npz`` (1500 vertices, seed 0).
 
     Pass it to ``SmplxLayer.from_smplx_folder`` / ``SmplxBodyModel.from_smplx_folder``; for a raw
-    ``smplx.create`` wrap the call in ``aios_ros.body.vertex_keypoints.smplx_keypoint_ids(smplx_dir)``.
+    ``smplx.create`` wrap the call in
+    ``aios_ros.body.vertex_keypoints.smplx_keypoint_ids(smplx_dir)``.
     """
     folder = tmp_path_factory.mktemp('smplx_model')
     write_synthetic_smplx(folder, seed=0)

@@ -1,1 +1,3 @@
-"""SMPL-X body model: AiOS-compatible layer, numpy wrapper, display decimation, synthetic model."""
+"""SMPL-X body model: the AiOS-compatible layer, its numpy wrapper, keypoint vertices and display
+decimation.
+"""

@@ -90,7 +90,9 @@ class SmplxBodyModel:
         return joints, (out.vertices + offset).cpu().numpy().astype(np.float32, copy=False)
 
 
-def _check_inputs(pose, betas, expression, transl) -> int:
+def _check_inputs(
+    pose: np.ndarray, betas: np.ndarray, expression: np.ndarray, transl: np.ndarray
+) -> int:
     pose, betas = np.asarray(pose), np.asarray(betas)
     n = pose.shape[0] if pose.ndim else -1
     expected = {

@@ -80,6 +80,8 @@ class SmplxOutput(NamedTuple):
 class _VertexJointSelector(nn.Module):
     """Holds the 21 keypoint vertex ids under the official name ``vertex_joint_selector``."""
 
+    extra_joints_idxs: torch.Tensor
+
     def __init__(self, extra_joints_idxs: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer('extra_joints_idxs', extra_joints_idxs)
@@ -87,6 +89,23 @@ class _VertexJointSelector(nn.Module):
 
 class SmplxLayer(nn.Module):
     """SMPL-X with AiOS semantics; build it with ``from_state_dict`` or ``from_smplx_folder``."""
+
+    # the registered tensors that are read (PARAMETER_SHAPES and BUFFER_NAMES list them all)
+    transl: nn.Parameter
+    shapedirs: torch.Tensor
+    faces_tensor: torch.Tensor
+    v_template: torch.Tensor
+    J_regressor: torch.Tensor
+    posedirs: torch.Tensor
+    parents: torch.Tensor
+    lbs_weights: torch.Tensor
+    pose_mean: torch.Tensor
+    lmk_faces_idx: torch.Tensor
+    lmk_bary_coords: torch.Tensor
+    dynamic_lmk_faces_idx: torch.Tensor
+    dynamic_lmk_bary_coords: torch.Tensor
+    neck_kin_chain: torch.Tensor
+    expr_dirs: torch.Tensor
 
     def __init__(self, tensors: Mapping[str, torch.Tensor]) -> None:
         super().__init__()
@@ -236,11 +255,12 @@ class SmplxLayer(nn.Module):
     def _keypoint_vertex_index(self) -> torch.Tensor:
         """Sorted unique ids of every vertex the 21 keypoints and 68 landmarks can read."""
         faces = torch.cat([self.lmk_faces_idx.reshape(-1), self.dynamic_lmk_faces_idx.reshape(-1)])
-        return torch.unique(
+        ids: torch.Tensor = torch.unique(
             torch.cat(
                 [self.vertex_joint_selector.extra_joints_idxs, self.faces_tensor[faces].reshape(-1)]
             )
         )
+        return ids
 
     def _landmarks(self, verts: torch.Tensor, full_pose: torch.Tensor) -> torch.Tensor:
         """(N, 68, 3): 51 static landmarks + 17 contour landmarks picked by the neck's yaw."""
@@ -255,11 +275,13 @@ class SmplxLayer(nn.Module):
         )
         faces_idx = torch.cat([self.lmk_faces_idx.expand(n, -1), dyn_faces], dim=1)
         bary = torch.cat([self.lmk_bary_coords.expand(n, -1, -1), dyn_bary], dim=1)
-        return vertices2landmarks(verts, self.faces_tensor, faces_idx, bary)
+        landmarks: torch.Tensor = vertices2landmarks(verts, self.faces_tensor, faces_idx, bary)
+        return landmarks
 
 
 def _check_consistent(t: Mapping[str, torch.Tensor]) -> None:
-    """Raise ValueError naming the first SMPL-X tensor whose shape or indices do not fit the rest."""
+    """Raise ValueError naming the first SMPL-X tensor whose shape or indices do not fit the
+    rest."""
     nv, nf = t['v_template'].shape[0], t['faces_tensor'].shape[0]
     expected = {
         'v_template': (nv, 3),

@@ -50,7 +50,8 @@ def smplx_keypoint_ids(path: str | Path) -> Iterator[None]:
     smplx's ``VertexJointSelector`` reads ``smplx.vertex_ids.vertex_ids['smplx']`` (hard-coded real
     SMPL-X ids up to 9929) in its constructor only. For a file carrying ``keypoint_vertex_ids``
     those entries are replaced by the file's ids while the block runs, and restored afterwards.
-    ``path`` is the .npz file or a folder holding ``smplx/SMPLX_NEUTRAL.npz`` or ``SMPLX_NEUTRAL.npz``.
+    ``path`` is the .npz file or a folder holding ``smplx/SMPLX_NEUTRAL.npz`` or
+    ``SMPLX_NEUTRAL.npz``.
     """
     import smplx.vertex_ids as smplx_vertex_ids
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 import dataclasses
 import typing
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Mapping, TypeVar, cast
 
 import yaml
 
-T = TypeVar('T')
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar('T', bound='DataclassInstance')
 
 
 class ConfigError(ValueError):
@@ -109,16 +112,12 @@ def build(cls: type[T], values: Mapping[str, Any] | None, where: str = '') -> T:
         raise ConfigError(f'{where.rstrip(".") or cls.__name__}: {exc}') from exc
 
 
-def to_dict(instance: Any) -> dict[str, Any]:
-    """Nested plain-dict form of a config dataclass (for YAML and ROS parameter declaration)."""
-    return dataclasses.asdict(instance)
-
-
 def _coerce(hint: Any, raw: Any, name: str) -> Any:
     if dataclasses.is_dataclass(hint):
         if not isinstance(raw, dict):
             raise ConfigError(f'{name}: expected a mapping, got {raw!r}')
-        return build(hint, raw, name + '.')
+        # a dataclass field's type hint is the class itself, never an instance
+        return build(cast('type[DataclassInstance]', hint), raw, name + '.')
     origin = typing.get_origin(hint)
     if origin is typing.Literal:
         if raw not in typing.get_args(hint):

@@ -24,7 +24,8 @@ NUM_FACE_KPS = 6
 
 @dataclass(frozen=True)
 class TokenLayout:
-    """Slot indices of one person's token block (``*_kps`` are None before the hand/face expansion)."""
+    """Slot indices of one person's token block (``*_kps`` are None before the hand/face
+    expansion)."""
 
     size: int
     lhand_box: int

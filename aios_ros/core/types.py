@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from enum import IntEnum
-from typing import Optional, Protocol
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
@@ -31,7 +31,8 @@ class TrackState(IntEnum):
 
 
 class IntrinsicsSource(IntEnum):
-    """Where the camera matrix came from; values are the ``SmplxBodyArray.INTRINSICS_*`` constants."""
+    """Where the camera matrix came from; values are the ``SmplxBodyArray.INTRINSICS_*``
+    constants."""
 
     CAMERA_INFO = 0
     PARAMETER = 1
@@ -105,22 +106,18 @@ class Bodies:
         """The people of ``parts`` (at least one) in order; an optional field (vertices, tokens,
         track ids, track states) is kept only if every part has it."""
         values = {f.name: [getattr(p, f.name) for p in parts] for f in fields(Bodies)}
-        return Bodies(
-            **{
-                k: None if any(x is None for x in v) else np.concatenate(v)
-                for k, v in values.items()
-            }
-        )
+        merged: dict[str, Any] = {  # field name -> array or None (the optional fields)
+            k: None if any(x is None for x in v) else np.concatenate(v) for k, v in values.items()
+        }
+        return Bodies(**merged)
 
     def select(self, index: np.ndarray) -> 'Bodies':
         """The people at ``index`` (integer array or boolean mask), in that order."""
-        return replace(
-            self,
-            **{
-                f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index]
-                for f in fields(self)
-            },
-        )
+        selected: dict[str, Any] = {  # field name -> array or None (the optional fields)
+            f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index]
+            for f in fields(self)
+        }
+        return replace(self, **selected)
 
 
 class BodyModel(Protocol):
@@ -146,7 +143,10 @@ class BodyModel(Protocol):
 class Estimator(Protocol):
     """A per-frame multi-person SMPL-X estimator (the AiOS model implements it)."""
 
-    body_model: BodyModel
+    @property
+    def body_model(self) -> BodyModel:
+        """Forward kinematics of the estimator's SMPL-X model (read-only: an implementation may
+        hold a more specific ``BodyModel``)."""
 
     def default_K(self, width: int, height: int) -> np.ndarray:
         """(3, 3) camera matrix (px) the estimator assumes for a ``width`` x ``height`` image when

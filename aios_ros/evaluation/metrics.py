@@ -136,5 +136,8 @@ def accel_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
     Error of the second finite difference X[t-1] - 2 X[t] + X[t+1], mean over joints.
     """
-    acc = lambda x: x[:-2] - 2 * x[1:-1] + x[2:]  # noqa: E731
+
+    def acc(x):
+        return x[:-2] - 2 * x[1:-1] + x[2:]
+
     return 1000.0 * np.linalg.norm(acc(pred) - acc(gt), axis=2).mean(axis=1)

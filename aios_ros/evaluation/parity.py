@@ -1,12 +1,9 @@
-"""Record the seeded AiOS model's intermediate and final outputs for parity checks.
+"""Parity record of the seeded AiOS model (``python -m aios_ros.tools.parity_record``).
 
-    python -m aios_ros.tools.parity_record --seed 0 --image A.png [--image B.png ...] \\
-        --short-side 256 --max-size 427 --out record.pt
-
-Weights: the deterministic ``aios-seeded-v1`` recipe for ``--seed``. Several images form one
-padded batch; post-processing uses the original image sizes as target sizes. The record uses the
-keys of the official fixtures (``shared/reference/aios/seeded/README.md`` §3; ``aux_outputs`` only
-for decoder layers 0-1) and can be checked with ``compare_fixture.py``.
+:func:`record` collects the intermediate and final outputs of one padded batch under the keys
+of the official fixtures (``shared/reference/aios/seeded/README.md`` §3; ``aux_outputs`` only for
+decoder layers 0-1), so ``compare_fixture.py`` can check them; post-processing uses the original
+image sizes as target sizes. Weights: the deterministic ``aios-seeded-v1`` recipe of a seed.
 """
 
 from __future__ import annotations

@@ -120,7 +120,10 @@ def _accel_errors(
         for seg in np.split(run, breaks):
             if len(seg) < 3:
                 continue
-            centred = lambda x: x[:, joints] - x[:, m.PELVIS : m.PELVIS + 1]  # noqa: E731
+
+            def centred(x):
+                return x[:, joints] - x[:, m.PELVIS : m.PELVIS + 1]
+
             errors.append(
                 m.accel_error(centred(pred.joints_3d[seg[:, 1]]), centred(gt.joints_3d[seg[:, 0]]))
             )

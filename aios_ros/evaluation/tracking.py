@@ -24,7 +24,8 @@ from aios_ros.geometry.boxes import iou_matrix
 
 @dataclass
 class FrameData:
-    """People of one frame: ids (N,) (or None: no identities), boxes (N, 4) xyxy, joints (N, J, 3)."""
+    """People of one frame: ids (N,) (or None: no identities), boxes (N, 4) xyxy,
+    joints (N, J, 3)."""
 
     ids: np.ndarray | None
     boxes: np.ndarray

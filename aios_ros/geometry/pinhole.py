@@ -6,7 +6,8 @@ import numpy as np
 
 
 def project(points: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Pinhole projection of camera-frame points (..., 3) metres with K (3, 3) -> pixels (..., 2)."""
+    """Pinhole projection of camera-frame points (..., 3) metres with K (3, 3) -> pixels
+    (..., 2)."""
     z = np.maximum(points[..., 2], 1e-6)
     u, v = points[..., 0] / z, points[..., 1] / z  # per coordinate: no length-2 inner broadcasts
     return np.stack(

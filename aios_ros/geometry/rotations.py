@@ -17,7 +17,7 @@ Two conversions reproduce the AiOS heads bit-for-bit and must not be "improved":
 from __future__ import annotations
 
 import functools
-from typing import Callable, TypeVar
+from typing import Callable, Protocol, TypeVar, cast
 
 import numpy as np
 import torch
@@ -26,20 +26,28 @@ import torch.nn.functional as F
 ArrayT = TypeVar('ArrayT', torch.Tensor, np.ndarray)
 
 
-def _numpy_friendly(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
+class _TensorOrArrayFunction(Protocol):
+    """A conversion taking a tensor or a numpy array and returning the same kind."""
+
+    def __call__(self, x: ArrayT, /) -> ArrayT: ...
+
+
+def _numpy_friendly(fn: Callable[[torch.Tensor], torch.Tensor]) -> _TensorOrArrayFunction:
     """Let ``fn`` take and return numpy arrays too (dtype preserved, no copy on the way in)."""
 
     @functools.wraps(fn)
-    def wrapper(x):
+    def wrapper(x: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         if isinstance(x, np.ndarray):
             return fn(torch.from_numpy(np.ascontiguousarray(x))).numpy()
         return fn(x)
 
-    return wrapper
+    # numpy in -> numpy out, tensor in -> tensor out (what a constrained type variable says, but
+    # functools.wraps cannot be typed for a generic function)
+    return cast(_TensorOrArrayFunction, wrapper)
 
 
 @_numpy_friendly
-def rot6d_to_rotmat(x: ArrayT) -> ArrayT:
+def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
     """(..., 6) AiOS 6D rotation -> (..., 3, 3) rotation matrix (module docstring)."""
     m = x.reshape(*x.shape[:-1], 3, 2)
     a1, a2 = m[..., 0], m[..., 1]
@@ -50,7 +58,7 @@ def rot6d_to_rotmat(x: ArrayT) -> ArrayT:
 
 
 @_numpy_friendly
-def rotmat_to_quaternion(rotmat: ArrayT) -> ArrayT:
+def rotmat_to_quaternion(rotmat: torch.Tensor) -> torch.Tensor:
     """(..., 3, 3) -> (..., 4) (w, x, y, z), pytorch3d 0.6.1 semantics, sign NOT standardised.
 
     Of the four algebraically equivalent candidates (one per largest diagonal term) the one with
@@ -84,7 +92,7 @@ def rotmat_to_quaternion(rotmat: ArrayT) -> ArrayT:
 
 
 @_numpy_friendly
-def quaternion_to_axis_angle(quat: ArrayT) -> ArrayT:
+def quaternion_to_axis_angle(quat: torch.Tensor) -> torch.Tensor:
     """(..., 4) (w, x, y, z), any sign -> (..., 3); angle = 2 atan2(|v|, w) in [0, 2 pi]."""
     v = quat[..., 1:]
     half = torch.atan2(torch.linalg.vector_norm(v, dim=-1, keepdim=True), quat[..., :1])

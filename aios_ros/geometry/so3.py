@@ -2,7 +2,7 @@
 
 All functions take and return float arrays; rotations are (..., 3, 3), tangent vectors
 (axis * angle, radians) are (..., 3). Averaging is done on matrices (chordal L2 mean), never on
-axis-angle components (TEMPORAL_DESIGN.md section 7).
+axis-angle components (docs/temporal.md §7).
 """
 
 from __future__ import annotations
@@ -74,8 +74,10 @@ def log_map_cf(r: np.ndarray) -> np.ndarray:
 def compose_cf(a: np.ndarray, b: np.ndarray, transpose_a: bool = False) -> np.ndarray:
     """Matrix products a @ b (or a^T @ b) of component-first matrices (3, 3, ...)."""
     if transpose_a:  # (a^T b)[i, k] = sum_j a[j, i] b[j, k]
-        return (a[:, :, None] * b[:, None]).sum(axis=0)
-    return (a[:, :, None] * b[None]).sum(axis=1)
+        product: np.ndarray = (a[:, :, None] * b[:, None]).sum(axis=0)
+    else:
+        product = (a[:, :, None] * b[None]).sum(axis=1)
+    return product
 
 
 def _log_near_pi(r: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -85,7 +87,8 @@ def _log_near_pi(r: np.ndarray, theta: np.ndarray) -> np.ndarray:
     axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
     vee = np.stack([r[:, 2, 1] - r[:, 1, 2], r[:, 0, 2] - r[:, 2, 0], r[:, 1, 0] - r[:, 0, 1]], -1)
     sign = np.where(np.sum(axis * vee, axis=-1) < 0, -1.0, 1.0)
-    return axis * (sign * theta)[:, None]
+    rotvec: np.ndarray = axis * (sign * theta)[:, None]
+    return rotvec
 
 
 def project_to_so3(m: np.ndarray, tol: float = 1e-6) -> np.ndarray:
@@ -147,7 +150,8 @@ def _svd_project(m: np.ndarray) -> np.ndarray:
     det = np.linalg.det(u @ vt)
     u = u.copy()
     u[..., :, 2] *= det[..., None]
-    return u @ vt
+    rotations: np.ndarray = u @ vt
+    return rotations
 
 
 def chordal_mean(rotations: np.ndarray, weights: np.ndarray, tol: float = 1e-6) -> np.ndarray:

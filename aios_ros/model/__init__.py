@@ -5,12 +5,14 @@ checkpoint loads with ``strict=True``. Entry point for applications: :func:`buil
 (imported lazily, so reading a :class:`ModelConfig` does not import torch).
 """
 
+from typing import Any
+
 from aios_ros.model.config import ModelConfig
 
 __all__ = ['AiosEstimator', 'ModelConfig', 'build_estimator']
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in ('AiosEstimator', 'build_estimator'):
         from aios_ros.model import estimator
 

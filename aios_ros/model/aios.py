@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aios_ros.body.smplx_layer import SmplxLayer
 from aios_ros.core.tokens import NUM_GROUPS, WHOLE_BODY_LAYOUT
 from aios_ros.model.backbone import Backbone
 from aios_ros.model.heads import (
@@ -60,7 +61,27 @@ class AiOS(nn.Module):
     the checkpoint); it is not called by :meth:`forward`.
     """
 
-    def __init__(self, body_model: nn.Module) -> None:
+    # head lists (HeadLists), registered in __init__ from build_head_lists()
+    bbox_embed: nn.ModuleList
+    class_embed: nn.ModuleList
+    pose_embed: nn.ModuleList
+    pose_hw_embed: nn.ModuleList
+    smpl_pose_embed: nn.ModuleList
+    smpl_beta_embed: nn.ModuleList
+    smpl_cam_embed: nn.ModuleList
+    bbox_hand_embed: nn.ModuleList
+    bbox_hand_hw_embed: nn.ModuleList
+    pose_hand_embed: nn.ModuleList
+    pose_hand_hw_embed: nn.ModuleList
+    bbox_face_embed: nn.ModuleList
+    bbox_face_hw_embed: nn.ModuleList
+    pose_face_embed: nn.ModuleList
+    pose_face_hw_embed: nn.ModuleList
+    smpl_hand_pose_embed: nn.ModuleList
+    smpl_expr_embed: nn.ModuleList
+    smpl_jaw_embed: nn.ModuleList
+
+    def __init__(self, body_model: SmplxLayer) -> None:
         super().__init__()
         self.transformer = Transformer()
         self.label_enc = nn.Embedding(101, D)  # denoising-training label embedding; unused here
@@ -72,8 +93,9 @@ class AiOS(nn.Module):
         self.backbone = nn.Sequential(Backbone(), PositionEmbeddingSineHW())
         # NHWC convolutions are 1.1-1.5x faster on CPU (oneDNN); flattening NHWC maps into
         # (B, h*w, C) tokens is then a free view.
-        self.backbone.to(memory_format=torch.channels_last)
-        self.input_proj.to(memory_format=torch.channels_last)
+        # (Module.to's overloads in torch's annotations omit its documented memory_format form)
+        self.backbone.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.input_proj.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         for name, heads in build_head_lists().items():
             setattr(self, name, heads)
         for name in DECODER_HEAD_LISTS:
@@ -110,6 +132,7 @@ class AiOS(nn.Module):
 
     def regress(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         """Final-layer SMPL-X heads on token blocks (N, 39, 256) -> ``rotmat`` (N, 53, 3, 3),
-        ``rot6d`` (N, 53, 6), ``pred_smpl_beta``/``pred_smpl_expr`` (N, 10), ``pred_smpl_cam`` (N, 3)."""
+        ``rot6d`` (N, 53, 6), ``pred_smpl_beta``/``pred_smpl_expr`` (N, 10), ``pred_smpl_cam``
+        (N, 3)."""
         out = smplx_predictions(self, 5, tokens[None], WHOLE_BODY_LAYOUT)
         return {k: v[0] for k, v in out.items()}

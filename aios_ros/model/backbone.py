@@ -1,6 +1,7 @@
 """ResNet-50 v1.5 with frozen batch norm (torchvision topology, official parameter names).
 
-Returns the ``layer2``/``layer3``/``layer4`` maps C3 (512 ch, stride 8), C4 (1024, 16), C5 (2048, 32).
+Returns the ``layer2``/``layer3``/``layer4`` maps C3 (512 ch, stride 8), C4 (1024, 16),
+C5 (2048, 32).
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ class FrozenBatchNorm2d(nn.Module):
 
     Buffers ``weight, bias, running_mean, running_var`` (C,); no ``num_batches_tracked``.
     """
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
 
     def __init__(self, num_features: int) -> None:
         super().__init__()
@@ -53,9 +59,10 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
+        out: torch.Tensor = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        return self.relu(self.bn3(self.conv3(out)) + identity)
+        out = self.relu(self.bn3(self.conv3(out)) + identity)
+        return out
 
 
 def _stage(in_ch: int, width: int, blocks: int, stride: int) -> nn.Sequential:
@@ -96,4 +103,5 @@ class Backbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """See :meth:`ResNet50.forward`."""
-        return self.body(x)
+        features: list[torch.Tensor] = self.body(x)
+        return features

@@ -76,7 +76,8 @@ class DecoderLayer(nn.Module):
             memory_padding_mask,
         )
         tgt = self.norm1(tgt + attn)
-        return self.norm3(tgt + self.linear2(self.linear1(tgt).relu_()))
+        tgt = self.norm3(tgt + self.linear2(self.linear1(tgt).relu_()))
+        return tgt
 
 
 def _slot(slot: int) -> slice:
@@ -108,7 +109,8 @@ class DecoderOutput:
     """hs: 6 x (B, N_l, C) normalised layer outputs (N = 900, 900, 2100, 2100, 3900, 3900);
     references: 7 x (B, N, 4) sigmoid-space references, [l] = input of layer l, [6] = after layer 5
     (None unless requested); person_index (B, G): queries kept after layer 1 (descending score);
-    person_scores (B, 900): their selection scores (max class logit, un-normalised layer-1 output)."""
+    person_scores (B, 900): their selection scores (max class logit, un-normalised layer-1
+    output)."""
 
     hs: list[torch.Tensor]
     references: list[torch.Tensor | None]
@@ -122,6 +124,33 @@ class TransformerDecoder(nn.Module):
     The head lists (``bbox_embed``, ``class_embed``, ``pose_embed`` ...) are attached by the
     model (:func:`aios_ros.model.heads.build_head_lists`) as aliases of its own lists.
     """
+
+    # attached by the model (DECODER_HEAD_LISTS)
+    bbox_embed: nn.ModuleList
+    pose_embed: nn.ModuleList
+    pose_hw_embed: nn.ModuleList
+    class_embed: nn.ModuleList
+    bbox_hand_embed: nn.ModuleList
+    bbox_hand_hw_embed: nn.ModuleList
+    pose_hand_embed: nn.ModuleList
+    pose_hand_hw_embed: nn.ModuleList
+    bbox_face_embed: nn.ModuleList
+    bbox_face_hw_embed: nn.ModuleList
+    pose_face_embed: nn.ModuleList
+    pose_face_hw_embed: nn.ModuleList
+    # registered in __init__ by name, per part
+    lhand_box_embed: nn.Embedding
+    rhand_box_embed: nn.Embedding
+    face_box_embed: nn.Embedding
+    hw_lhand_bbox: nn.Embedding
+    hw_rhand_bbox: nn.Embedding
+    hw_face_bbox: nn.Embedding
+    hw_lhand_kps: nn.Embedding
+    hw_rhand_kps: nn.Embedding
+    hw_face_kps: nn.Embedding
+    lhand_keypoint_embed: nn.Embedding
+    rhand_keypoint_embed: nn.Embedding
+    face_keypoint_embed: nn.Embedding
 
     def __init__(self, num_layers: int = 6) -> None:
         super().__init__()
@@ -163,8 +192,10 @@ class TransformerDecoder(nn.Module):
         reference update after layer 5 (only needed for parity records)."""
         ref = ref_unsig.sigmoid()
         ratios = torch.cat((valid_ratios, valid_ratios), -1)[:, None]
-        hs, refs = [], [ref]
-        person_index = person_scores = None
+        hs: list[torch.Tensor] = []
+        refs: list[torch.Tensor | None] = [ref]
+        person_index: torch.Tensor | None = None
+        person_scores: torch.Tensor | None = None
         for lid, layer in enumerate(self.layers):
             ref_in = ref[:, :, None] * ratios
             query_pos = self.ref_point_head(box_sine_embedding(ref_in[:, :, 0]))
@@ -191,14 +222,17 @@ class TransformerDecoder(nn.Module):
             elif lid == 3:
                 tgt, ref = self._expand_hands_face(tgt, ref)
             refs.append(ref)
+        assert person_index is not None and person_scores is not None  # set after layer 1
         return DecoderOutput(hs, refs, person_index, person_scores)
 
     def _refine(
         self, lid: int, tgt: torch.Tensor, ref: torch.Tensor, layout: TokenLayout | None
     ) -> torch.Tensor:
-        """Reference update after layer ``lid``: sigmoid(logit(ref) + delta(tgt)), per token type."""
+        """Reference update after layer ``lid``: sigmoid(logit(ref) + delta(tgt)), per token
+        type."""
         if layout is None:
-            return (self.bbox_embed[lid](tgt) + inverse_sigmoid(ref)).sigmoid()
+            delta: torch.Tensor = self.bbox_embed[lid](tgt)
+            return (delta + inverse_sigmoid(ref)).sigmoid()
         j, k = lid - 2, lid - 4
         B, T = tgt.shape[0], layout.size
         t = tgt.view(B, -1, T, D)
@@ -214,6 +248,7 @@ class TransformerDecoder(nn.Module):
                 (_slot(layout.face_box), *face),
             ]
         else:
+            assert layout.rhand_kps is not None and layout.face_kps is not None  # set together
             hand_kp = (self.pose_hand_embed[k], self.pose_hand_hw_embed[k])
             face_kp = (self.pose_face_embed[k], self.pose_face_hw_embed[k])
             groups += [

@@ -50,7 +50,8 @@ class EncoderLayer(nn.Module):
             src + pos, reference_points, src, spatial_shapes, level_start_index, key_padding_mask
         )
         src = self.norm1(src + attn)
-        return self.norm2(src + feed_forward(src, self.linear1, self.linear2))
+        src = self.norm2(src + feed_forward(src, self.linear1, self.linear2))
+        return src
 
 
 def encoder_reference_points(

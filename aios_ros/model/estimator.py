@@ -36,7 +36,8 @@ BOX_OUTPUTS = tuple(BOX_KEYS.values())  # body, left hand, right hand, face
 
 
 def build_model(config: ModelConfig) -> AiOS:
-    """The AiOS network with the checkpoint's weights (or seeded weights if ``checkpoint`` is '')."""
+    """The AiOS network with the checkpoint's weights
+    (or seeded weights if ``checkpoint`` is '')."""
     if not config.checkpoint:
         LOG.warning(UNTRAINED_WARNING, config.seed)
         model = AiOS(SmplxLayer(smplx_placeholder()))

@@ -9,6 +9,8 @@ layer ``l`` (``j = l - 2``, ``k = l - 4``): ``bbox_embed[l]``, ``class_embed[l]`
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 from torch import nn
 
@@ -80,8 +82,32 @@ def build_head_lists() -> dict[str, nn.ModuleList]:
     }
 
 
+class HeadLists(Protocol):
+    """What holds the head lists of :func:`build_head_lists` as attributes (the model)."""
+
+    bbox_embed: nn.ModuleList
+    class_embed: nn.ModuleList
+    pose_embed: nn.ModuleList
+    pose_hw_embed: nn.ModuleList
+    smpl_pose_embed: nn.ModuleList
+    smpl_beta_embed: nn.ModuleList
+    smpl_cam_embed: nn.ModuleList
+    bbox_hand_embed: nn.ModuleList
+    bbox_hand_hw_embed: nn.ModuleList
+    pose_hand_embed: nn.ModuleList
+    pose_hand_hw_embed: nn.ModuleList
+    bbox_face_embed: nn.ModuleList
+    bbox_face_hw_embed: nn.ModuleList
+    pose_face_embed: nn.ModuleList
+    pose_face_hw_embed: nn.ModuleList
+    smpl_hand_pose_embed: nn.ModuleList
+    smpl_expr_embed: nn.ModuleList
+    smpl_jaw_embed: nn.ModuleList
+
+
 def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
-    """Official ``inverse_sigmoid``: log(x / (1 - x)) with x clamped to [0, 1] and both terms >= eps."""
+    """Official ``inverse_sigmoid``: log(x / (1 - x)) with x clamped to [0, 1] and both
+    terms >= eps."""
     x = x.clamp(min=0, max=1)
     return torch.log(x.clamp(min=eps) / (1 - x).clamp(min=eps))
 
@@ -93,14 +119,15 @@ def _keypoints(xy: torch.Tensor) -> torch.Tensor:
 
 
 def box_and_keypoint_predictions(
-    heads: nn.Module, layer: int, hs: torch.Tensor, ref: torch.Tensor, layout: TokenLayout
+    heads: HeadLists, layer: int, hs: torch.Tensor, ref: torch.Tensor, layout: TokenLayout
 ) -> dict[str, torch.Tensor]:
     """Boxes, logits and keypoints of decoder layer ``layer`` >= 2.
 
     hs (B, G, T, C): normalised decoder output; ref (B, G, T, 4): reference input to the layer
     (sigmoid space). Returns ``pred_logits`` (B, G, 2), ``pred_boxes``/``pred_{l,r}hand_boxes``/
     ``pred_face_boxes`` (B, G, 4) cxcywh normalised to the valid image, ``pred_keypoints``
-    (B, G, 51) and, in the whole-body stage, ``pred_{l,r}hand_keypoints``/``pred_face_keypoints`` (B, G, 18).
+    (B, G, 51) and, in the whole-body stage, ``pred_{l,r}hand_keypoints``/``pred_face_keypoints``
+    (B, G, 18).
     """
     j = layer - 2
     ref_unsig = inverse_sigmoid(ref)
@@ -122,6 +149,7 @@ def box_and_keypoint_predictions(
         delta = torch.cat((xy_mlp(h)[..., :2], wh_mlp(h)), dim=-1)
         out[f'pred_{name}_boxes'] = (ref_unsig[:, :, slot] + delta).sigmoid()
     if layout.lhand_kps is not None:
+        assert layout.rhand_kps is not None and layout.face_kps is not None  # all set together
         k = layer - 4
         for name, slots, mlp in (
             ('lhand', layout.lhand_kps, heads.pose_hand_embed[k]),
@@ -159,6 +187,7 @@ def smplx_feature_slots(layout: TokenLayout) -> dict[str, list[int]]:
             'face': [layout.face_box],
         }
     lo = layout
+    assert lo.lhand_kps is not None and lo.rhand_kps is not None and lo.face_kps is not None
     return {
         'body': _slots(lo.body_box, lo.body_kps, lo.lhand_box, lo.rhand_box, lo.face_box),
         'lhand': _slots(lo.body_box, lo.lhand_box, lo.lhand_kps, lo.rhand_box),
@@ -168,7 +197,7 @@ def smplx_feature_slots(layout: TokenLayout) -> dict[str, list[int]]:
 
 
 def smplx_predictions(
-    heads: nn.Module, layer: int, hs: torch.Tensor, layout: TokenLayout
+    heads: HeadLists, layer: int, hs: torch.Tensor, layout: TokenLayout
 ) -> dict[str, torch.Tensor]:
     """SMPL-X parameters of decoder layer ``layer`` >= 2 from normalised tokens hs (B, G, T, C).
 

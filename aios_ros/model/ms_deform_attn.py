@@ -300,10 +300,11 @@ class MSDeformAttn(nn.Module):
         ----------
         query : (B, Lq, C).
         reference_points : (B, Lq, L, 2) normalised (x, y) in [0, 1] of each level, or
-            (B, Lq, L, 4) boxes (cx, cy, w, h); for boxes the offsets are scaled by w,h * 0.5 / n_points.
+            (B, Lq, L, 4) boxes (cx, cy, w, h); for boxes the offsets are scaled by
+            w,h * 0.5 / n_points.
         input_flatten : (B, S, C) values, levels flattened row-major and concatenated.
-        input_spatial_shapes : (L, 2) int64 (h, w) per level (a CPU tensor or a list of pairs keeps the
-            call free of device synchronisation, as CUDA-graph capture requires).
+        input_spatial_shapes : (L, 2) int64 (h, w) per level (a CPU tensor or a list of pairs
+            keeps the call free of device synchronisation, as CUDA-graph capture requires).
         input_level_start_index : (L,) int64 first token of each level (implied by the shapes;
             kept for the official signature).
         input_padding_mask : (B, S) bool, True on padded tokens (their values count as 0), or None.
@@ -328,4 +329,5 @@ class MSDeformAttn(nn.Module):
         wh_full = _level_constants(shapes, heads, points, offsets.device)['wh_full']
         locations = _sampling_locations(offsets, reference_points.float(), wh_full)
         out = self.core(value, shapes, locations, attn)
-        return self.output_proj(out)
+        output: torch.Tensor = self.output_proj(out)
+        return output

@@ -77,4 +77,5 @@ def person_self_attention(
     p_own = probs[..., :t].reshape(b, heads, groups, -1, t).transpose(1, 2)
     box_out = (p_own @ v).transpose(1, 2).reshape(b, heads, -1, d) + probs[..., t:] @ v_all
     out[:, :, :, box] = box_out.view(b, heads, groups, -1, d).transpose(1, 2)
-    return mha.out_proj(out.permute(0, 1, 3, 2, 4).reshape(b, n, c))
+    attn_output: torch.Tensor = mha.out_proj(out.permute(0, 1, 3, 2, 4).reshape(b, n, c))
+    return attn_output

@@ -35,7 +35,8 @@ class PositionEmbeddingSineHW(nn.Module):
         self.temperature_w = temperature_w
 
     def forward(self, mask: torch.Tensor) -> torch.Tensor:
-        """mask (B, H, W) bool, True on padding -> (B, 2*num_pos_feats, H, W) float32, [pos_y, pos_x]."""
+        """mask (B, H, W) bool, True on padding -> (B, 2*num_pos_feats, H, W) float32,
+        [pos_y, pos_x]."""
         not_mask = ~mask
         y = not_mask.cumsum(1, dtype=torch.float32)
         x = not_mask.cumsum(2, dtype=torch.float32)

@@ -7,6 +7,8 @@ to ``target_sizes``; projections use the network-input camera of :mod:`aios_ros.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from aios_ros.geometry.rotations import rotmat_to_axis_angle
@@ -51,7 +53,8 @@ def scale_boxes(boxes: torch.Tensor, size_hw: torch.Tensor) -> torch.Tensor:
 
 
 def fullpose(rotmat: torch.Tensor) -> torch.Tensor:
-    """(..., 53, 3, 3) -> (..., 159) official axis-angle [root, body 21, lhand 15, rhand 15, jaw]."""
+    """(..., 53, 3, 3) -> (..., 159) official axis-angle
+    [root, body 21, lhand 15, rhand 15, jaw]."""
     return rotmat_to_axis_angle(rotmat).flatten(-2)
 
 
@@ -60,7 +63,7 @@ def postprocess(
     target_sizes: torch.Tensor,
     img_shape: torch.Tensor,
     num_select: int = NUM_SELECT,
-) -> list[dict[str, torch.Tensor]]:
+) -> list[dict[str, torch.Tensor | int]]:
     """Official per-image results for a batch of model outputs.
 
     out: ``pred_logits`` (B, G, 2), ``pred_boxes``/``pred_{l,r}hand_boxes``/``pred_face_boxes``
@@ -74,10 +77,10 @@ def postprocess(
     ``smplx_joint_proj`` (k, J, 2), ``smpl_verts`` (k, V, 3), ``img_shape``, ``image_idx``.
     """
     scores, query, labels, _ = top_scores(out['pred_logits'], num_select)
-    results = []
+    results: list[dict[str, torch.Tensor | int]] = []
     for b in range(out['pred_logits'].shape[0]):
         q = query[b]
-        res = {
+        res: dict[str, Any] = {  # tensors, and the int ``image_idx``
             'scores': scores[b],
             'labels': labels[b],
             'keypoints_coco': out['pred_keypoints'][b, :, :34].reshape(-1, 17, 2),

@@ -73,11 +73,12 @@ def _inverse_affine(t: np.ndarray) -> np.ndarray:
 
 def _fixed_point(along: np.ndarray, across: np.ndarray) -> np.ndarray:
     """OpenCV's source position in 1/32 px: (round(across*1024) + 16 + round(along*1024)) >> 5."""
-    return (
+    position: np.ndarray = (
         np.rint(across * 1024).astype(np.int64)[:, None]
         + 16
         + np.rint(along * 1024).astype(np.int64)[None, :]
     ) >> 5
+    return position
 
 
 def warp_scale(image: np.ndarray, img2bb: np.ndarray, oh: int, ow: int) -> np.ndarray:
@@ -100,7 +101,7 @@ def warp_scale(image: np.ndarray, img2bb: np.ndarray, oh: int, ow: int) -> np.nd
     xa, xb = np.clip(x0 + 1, 0, w + 1), np.clip(x0 + 2, 0, w + 1)
     ya, yb = np.clip(y0 + 1, 0, h + 1), np.clip(y0 + 2, 0, h + 1)
     rows = padded[ya] * (32 - fy)[:, None, None] + padded[yb] * fy[:, None, None]
-    out = rows[:, xa] * (32 - fx)[None, :, None] + rows[:, xb] * fx[None, :, None]
+    out: np.ndarray = rows[:, xa] * (32 - fx)[None, :, None] + rows[:, xb] * fx[None, :, None]
     return out / 1024
 
 

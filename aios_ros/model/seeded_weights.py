@@ -57,13 +57,13 @@ class _Draw:
         self.g = torch.Generator(device='cpu')
         self.g.manual_seed(zlib.crc32(name.encode('utf-8')) ^ seed)
 
-    def normal(self, shape, mean: float, std: float) -> torch.Tensor:
+    def normal(self, shape: tuple[int, ...], mean: float, std: float) -> torch.Tensor:
         return torch.randn(shape, generator=self.g, dtype=torch.float64).mul_(std).add_(mean)
 
-    def uniform(self, shape, lo: float, hi: float) -> torch.Tensor:
+    def uniform(self, shape: tuple[int, ...], lo: float, hi: float) -> torch.Tensor:
         return torch.rand(shape, generator=self.g, dtype=torch.float64).mul_(hi - lo).add_(lo)
 
-    def randint(self, high: int, shape) -> torch.Tensor:
+    def randint(self, high: int, shape: tuple[int, ...]) -> torch.Tensor:
         return torch.randint(0, high, shape, generator=self.g, dtype=torch.int64)
 
 
@@ -71,7 +71,9 @@ def _rownorm(x: torch.Tensor) -> torch.Tensor:
     return x / x.sum(dim=-1, keepdim=True)
 
 
-def _smplx_entry(short: str, shape: tuple, d: _Draw, sizes: Mapping[str, int]) -> torch.Tensor:
+def _smplx_entry(
+    short: str, shape: tuple[int, ...], d: _Draw, sizes: Mapping[str, int]
+) -> torch.Tensor:
     """Synthetic SMPL-X arrays (valid indices, rows of weights summing to 1)."""
     nv, nf = sizes['v_template'], sizes['faces_tensor']
     if short in PARAMETER_SHAPES or short in ('left_hand_mean', 'right_hand_mean'):
@@ -106,7 +108,7 @@ def _sampling_offset_grid() -> torch.Tensor:
     return (dirs[:, None, None, :] * points[None, None, :, None]).expand(8, 4, 4, 2).reshape(256)
 
 
-def _draw(name: str, shape: tuple, seed: int, sizes: Mapping[str, int]) -> torch.Tensor:
+def _draw(name: str, shape: tuple[int, ...], seed: int, sizes: Mapping[str, int]) -> torch.Tensor:
     d = _Draw(name, seed)
     if name.startswith('body_model.'):
         return _smplx_entry(name[len('body_model.') :], shape, d, sizes)
@@ -169,7 +171,7 @@ def _derived(
         return torch.tensor(chain, dtype=torch.int64)
     if name == 'body_model.pose_mean':
         hands = [
-            drawn.get(k)
+            drawn[k]
             if k in drawn
             else _draw(k, tuple(reference[k].shape), seed, sizes).to(torch.float32)
             for k in ('body_model.left_hand_mean', 'body_model.right_hand_mean')
@@ -178,7 +180,8 @@ def _derived(
     return _draw(name, tuple(ref.shape), seed, sizes).to(ref.dtype)
 
 
-SMPLX_SHAPES = {  # the official checkpoint's body_model.* shapes (neutral SMPL-X, 10 + 10 components)
+# the official checkpoint's body_model.* shapes (neutral SMPL-X, 10 + 10 components)
+SMPLX_SHAPES = {
     **PARAMETER_SHAPES,
     'shapedirs': (10475, 3, 10),
     'faces_tensor': (20908, 3),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -60,7 +61,7 @@ class Transformer(nn.Module):
         final_reference: bool = False,
     ) -> TransformerOutput:
         """srcs, pos: L x (B, C, h, w); masks: L x (B, h, w) True on padding."""
-        shapes = [tuple(s.shape[-2:]) for s in srcs]
+        shapes = cast('list[tuple[int, int]]', [tuple(s.shape[-2:]) for s in srcs])  # (h, w)
         # Level shapes are host metadata: kept on the CPU they never cost a device sync (a must
         # under CUDA-graph capture); the deformable attention only reads them as ints.
         spatial_shapes = torch.as_tensor(shapes, dtype=torch.long)

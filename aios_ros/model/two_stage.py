@@ -25,7 +25,7 @@ def encoder_proposals(
     (padded, or any coordinate outside (0.01, 0.99)).
     """
     batch = memory.shape[0]
-    proposals = []
+    level_proposals: list[torch.Tensor] = []
     start = 0
     for lvl, (h, w) in enumerate(spatial_shapes):
         mask = padding_mask[:, start : start + h * w].view(batch, h, w)
@@ -40,9 +40,9 @@ def encoder_proposals(
         scale = torch.stack((valid_w, valid_h), 1).view(batch, 1, 1, 2)
         grid = (grid[None].expand(batch, -1, -1, -1) + 0.5) / scale
         wh = torch.ones_like(grid) * 0.05 * (2.0**lvl)
-        proposals.append(torch.cat((grid, wh), -1).view(batch, -1, 4))
+        level_proposals.append(torch.cat((grid, wh), -1).view(batch, -1, 4))
         start += h * w
-    proposals = torch.cat(proposals, 1)
+    proposals = torch.cat(level_proposals, 1)
     usable = ((proposals > 0.01) & (proposals < 0.99)).all(-1, keepdim=True) & ~padding_mask[
         ..., None
     ]

@@ -1,1 +1,3 @@
-
+"""The rclpy camera node: subscriptions, worker threads, publishers, parameters and diagnostics
+around the frame processor.
+"""

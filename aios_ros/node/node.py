@@ -198,7 +198,7 @@ class AiosNode(Node):
             except ImageConversionError as exc:
                 self._stats.bad_input(exc.reason)
                 self._warn_throttled(exc.reason, f'skipped a bad input frame: {exc}')
-            except Exception as exc:  # noqa: BLE001 - one bad frame must not end the node
+            except Exception as exc:  # one bad frame must not end the node
                 self._stats.dropped(error_reason)
                 self._warn_throttled(error_reason, f'frame failed: {type(exc).__name__}: {exc}')
 

@@ -135,7 +135,10 @@ def run_replay(
         with Writer(options.out, version=9, storage_plugin=plugin) as writer:
             cameras = _cameras(options, runtime, topics, reader, writer, store)
             copies = _input_copies(options, reader.connections, writer, store, cameras)
-            _Loop(options, store, cameras, summary, should_stop).run(reader, writer, copies, total)
+            # replay writes the markers of every frame and (unless --no-overlay) the overlay
+            vertices = FrameProcessor.needs_vertices(runtime.settings.node, True, options.overlay)
+            loop = _Loop(options, store, cameras, summary, should_stop, vertices)
+            loop.run(reader, writer, copies, total)
     return summary
 
 
@@ -208,12 +211,10 @@ class _Loop:
         cameras: dict[str, _Camera],
         summary: ReplaySummary,
         should_stop: Callable[[], bool],
+        vertices: bool,
     ) -> None:
         self.options, self.store, self.cameras = options, store, cameras
-        self.summary, self.should_stop = summary, should_stop
-        cfg = next(iter(cameras.values())).outputs.cfg
-        # replay writes markers of every frame and (by default) the overlay
-        self.vertices = FrameProcessor.needs_vertices(cfg, True, options.overlay)
+        self.summary, self.should_stop, self.vertices = summary, should_stop, vertices
 
     def run(self, reader: Reader, writer: Writer, copies: dict[int, Any], total: int) -> None:
         topics = set(self.cameras) | {c.info_topic for c in self.cameras.values() if c.info_topic}

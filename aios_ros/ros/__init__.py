@@ -1,1 +1,3 @@
-"""ROS 2 layer: the camera node and the pure message, marker and image converters it uses."""
+"""ROS message conversions without a node: SmplxBody messages, RViz markers, images, QoS profiles
+and rosbag2 serialization.
+"""

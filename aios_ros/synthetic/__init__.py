@@ -1,1 +1,3 @@
-"""The bundled synthetic sample: a scripted multi-person scene rendered into a rosbag2."""
+"""Everything made up, and nothing else: the SMPL-X-format stand-in model, the bundled sample, the
+temporal scenes and noisy detections, the stand-in token heads.
+"""

@@ -3,8 +3,8 @@
 Noise model (all deterministic in the seed):
 
 * pose: every joint rotation is perturbed by Exp(bias + white): a slow per-person bias (noise
-  low-passed below 0.3 Hz: systematic error no smoother can remove) and per-frame white jitter, sized
-  so that the per-frame stream has an acceleration error of 25-30 mm/frame^2;
+  low-passed below 0.3 Hz: systematic error no smoother can remove) and per-frame white jitter,
+  sized so that the per-frame stream has an acceleration error of 25-30 mm/frame^2;
 * betas: per-person bias + per-frame noise; translation: x, y and depth (~z^2) noise;
 * boxes: GT boxes (projected joints) with jitter proportional to the box height;
 * scores: per-person level + noise; people mostly hidden behind a nearer person drop out, partly

@@ -22,8 +22,9 @@ class Part:
     center: (3,) metres. axis: (3,) unit vector along the bone. side: (3,) unit vector orthogonal to
     ``axis`` (first cross-section direction). half_length: semi-axis along ``axis`` (m).
     radii: semi-axes along ``side`` and ``axis x side`` (m). profile: exponent of ``sin(theta)``
-    (1 = ellipsoid, < 1 = fuller, capsule-like). joints: SMPL-X joints allowed to skin it, owner first.
-    density: relative vertex density (SMPL-X is much denser on the face and hands than elsewhere).
+    (1 = ellipsoid, < 1 = fuller, capsule-like). joints: SMPL-X joints allowed to skin it, owner
+    first. density: relative vertex density (SMPL-X is much denser on the face and hands than
+    elsewhere).
     """
 
     name: str
@@ -64,7 +65,10 @@ def _ring_sizes(n_ring_vertices: int) -> np.ndarray:
 def _zipper(ring_a: np.ndarray, phi_a: np.ndarray, ring_b: np.ndarray, phi_b: np.ndarray) -> list:
     """Triangles between two closed rings (vertex ids with increasing azimuths in [0, 2 pi))."""
     m, n = len(ring_a), len(ring_b)
-    unwrap = lambda phi, i: phi[i % len(phi)] + 2 * np.pi * (i // len(phi))  # noqa: E731
+
+    def unwrap(phi, i):
+        return phi[i % len(phi)] + 2 * np.pi * (i // len(phi))
+
     tris, i, j = [], 0, 0
     while i < m or j < n:
         if j == n or (i < m and unwrap(phi_a, i + 1) <= unwrap(phi_b, j + 1)):
@@ -121,7 +125,8 @@ def mesh_part(part: Part, n_vertices: int, first_index: int) -> tuple[np.ndarray
 
 
 def _orient_outward(verts: np.ndarray, faces: np.ndarray, center: np.ndarray) -> None:
-    """Flip (in place) triangles whose normal points towards the part centre (parts are star-shaped)."""
+    """Flip (in place) triangles whose normal points towards the part centre (parts are
+    star-shaped)."""
     a, b, c = verts[faces[:, 0]], verts[faces[:, 1]], verts[faces[:, 2]]
     normal = np.cross(b - a, c - a)
     inward = np.einsum('ij,ij->i', normal, (a + b + c) / 3 - center) < 0

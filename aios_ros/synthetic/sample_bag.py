@@ -1,5 +1,5 @@
-"""The bundled sample: the scripted scene (sample_scene.py) rendered with the project's overlay renderer and store it as a
-rosbag2 (CompressedImage JPEG + CameraInfo) plus a ground-truth .npz.
+"""The bundled sample: the scripted scene (sample_scene.py) rendered with the project's overlay
+renderer and store it as a rosbag2 (CompressedImage JPEG + CameraInfo) plus a ground-truth .npz.
 
 Output folder layout::
 

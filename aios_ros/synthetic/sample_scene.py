@@ -78,7 +78,10 @@ def walking_pose(phase: float, heading_xz: np.ndarray, speed_mps: float) -> np.n
     ).as_matrix()
     amp = np.radians(12 + 25 * min(speed_mps, 1.5))
     s = np.sin(phase)
-    rx = lambda a: Rotation.from_euler('x', a).as_matrix()  # noqa: E731
+
+    def rx(a):
+        return Rotation.from_euler('x', a).as_matrix()
+
     rot[L_HIP], rot[R_HIP] = rx(-amp * s), rx(amp * s)
     # The knee bends most while its leg swings forward.
     rot[L_KNEE] = rx(np.radians(8) + amp * max(0.0, np.cos(phase)) * 1.4)

@@ -1,78 +1,17 @@
 """Rest-pose skeleton and body-part layout of the synthetic SMPL-X model.
 
-Frame: SMPL-X body frame, metres; +y up, +x towards the body's LEFT side, +z forward (the face looks
-along +z). Rest pose = the SMPL-X T-pose (arms horizontal, flat hands). The proportions are those of a
-~1.71 m adult; the numbers are hand-placed, not taken from the real SMPL-X model.
+Frame: SMPL-X body frame, metres; +y up, +x towards the body's LEFT side, +z forward (the face
+looks along +z). Rest pose = the SMPL-X T-pose (arms horizontal, flat hands). The proportions are
+those of a ~1.71 m adult; the numbers are hand-placed, not taken from the real SMPL-X model.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from aios_ros.core.smplx import NUM_SKELETON_JOINTS as NUM_JOINTS
+from aios_ros.core.smplx import SMPLX_PARENTS
 from aios_ros.synthetic.mesh import Part
-
-# Parent of each of the 55 SMPL-X joints (order of smplx.joint_names.JOINT_NAMES[:55]).
-SMPLX_PARENTS = np.array(
-    [
-        -1,
-        0,
-        0,
-        0,
-        1,
-        2,
-        3,
-        4,
-        5,
-        6,
-        7,
-        8,
-        9,
-        9,
-        9,
-        12,
-        13,
-        14,
-        16,
-        17,
-        18,
-        19,
-        15,
-        15,
-        15,
-        20,
-        25,
-        26,
-        20,
-        28,
-        29,
-        20,
-        31,
-        32,
-        20,
-        34,
-        35,
-        20,
-        37,
-        38,
-        21,
-        40,
-        41,
-        21,
-        43,
-        44,
-        21,
-        46,
-        47,
-        21,
-        49,
-        50,
-        21,
-        52,
-        53,
-    ],
-    dtype=np.int64,
-)
-NUM_JOINTS = 55
 
 # Left-side / central joints 0..24 (right side = mirror in x).
 _BODY = {
@@ -94,8 +33,8 @@ _BODY = {
     23: (0.032, 0.335, 0.085),
 }
 _MIRROR = {2: 1, 5: 4, 8: 7, 11: 10, 14: 13, 17: 16, 19: 18, 21: 20, 24: 23}
-# Fingers in SMPL-X order (index, middle, pinky, ring, thumb): base offset from the wrist, direction,
-# segment lengths (base->2, 2->3, 3->tip), radius. Left hand; the right hand is mirrored.
+# Fingers in SMPL-X order (index, middle, pinky, ring, thumb): base offset from the wrist,
+# direction, segment lengths (base->2, 2->3, 3->tip), radius. Left hand; the right hand is mirrored.
 _FINGERS = (
     ((0.092, 0.0, 0.026), (1.0, 0.0, 0.05), (0.036, 0.023, 0.021), 0.0095),
     ((0.097, 0.0, 0.004), (1.0, 0.0, 0.0), (0.040, 0.026, 0.022), 0.0100),

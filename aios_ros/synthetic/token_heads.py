@@ -43,7 +43,8 @@ class LinearTokenCodec:
         return tokens.reshape(-1, TOKENS_PER_PERSON, TOKEN_DIM).astype(np.float16)
 
     def regress(self, tokens: np.ndarray) -> dict[str, np.ndarray]:
-        """Estimator.regress contract: tokens (N, 39, 256) -> pose, betas, expression, cam (N, 3)."""
+        """Estimator.regress contract: tokens (N, 39, 256) -> pose, betas, expression,
+        cam (N, 3)."""
         flat = tokens.reshape(len(tokens), -1).astype(np.float32)
         code = (flat @ self._basis) / self._scale
         pose = project_to_so3(code[:, :_POSE_DIM].reshape(-1, NUM_POSE_JOINTS, 3, 3))

@@ -14,15 +14,19 @@ INFEASIBLE = 1e5
 
 
 def mahalanobis(mean: np.ndarray, cov: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Mahalanobis distance of points (N, 3) from each of M Gaussians mean (M, 3), cov (M, 3, 3)."""
+    """Mahalanobis distance of points (N, 3) from each of M Gaussians mean (M, 3),
+    cov (M, 3, 3)."""
     diff = points[None, :, :] - mean[:, None, :]
     sol = diff @ np.linalg.inv(cov)  # cov is symmetric: (cov^-1 diff)^T = diff^T cov^-1
-    return np.sqrt(np.maximum(np.sum(diff * sol, axis=-1), 0.0))
+    distance: np.ndarray = np.sqrt(np.maximum(np.sum(diff * sol, axis=-1), 0.0))
+    return distance
 
 
 def combine(terms: list[tuple[float, np.ndarray | None]]) -> np.ndarray:
-    """Weighted mean of (weight, cost (M, N) with NaN = unavailable) terms; None terms are skipped."""
-    num = den = 0.0
+    """Weighted mean of (weight, cost (M, N) with NaN = unavailable) terms; None terms are
+    skipped."""
+    num: float | np.ndarray = 0.0
+    den: float | np.ndarray = 0.0
     for weight, cost in terms:
         if cost is None or weight <= 0.0:
             continue

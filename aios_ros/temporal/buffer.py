@@ -57,7 +57,7 @@ class IdentityBuffers:
         self._has_tokens = np.zeros((0, capacity), bool)
         self._next = np.zeros(0, np.int64)  # ring position of each row's next entry
         self._newest = np.zeros(0)
-        self._data = {
+        self._data: dict[str, np.ndarray] = {
             k: np.zeros((0, capacity) + shape, dt)
             for k, (shape, dt) in FIELDS.items()
             if k != 'tokens'

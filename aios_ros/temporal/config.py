@@ -14,7 +14,7 @@ from aios_ros.core.config import param
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """ByteTrack-style association with 3D, shape and token cues (TRACKING.md section 3)."""
+    """ByteTrack-style association with 3D, shape and token cues (docs/temporal.md §2)."""
 
     high_score: float = param(0.5, 'stage 1 uses people at or above this score')
     low_score: float = param(0.1, 'stage 2 uses candidates in [low_score, high_score)')
@@ -64,7 +64,7 @@ class TrackerConfig:
 
 @dataclass(frozen=True)
 class FusionConfig:
-    """Similarity- and recency-weighted averaging (TEMPORAL_DESIGN.md section 4)."""
+    """Similarity- and recency-weighted averaging (docs/temporal.md §4)."""
 
     mode: Literal['params', 'tokens', 'off'] = param(
         'params',
@@ -122,7 +122,7 @@ def _one_euro(min_cutoff: float, beta: float) -> OneEuroConfig:
 
 @dataclass(frozen=True)
 class StreamFilterConfig:
-    """Causal output filters of one stream, per joint group (TEMPORAL_DESIGN.md section 8.1).
+    """Causal output filters of one stream, per joint group (docs/temporal.md §8.1).
 
     Defaults are calibrated on the synthetic evaluation (``eval_temporal``): the raw stream's
     filters remove ~60 % of the per-frame acceleration error at no MPJPE cost.

@@ -1,4 +1,4 @@
-"""Short dropouts of an identity filled in the fused stream (docs/temporal.md, "Dropouts").
+"""Short dropouts of an identity filled in the fused stream (docs/temporal.md §5.4).
 
 A confirmed identity that is seen again after missing at most ``fusion.fill_gap_frames`` frames
 is interpolated into those frames while they still wait in the fused stream's queue: SLERP of
@@ -8,7 +8,7 @@ enters the ring buffers, and the raw stream never invents anyone.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Protocol, Sequence, overload
 
 import numpy as np
 
@@ -42,6 +42,7 @@ class DropoutFiller:
         frame not included)."""
         max_gap = min(self.max_gap_frames, len(queue))
         self._frames += 1
+        assert people.track_ids is not None and people.track_states is not None  # tracked people
         states = people.track_states.tolist()
         for i, tid in enumerate(people.track_ids.tolist()):
             last = self._last_seen.get(tid)
@@ -64,11 +65,16 @@ def _interpolate(a: Bodies, i: int, b: Bodies, j: int, alpha: float) -> Bodies:
     pose by SLERP per joint, the other continuous quantities linearly, betas and identity from
     ``b``, tokens from the nearer of the two, score the lower one, state COASTING."""
 
+    @overload
+    def lerp(x: np.ndarray, y: np.ndarray) -> np.ndarray: ...
+    @overload
+    def lerp(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None: ...
     def lerp(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
         return (
             None if x is None or y is None else ((1 - alpha) * x[i : i + 1] + alpha * y[j : j + 1])
         )
 
+    assert b.track_ids is not None  # tracked people
     pose_a = a.pose[i].astype(np.float64)
     pose = pose_a @ exp_map(alpha * log_map(np.swapaxes(pose_a, -1, -2) @ b.pose[j]))
     tokens = (

@@ -20,7 +20,7 @@ from aios_ros.temporal.slots import Slots
 
 
 def _alpha(cutoff_hz: np.ndarray, dt: np.ndarray) -> np.ndarray:
-    r = 2.0 * np.pi * cutoff_hz * dt
+    r: np.ndarray = 2.0 * np.pi * cutoff_hz * dt
     return r / (1.0 + r)
 
 
@@ -98,7 +98,8 @@ class PoseSmoother:
     def apply(
         self, keys: list[tuple[str, int]], pose: np.ndarray, stamps: np.ndarray
     ) -> np.ndarray:
-        """Filter pose (N, 53, 3, 3) of ``keys`` (N ``(stream, track id)``) taken at ``stamps`` (N,) s.
+        """Filter pose (N, 53, 3, 3) of ``keys`` (N ``(stream, track id)``) taken at ``stamps``
+        (N,) s.
 
         A new key (or one whose previous sample is not older) starts from its measurement.
         """

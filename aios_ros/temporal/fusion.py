@@ -1,4 +1,4 @@
-"""STAF-style temporal fusion over per-identity windows (TEMPORAL_DESIGN.md section 4).
+"""STAF-style temporal fusion over per-identity windows (docs/temporal.md §4).
 
 Weights (SRWA) for entry j of a window around the target stamp t*:
 
@@ -31,8 +31,9 @@ from aios_ros.geometry.so3 import angle_from_trace, chordal_mean, geodesic_angle
 from aios_ros.temporal.buffer import Windows
 from aios_ros.temporal.config import FusionConfig
 
-# Token slots fused as one block per part (TEMPORAL_DESIGN.md section 1): the part's box and
+# Token slots fused as one block per part (docs/temporal.md §1): the part's box and
 # keypoint tokens plus the body box; the body block also holds the hand and face boxes.
+assert _L.lhand_kps is not None and _L.rhand_kps is not None and _L.face_kps is not None
 BODY_TOKENS = np.array([_L.body_box, *_L.body_kps, _L.lhand_box, _L.rhand_box, _L.face_box])
 HAND_TOKENS = np.array([_L.body_box, _L.lhand_box, _L.rhand_box, *_L.lhand_kps, *_L.rhand_kps])
 FACE_TOKENS = np.array([_L.body_box, _L.face_box, *_L.face_kps])
@@ -75,7 +76,7 @@ def srwa_weights(
     Leading axes batch several weightings of the same windows (e.g. one per joint group); sigma
     broadcasts against them, e.g. (G, 1, 1) for G groups.
     """
-    w = score * np.exp(-0.5 * (dt / sigma) ** 2) * valid
+    w: np.ndarray = score * np.exp(-0.5 * (dt / sigma) ** 2) * valid
     if sim is not None:
         w = w * np.exp((sim - 1.0) / tau) * (sim >= s_min)
     rows = np.arange(w.shape[-2])
@@ -159,6 +160,7 @@ class Fuser:
         ):
             w = self._weights(pad, dt, target, _token_similarity(tokens, target, block), sigma)
             fused.append(np.einsum('nk,nktd->ntd', w.astype(np.float32), tokens))
+        assert self._regress is not None  # mode 'tokens' requires it (__init__)
         out = self._regress(np.concatenate(fused, axis=0))
         pose = result.pose.copy()
         pose[:, 1:22] = out['pose'][:n, 1:22]
@@ -188,7 +190,8 @@ class Fuser:
 def _pose_similarity(angle: np.ndarray, joints: slice) -> np.ndarray:
     """cos(mean geodesic angle over ``joints``) of each entry to the target pose (N, K), from
     the angle (radians) between each entry and the target per joint (N, K, 53)."""
-    return np.cos(angle[:, :, joints].mean(axis=-1))
+    similarity: np.ndarray = np.cos(angle[:, :, joints].mean(axis=-1))
+    return similarity
 
 
 def _token_similarity(tokens: np.ndarray, target: np.ndarray, block: np.ndarray) -> np.ndarray:
@@ -196,4 +199,5 @@ def _token_similarity(tokens: np.ndarray, target: np.ndarray, block: np.ndarray)
     flat = tokens[:, :, block].reshape(tokens.shape[0], tokens.shape[1], -1)
     flat = flat / np.maximum(np.linalg.norm(flat, axis=-1, keepdims=True), 1e-6)
     ref = flat[np.arange(len(flat)), target]
-    return np.einsum('nkd,nd->nk', flat, ref)
+    similarity: np.ndarray = np.einsum('nkd,nd->nk', flat, ref)
+    return similarity

@@ -3,7 +3,7 @@
 State (14,): [x, y, z, cx, cy, w, h, and their velocities]; x, y, z metres in the camera optical
 frame, cx, cy, w, h pixels (box centre and size). Time steps come from frame stamps. The same
 filter gives the motion prediction for association, the coasting prediction and the causal
-translation output (TEMPORAL_DESIGN.md section 8.2, TRACKING.md section 3.1).
+translation output (docs/temporal.md §2.3, §8.2).
 
 filterpy's functional ``predict``/``update`` run on the per-track state (the same equations as
 its ``KalmanFilter`` class, without the per-call bookkeeping); the transition matrix and the

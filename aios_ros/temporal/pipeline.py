@@ -1,6 +1,6 @@
 """Per-frame pipeline: estimator -> tracker -> ring buffers -> fusion -> output filters.
 
-Two output streams per input frame (TEMPORAL_DESIGN.md section 5):
+Two output streams per input frame (docs/temporal.md §5):
 
 * ``raw``: this frame's people (lag 0) with causal filters only (One-Euro on SO(3), the tracker's
   translation Kalman, per-track betas mean);
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 
@@ -129,16 +130,19 @@ class Pipeline:
         raw, fused = self._finish(
             [('raw', current, people.pose), self._fuse(target)], with_vertices
         )
-        fused_frame = None if target is None else StreamFrame(target.key, fused)
-        return PipelineOutput(StreamFrame(key, raw), fused_frame, self.lag_frames)
+        # _finish gives None only for a None part: raw is never None, fused not when target isn't
+        fused_frame = None if target is None else StreamFrame(target.key, cast(Bodies, fused))
+        return PipelineOutput(StreamFrame(key, cast(Bodies, raw)), fused_frame, self.lag_frames)
 
     def flush(self, with_vertices: bool = False) -> list[StreamFrame]:
         """Fused frames still queued (end of stream), oldest first; the queue is left empty."""
         out = []
         while self._queue:
             target = self._queue.popleft()
-            out.append(
-                StreamFrame(target.key, self._finish([self._fuse(target)], with_vertices)[0])
+            out.append(  # the part of a queued frame is never None
+                StreamFrame(
+                    target.key, cast(Bodies, self._finish([self._fuse(target)], with_vertices)[0])
+                )
             )
         return out
 
@@ -154,6 +158,7 @@ class Pipeline:
         people = p.bodies
         if not len(people) or self.config.fusion.mode == 'off':
             return 'fused', p, people.pose
+        assert people.track_ids is not None  # queued people are tracked
         windows = self._buffers.windows(
             people.track_ids, p.stamp - self.config.fusion.history_s, np.inf, FUSED_FIELDS
         )
@@ -174,7 +179,11 @@ class Pipeline:
         if parts_:
             pose = np.concatenate([p[2] for p in parts_]).astype(np.float64)
             if self.config.filters.enabled:
-                keys = [(name, int(t)) for name, f, _ in parts_ for t in f.bodies.track_ids]
+                keys = [
+                    (name, int(t))
+                    for name, f, _ in parts_
+                    for t in cast(np.ndarray, f.bodies.track_ids)  # tracked people
+                ]
                 stamps = np.concatenate([np.full(len(f.bodies), f.stamp) for _, f, _ in parts_])
                 pose = self._smoother.apply(keys, pose, stamps)
             pose = pose.astype(np.float32)
@@ -213,14 +222,15 @@ def _entries(bodies: Bodies, rows: np.ndarray) -> dict[str, np.ndarray | None]:
     }
 
 
-def _window_of_one(windows: Windows, i: int, people: Bodies, stamp: float) -> None:
+def _window_of_one(windows: Windows, i: int | np.integer, people: Bodies, stamp: float) -> None:
     """Make row ``i`` of ``windows`` a window holding only person ``i`` taken at ``stamp``: the
     identity was reset after that frame, so there is nothing to fuse it with."""
     windows.valid[i] = 0.0
     windows.valid[i, 0], windows.stamps[i, 0], windows.target[i] = 1.0, stamp, 0
     entry = _entries(people, np.array([i]))
     for key, values in list(windows.data.items()):
-        if entry[key] is None:  # tokens: no longer available for every window
+        new = entry[key]
+        if new is None:  # tokens: no longer available for every window
             del windows.data[key]
         else:
-            values[i, 0] = entry[key][0]
+            values[i, 0] = new[0]

@@ -19,7 +19,7 @@ Per frame (stamps in seconds, no other clock):
    confirmed tracks coast and are deleted max_age_s after their last match.
 
 A track matched after a gap longer than coast_s, or at a cost above switch_cut_ratio times its
-stage's threshold (a suspected identity switch, TEMPORAL_DESIGN.md section 6), is reported as
+stage's threshold (a suspected identity switch, docs/temporal.md §6), is reported as
 restarted: the pipeline then clears its fusion window and output filters.
 """
 
@@ -156,7 +156,8 @@ class Tracker:
         ) -> list[tuple[Track, int, float]]:
             if cost is None or not group or len(dets) == 0:
                 return []
-            sub = cost[np.ix_([rows[t.track_id] for t in group], np.searchsorted(cands, dets))]
+            # numpy's annotations of ix_ do not allow mixing a list and an array (numpy does)
+            sub = cost[np.ix_([rows[t.track_id] for t in group], np.searchsorted(cands, dets))]  # type: ignore[misc]
             return [(group[r], int(dets[k]), sub[r, k] / thr) for r, k in assoc.match(sub, thr)]
 
         def free_tracks(group: list[Track]) -> list[Track]:
@@ -206,7 +207,8 @@ class Tracker:
         """min(1, |betas mean - betas| / shape_scale); 1 (saturated) also gates the pair out."""
         mean = np.stack([t.betas_mean for t in tracks])
         dist = np.linalg.norm(mean[:, None] - betas[None].astype(np.float64), axis=-1)
-        return np.minimum(dist / self.cfg.shape_scale, 1.0)
+        cost: np.ndarray = np.minimum(dist / self.cfg.shape_scale, 1.0)
+        return cost
 
     def _apply_match(self, track: Track, frame: _Frame, d: int, seeded: bool = False) -> None:
         """Fold detection ``d`` into ``track``; ``seeded``: its motion filter already holds it."""
@@ -252,13 +254,14 @@ class Tracker:
             [self.cfg.d0_m + self.cfg.speed_mps * (frame.stamp - t.last_seen) for t in candidates]
         )
         dist = np.linalg.norm(pred[:, None] - frame.z[dets, :3][None], axis=-1)
+        shape_cost = self._shape_cost(candidates, frame.bodies.betas[dets])
         terms = [
-            (self.cfg.w_shape, self._shape_cost(candidates, frame.bodies.betas[dets])),
+            (self.cfg.w_shape, shape_cost),
             (self.cfg.w_app, _appearance_cost(candidates, frame.emb, dets)),
         ]
         if all(w <= 0 or c is None for w, c in terms):
             return []  # no identity cue: the 3D radius alone would guess
-        gated = (dist > radius[:, None]) | (terms[0][1] >= 1.0)
+        gated = (dist > radius[:, None]) | (shape_cost >= 1.0)
         cost = np.where(gated, assoc.INFEASIBLE, assoc.combine(terms))
         return [
             (candidates[r], int(dets[c]), cost[r, c] / self.cfg.reid_cost)
@@ -300,7 +303,8 @@ def _embeddings(bodies: Bodies) -> np.ndarray | None:
     if bodies.tokens is None:
         return None
     e = bodies.tokens[:, 0, :].astype(np.float64)
-    return e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
+    unit: np.ndarray = e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
+    return unit
 
 
 def _appearance_cost(

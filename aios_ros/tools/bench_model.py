@@ -1,4 +1,5 @@
-"""``python -m aios_ros.tools.bench_model``: the developer benchmark in ``benchmarks/model_speed.py``.
+"""``python -m aios_ros.tools.bench_model``: the developer benchmark in
+``benchmarks/model_speed.py``.
 
 Benchmarks are not installed with the package; run them from the source tree (``. ./env.sh``).
 """

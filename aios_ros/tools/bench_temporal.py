@@ -1,4 +1,5 @@
-"""``python -m aios_ros.tools.bench_temporal``: the developer benchmark in ``benchmarks/temporal_speed.py``.
+"""``python -m aios_ros.tools.bench_temporal``: the developer benchmark in
+``benchmarks/temporal_speed.py``.
 
 Benchmarks are not installed with the package; run them from the source tree (``. ./env.sh``).
 """

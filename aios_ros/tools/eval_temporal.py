@@ -1,4 +1,5 @@
-"""``python -m aios_ros.tools.eval_temporal``: the developer benchmark in ``benchmarks/temporal_eval.py``.
+"""``python -m aios_ros.tools.eval_temporal``: the developer benchmark in
+``benchmarks/temporal_eval.py``.
 
 Benchmarks are not installed with the package; run them from the source tree (``. ./env.sh``).
 """

@@ -58,7 +58,8 @@ def test_matches_layer_plus_translation(body, small_layer):
 
 
 def test_identity_pose_keeps_the_smplx_rest_frame(body):
-    """Identity rotations: body frame unchanged (+y up; AiOS puts the camera flip in global_orient)."""
+    """Identity rotations: body frame unchanged (+y up; AiOS puts the camera flip in
+    global_orient)."""
     pose = np.tile(np.eye(3, dtype=np.float32), (1, 53, 1, 1))
     z = np.zeros((1, 10), np.float32)
     joints, _ = body.joints_and_vertices(pose, z, z, np.array([[0, 0, 5.0]], np.float32), False)
@@ -93,5 +94,8 @@ def test_decimate_faces(body):
     np.testing.assert_array_equal(decimate_faces(faces, len(faces)), faces)
     # every body part keeps some surface: the kept triangles still span the whole body
     v = body.layer.v_template.numpy()
-    extent = lambda f: np.ptp(v[np.unique(f)], axis=0)  # noqa: E731
+
+    def extent(f):
+        return np.ptp(v[np.unique(f)], axis=0)
+
     np.testing.assert_allclose(extent(small), extent(faces), rtol=0.1)

@@ -24,7 +24,8 @@ def test_chordal_mean_of_plus_minus_179_deg_is_180_deg():
 
 
 def test_weighted_chordal_mean_about_one_axis():
-    # M = 0.75 I + 0.25 Rz(90): its xy block is [[0.75, -0.25], [0.25, 0.75]] -> angle atan2(0.25, 0.75).
+    # M = 0.75 I + 0.25 Rz(90): its xy block is [[0.75, -0.25], [0.25, 0.75]]
+    # -> angle atan2(0.25, 0.75).
     rots = rotation_about(Z, np.deg2rad([0.0, 90.0]))
     mean = chordal_mean(rots, np.array([3.0, 1.0]))
     np.testing.assert_allclose(mean, rotation_about(Z, np.arctan2(0.25, 0.75)), atol=1e-12)

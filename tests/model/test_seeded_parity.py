@@ -77,7 +77,8 @@ def test_end_to_end_record_matches_official(seeded_record, official_record, seed
 
 
 def test_padded_batch_matches_single_images(seeded_model, synth_image, seeded_record):
-    """Several images = one padded batch; the unpadded (largest) image gets its single-image result."""
+    """Several images = one padded batch; the unpadded (largest) image gets its single-image
+    result."""
     crop = np.ascontiguousarray(synth_image[:400, :480])  # -> 256 x 307, padded to 341
     both = make_batch([synth_image, crop], 256, 427)
     assert both.mask[1, :, 307:].all() and not both.mask[0].any()

@@ -40,7 +40,9 @@ def test_close_wakes_a_waiting_worker():
 
 
 def test_intrinsics_priority_camera_info_then_parameter_then_model():
-    default = lambda w, h: default_K(w, h, 800, 1333)  # noqa: E731
+    def default(w, h):
+        return default_K(w, h, 800, 1333)
+
     sel = IntrinsicsSelector([0.0] * 9, default)
     cam = sel.camera_for(640, 480)
     assert cam.source == IntrinsicsSource.MODEL_DEFAULT

@@ -12,8 +12,12 @@ DT = 1.0 / 30.0
 
 
 def _step(r_hat, speed, r, dt, params):
-    """one_euro_so3_step on (N, J, 3, 3) rotations and (N, J, 3) speeds (its layout is (3, 3, N, J))."""
-    cf = lambda m: np.ascontiguousarray(np.moveaxis(m, (-2, -1), (0, 1)))  # noqa: E731
+    """one_euro_so3_step on (N, J, 3, 3) rotations and (N, J, 3) speeds (its layout is
+    (3, 3, N, J))."""
+
+    def cf(m):
+        return np.ascontiguousarray(np.moveaxis(m, (-2, -1), (0, 1)))
+
     r_new, speed_new = one_euro_so3_step(
         cf(r_hat), np.moveaxis(speed, -1, 0).copy(), cf(r), dt, params
     )

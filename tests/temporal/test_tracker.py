@@ -113,7 +113,7 @@ def test_costly_match_is_a_suspected_switch_that_restarts_the_identity(
     bodies_factory, shape_jump, cut
 ):
     # Same identity either way (the pair passes every gate); a match costing more than
-    # switch_cut_ratio x its stage threshold restarts its temporal state (TEMPORAL_DESIGN.md 6).
+    # switch_cut_ratio x its stage threshold restarts its temporal state (docs/temporal.md §6).
     tracker = Tracker(TrackerConfig(n_init=1, switch_cut_ratio=0.8))
     res = _run(
         tracker,
