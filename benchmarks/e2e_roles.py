@@ -24,7 +24,7 @@ from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CameraInfo, CompressedImage
 
 from aios_ros.msg import SmplxBodyArray
-from aios_ros.ros.bags import stamp_ns
+from aios_ros.ros.stamps import stamp_ns
 from aios_ros.synthetic.sample_bag import IMAGE_TOPIC, INFO_TOPIC
 
 BODIES, FUSED = '/bodies', '/bodies_fused'

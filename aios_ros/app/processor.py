@@ -29,8 +29,8 @@ from aios_ros.ros.messages import (
     body_array,
     body_model_info,
     copy_header,
-    stamp_seconds,
 )
+from aios_ros.ros.stamps import stamp_ns, stamp_seconds
 from aios_ros.temporal.pipeline import Pipeline
 
 
@@ -58,6 +58,26 @@ class FrameProcessor:
         settings = runtime.settings
         self.pipeline = Pipeline(runtime.estimator, settings.temporal)
         self.intrinsics = IntrinsicsSelector(settings.node.fallback_K, runtime.estimator.default_K)
+        #: stamp (integer ns) of the last frame that went into the pipeline
+        self.last_stamp_ns: int | None = None
+
+    def is_resent(self, msg: Any) -> bool:
+        """Whether ``msg`` carries the stamp of the last processed frame: a re-sent frame, to be
+        skipped before it is decoded."""
+        return stamp_ns(msg.header) == self.last_stamp_ns
+
+    def advance_timeline(self, msg: Any) -> bool:
+        """Take the stamp of ``msg`` (a frame that decoded and is about to be processed) as the
+        newest; True if time went backwards (a bag restarted or looped, a camera reset): then
+        every identity is forgotten, since the tracks belong to the old timeline. Called only
+        once a frame has decoded, so a bad frame neither resets the tracks nor becomes the stamp
+        that a re-sent frame is compared with."""
+        stamp = stamp_ns(msg.header)
+        jumped_back = self.last_stamp_ns is not None and stamp < self.last_stamp_ns
+        if jumped_back:
+            self.pipeline.reset()
+        self.last_stamp_ns = stamp
+        return jumped_back
 
     def update_camera_info(self, msg: Any) -> bool:
         """Take the intrinsics of a CameraInfo message; False (ignored) if it is uncalibrated."""
@@ -87,10 +107,6 @@ class FrameProcessor:
     def flush(self, vertices: bool) -> list[StreamFrame]:
         """The fused frames still queued at the end of a stream, oldest first."""
         return self.pipeline.flush(vertices)
-
-    def reset(self) -> None:
-        """Forget every identity (time jumped back: the tracks belong to the old timeline)."""
-        self.pipeline.reset()
 
     def body_array(self, frame: StreamFrame, fused: bool, cfg: NodeConfig) -> Any:
         """The ``SmplxBodyArray`` of one stream frame (raw, or fused ``lag_frames`` behind)."""

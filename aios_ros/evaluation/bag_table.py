@@ -8,7 +8,8 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 
 from aios_ros.evaluation.layout import PersonTable, make_table
-from aios_ros.ros.bags import ARRAY_T, make_typestore, stamp_ns
+from aios_ros.ros.bags import ARRAY_T, make_typestore
+from aios_ros.ros.stamps import stamp_ns
 
 STREAMS = {'raw': 0, 'fused': 1}
 

@@ -52,7 +52,8 @@ from aios_ros.node.frame_queue import FrameQueue
 from aios_ros.node.params import declare, param_specs, read_values
 from aios_ros.ros import qos
 from aios_ros.ros.image_conversion import ImageConversionError
-from aios_ros.ros.messages import bgr_image, stamp_seconds
+from aios_ros.ros.messages import bgr_image
+from aios_ros.ros.stamps import stamp_seconds
 
 BAD_INPUT_LOG_PERIOD_S = 5.0
 
@@ -79,7 +80,6 @@ class AiosNode(Node):
         self._stats = NodeStats()
         self._queue = FrameQueue(self._config.drop_policy, self._config.queue_size)
         self._last_bad_log: dict[str, float] = {}
-        self._last_stamp_s = -np.inf
         self._create_io()
         self._model_info_pub.publish(
             self._processor.body_model_info(Header(stamp=self.get_clock().now().to_msg()))
@@ -207,14 +207,13 @@ class AiosNode(Node):
         if self._is_stale(msg.header, cfg):
             self._stats.dropped('stale')
             return
-        stamp_s = stamp_seconds(msg.header)
-        if stamp_s == self._last_stamp_s:  # a re-sent frame: dropped before it is decoded
+        if self._processor.is_resent(msg):  # dropped before it is decoded
             self._stats.dropped('duplicate_stamp')
             return
         image = self._processor.decode(msg, cfg)
         want_markers = self._markers_pub.get_subscription_count() > 0
         want_overlay = cfg.overlay and self._overlay_pub.get_subscription_count() > 0
-        self._advance_timeline(stamp_s)
+        self._advance_timeline(msg)
         out = self._processor.process(
             msg,
             image,
@@ -236,19 +235,16 @@ class AiosNode(Node):
         if want_markers or want_overlay:
             self._visual_queue.put((out, cfg, want_markers, want_overlay))
 
-    def _advance_timeline(self, stamp_s: float) -> None:
-        """Time going backwards (bag restarted or looped, camera reset) resets the pipeline: its
-        tracks belong to the old timeline. Called once the frame has decoded, so a bad frame
-        neither resets the tracks nor makes its stamp a duplicate."""
-        if stamp_s < self._last_stamp_s:
+    def _advance_timeline(self, msg: Image | CompressedImage) -> None:
+        """A frame older than the previous one resets the tracks (FrameProcessor)."""
+        previous = self._processor.last_stamp_ns
+        if self._processor.advance_timeline(msg):
             self._warn_throttled(
                 'time_jump_back',
-                f'frame stamp {stamp_s:.3f} s is older than '
-                f'the previous {self._last_stamp_s:.3f} s: resetting tracks',
+                f'frame stamp {stamp_seconds(msg.header):.3f} s is older than '
+                f'the previous {(previous or 0) * 1e-9:.3f} s: resetting tracks',
             )
             self._stats.reset()
-            self._processor.reset()
-        self._last_stamp_s = stamp_s
 
     def _publish_visuals(
         self, out: PipelineOutput, cfg: NodeConfig, want_markers: bool, want_overlay: bool

@@ -124,11 +124,6 @@ def serialize(msg: Any, msgtype: str, store) -> bytes:
     return bytes(store.serialize_cdr(to_rosbags(msg, msgtype, store), msgtype))
 
 
-def stamp_ns(header: Any) -> int:
-    """``header.stamp`` as integer nanoseconds."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
 def image_topics(connections) -> list[str]:
     """Topics of Image / CompressedImage type, sorted."""
     return sorted({c.topic for c in connections if c.msgtype in (IMAGE, COMPRESSED)})

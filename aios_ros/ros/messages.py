@@ -38,11 +38,6 @@ def copy_header(header: Header) -> Header:
     return out
 
 
-def stamp_seconds(header: Header) -> float:
-    """``header.stamp`` in seconds (float)."""
-    return header.stamp.sec + header.stamp.nanosec * 1e-9
-
-
 def bgr_image(image: np.ndarray, header: Header) -> Image:
     """A ``bgr8`` Image message of (H, W, 3) uint8 ``image`` with a copy of ``header``."""
     msg = Image(
