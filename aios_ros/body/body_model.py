@@ -69,7 +69,10 @@ class SmplxBodyModel:
                 empty_vertices if with_vertices else None,
             )
         ref = self.layer.v_template
-        as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=ref.dtype, device=ref.device)  # noqa: E731
+
+        def as_tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(a), dtype=ref.dtype, device=ref.device)
+
         rot = as_tensor(pose)
         parts = {name: rot[:, s] for name, s in POSE_SLICES.items()}
         with torch.inference_mode():

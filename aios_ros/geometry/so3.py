@@ -111,7 +111,10 @@ def _cofactor_index() -> tuple[np.ndarray, ...]:
     """Row-major indices such that cof = x[i1] * x[i2] - x[i3] * x[i4] for x (9, n):
     cof[r, c] = X[r+1, c+1] X[r+2, c+2] - X[r+1, c+2] X[r+2, c+1] (indices mod 3)."""
     r, c = np.divmod(np.arange(9), 3)
-    flat = lambda dr, dc: 3 * ((r + dr) % 3) + (c + dc) % 3  # noqa: E731
+
+    def flat(dr: int, dc: int) -> np.ndarray:
+        return 3 * ((r + dr) % 3) + (c + dc) % 3
+
     return flat(1, 1), flat(2, 2), flat(1, 2), flat(2, 1)
 
 

@@ -179,7 +179,10 @@ class AiosEstimator:
         else:
             transl = cam_to_translation(cam)
             keypoints = project(joints, transl, img_hw) @ to_original[:, :2].T + to_original[:, 2]
-        numpy = lambda t: t.float().cpu().numpy()  # noqa: E731
+
+        def numpy(t: torch.Tensor) -> np.ndarray:
+            return t.float().cpu().numpy()
+
         return Bodies(
             scores=numpy(scores),
             boxes=numpy(boxes),

@@ -156,8 +156,8 @@ class Tracker:
         ) -> list[tuple[Track, int, float]]:
             if cost is None or not group or len(dets) == 0:
                 return []
-            # numpy's annotations of ix_ do not allow mixing a list and an array (numpy does)
-            sub = cost[np.ix_([rows[t.track_id] for t in group], np.searchsorted(cands, dets))]  # type: ignore[misc]
+            track_rows = np.array([rows[t.track_id] for t in group], np.int64)
+            sub = cost[np.ix_(track_rows, np.searchsorted(cands, dets))]
             return [(group[r], int(dets[k]), sub[r, k] / thr) for r, k in assoc.match(sub, thr)]
 
         def free_tracks(group: list[Track]) -> list[Track]:
