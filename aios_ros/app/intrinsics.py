@@ -16,6 +16,31 @@ import numpy as np
 
 from aios_ros.core.types import Camera, IntrinsicsSource
 
+#: why a CameraInfo is not used -> what that means (the counter is ``camera_info_<reason>``)
+CAMERA_INFO_REJECTIONS = {
+    'non_finite': 'K holds NaN or Inf',
+    'uncalibrated': 'K[0] == 0: the camera is uncalibrated',
+    'non_positive_focal': 'a focal length is not positive',
+    'malformed': 'K is not a camera matrix (its last row is not 0 0 1, or K[3] != 0)',
+    'no_size': 'width or height is 0, so K cannot be scaled to the image',
+}
+
+
+def camera_info_problem(K: np.ndarray, width: int, height: int) -> Optional[str]:
+    """Why the CameraInfo matrix ``K`` (3, 3) of a ``width`` x ``height`` image cannot be used,
+    or None when it can."""
+    if not np.isfinite(K).all():
+        return 'non_finite'
+    if K[0, 0] == 0:
+        return 'uncalibrated'
+    if K[0, 0] < 0 or K[1, 1] <= 0:
+        return 'non_positive_focal'
+    if K[1, 0] != 0 or K[2, 0] != 0 or K[2, 1] != 0 or K[2, 2] != 1:
+        return 'malformed'
+    if width <= 0 or height <= 0:
+        return 'no_size'
+    return None
+
 
 class IntrinsicsSelector:
     """Holds the latest CameraInfo intrinsics and picks the camera for each image.
@@ -33,17 +58,20 @@ class IntrinsicsSelector:
         self._default_K = default_K
         self._lock = threading.Lock()
         self._info: Optional[tuple[np.ndarray, int, int]] = None
-        self.uncalibrated_seen = False
+        #: why the last rejected CameraInfo was rejected (:data:`CAMERA_INFO_REJECTIONS`)
+        self.rejected: Optional[str] = None
 
-    def update_camera_info(self, k: Sequence[float], width: int, height: int) -> bool:
-        """Store CameraInfo intrinsics; False (ignored) if the camera is uncalibrated."""
+    def update_camera_info(self, k: Sequence[float], width: int, height: int) -> Optional[str]:
+        """Store CameraInfo intrinsics; else (ignored) the reason: a key of
+        :data:`CAMERA_INFO_REJECTIONS`."""
         K = np.asarray(k, np.float64).reshape(3, 3)
-        if K[0, 0] <= 0 or K[1, 1] <= 0 or width <= 0 or height <= 0:
-            self.uncalibrated_seen = True
-            return False
+        reason = camera_info_problem(K, width, height)
+        if reason is not None:
+            self.rejected = reason
+            return reason
         with self._lock:
             self._info = (K, int(width), int(height))
-        return True
+        return None
 
     def camera_for(self, width: int, height: int) -> Camera:
         """The camera for an image of ``width`` x ``height`` px."""
@@ -65,8 +93,9 @@ class IntrinsicsSelector:
     def fallback_reason(self, camera_info_topic: str) -> str:
         """Text of the one warning logged when a frame is processed without CameraInfo."""
         why = (
-            'the camera is uncalibrated (K[0] == 0)'
-            if self.uncalibrated_seen
+            f'the CameraInfo on {camera_info_topic} is unusable '
+            f'({CAMERA_INFO_REJECTIONS[self.rejected]})'
+            if self.rejected
             else f'no CameraInfo received on {camera_info_topic} yet'
         )
         use = (

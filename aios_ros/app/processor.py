@@ -79,8 +79,9 @@ class FrameProcessor:
         self.last_stamp_ns = stamp
         return jumped_back
 
-    def update_camera_info(self, msg: Any) -> bool:
-        """Take the intrinsics of a CameraInfo message; False (ignored) if it is uncalibrated."""
+    def update_camera_info(self, msg: Any) -> Optional[str]:
+        """Take the intrinsics of a CameraInfo message; else (ignored) why not
+        (:data:`~aios_ros.app.intrinsics.CAMERA_INFO_REJECTIONS`)."""
         return self.intrinsics.update_camera_info(msg.k, msg.width, msg.height)
 
     @staticmethod

@@ -41,6 +41,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from aios_ros.app.intrinsics import CAMERA_INFO_REJECTIONS
 from aios_ros.app.processor import FrameKey, FrameProcessor
 from aios_ros.app.runtime import load_estimator, make_runtime, untrained_warning
 from aios_ros.app.settings import SECTIONS, NodeConfig, Settings, default_config_file
@@ -157,10 +158,14 @@ class AiosNode(Node):
             )
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        if not self._processor.update_camera_info(msg):
-            self.get_logger().warning(
-                f'CameraInfo on {self._info_sub.topic_name} is uncalibrated (K[0] == 0); ignored',
-                once=True,
+        reason = self._processor.update_camera_info(msg)
+        if reason is not None:
+            counter = f'camera_info_{reason}'
+            self._stats.bad_input(counter)
+            self._warn_throttled(
+                counter,
+                f'CameraInfo on {self._info_sub.topic_name} ignored: '
+                f'{CAMERA_INFO_REJECTIONS[reason]}',
             )
 
     def _on_set_parameters(self, params) -> SetParametersResult:

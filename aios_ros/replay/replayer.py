@@ -2,20 +2,23 @@
 
 Every input frame goes through the live node's own :class:`~aios_ros.app.processor.FrameProcessor`
 (decoding, intrinsics, temporal pipeline, message builders, overlay); only the transport differs:
-a bag reader and writer instead of subscriptions and publishers, and every frame is processed
-(no dropping). The output layout is described in :mod:`aios_ros.replay.outputs`.
+a bag reader and writer instead of subscriptions and publishers, and every good frame is
+processed (no dropping for load); bad frames are skipped and counted by reason. The output
+layout is described in :mod:`aios_ros.replay.outputs`.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
 from tqdm import tqdm
 
 from aios_ros.app.processor import FrameProcessor
@@ -23,6 +26,30 @@ from aios_ros.app.runtime import Runtime, load_estimator, make_runtime
 from aios_ros.app.settings import load_settings
 from aios_ros.replay.outputs import CameraOutputs, OverlaySink, output_prefix
 from aios_ros.ros import bags
+from aios_ros.ros.image_conversion import ImageConversionError
+
+#: what rosbags raises on opening a damaged bag
+BAG_OPEN_ERRORS = (ReaderError, OSError)
+
+
+class InputBagError(ValueError):
+    """The input bag cannot be opened; the message names the bag and the problem."""
+
+
+class ReplayFailed(RuntimeError):
+    """An exception ended the replay (``__cause__``); ``summary``: what was written before it."""
+
+    def __init__(self, summary: 'ReplaySummary') -> None:
+        super().__init__(summary.error)
+        self.summary = summary
+
+
+class BadFrameError(ValueError):
+    """A bad frame with ``--strict`` (``reason`` as counted in :attr:`ReplaySummary.skipped`)."""
+
+    def __init__(self, reason: str, text: str) -> None:
+        super().__init__(f'{text} [{reason}]')
+        self.reason = reason
 
 
 @dataclass
@@ -42,11 +69,19 @@ class ReplayOptions:
     max_frames: Optional[int] = None
     progress: bool = True
     overlay_sink: Optional[OverlaySink] = None
+    strict: bool = False
 
 
 @dataclass
 class ReplaySummary:
-    """Counts and timings of one replay."""
+    """Counts and timings of one replay, and how it ended.
+
+    skipped: bad frames by reason (the node's ``bad_input.*`` reasons, ``duplicate_stamp``,
+    ``corrupt_message``) and unusable CameraInfo messages (``camera_info_<reason>``);
+    time_resets: frames older than their predecessor, after which the tracks were reset and the
+    frame processed; error: the exception that ended the run (the output bag is finalised all
+    the same).
+    """
 
     frames: int = 0
     people: list[int] = field(default_factory=list)
@@ -55,6 +90,9 @@ class ReplaySummary:
     wall_s: float = 0.0
     interrupted: bool = False
     note: str = ''
+    skipped: Counter = field(default_factory=Counter)
+    time_resets: int = 0
+    error: str = ''
 
     @property
     def mean_people(self) -> float:
@@ -111,17 +149,19 @@ def run_replay(
     should_stop: Callable[[], bool] = lambda: False,
     runtime: Optional[Runtime] = None,
 ) -> ReplaySummary:
-    """Replay ``options.bag`` into ``options.out``; the bag is closed even on errors/interrupts.
+    """Replay ``options.bag`` into ``options.out``.
 
-    ``runtime``: reuse an already built runtime (else it is loaded from ``options``).
+    Whatever ends the run (the last frame, ``should_stop``, a bad frame with ``strict``, an
+    exception) the output bag is finalised: every message written so far is listed in its
+    metadata and readable. An exception raised once the output is open ends the run as
+    :class:`ReplayFailed` carrying the summary. ``runtime``: reuse an already built runtime
+    (else it is loaded from ``options``, after the input and output were checked).
     """
-    if not (options.bag / 'metadata.yaml').is_file() and not options.bag.is_file():
-        raise FileNotFoundError(f'input bag not found (no metadata.yaml): {options.bag}')
-    if options.out.exists():
-        raise FileExistsError(f'output exists: {options.out} (choose a new --out)')
+    _check_output(options.out)
     store = bags.make_typestore()
     plugin = StoragePlugin.MCAP if options.storage == 'mcap' else StoragePlugin.SQLITE3
-    with Reader(options.bag) as reader:
+    reader = _open_input(options.bag)
+    try:
         topics = _select_topics(options.topics, reader.connections)
         if runtime is None:
             runtime = load_runtime(options)
@@ -132,14 +172,47 @@ def run_replay(
         total = sum(c.msgcount for c in reader.connections if c.topic in topics)
         if options.max_frames is not None:
             total = min(total, options.max_frames)
-        with Writer(options.out, version=9, storage_plugin=plugin) as writer:
+        # Not ``with Writer``: on an exception its __exit__ aborts, discarding the whole bag.
+        writer = Writer(options.out, version=9, storage_plugin=plugin)
+        writer.open()
+        try:
             cameras = _cameras(options, runtime, topics, reader, writer, store)
             copies = _input_copies(options, reader.connections, writer, store, cameras)
             # replay writes the markers of every frame and (unless --no-overlay) the overlay
             vertices = FrameProcessor.needs_vertices(runtime.settings.node, True, options.overlay)
             loop = _Loop(options, store, cameras, summary, should_stop, vertices)
             loop.run(reader, writer, copies, total)
+        except Exception as exc:
+            summary.error = f'{type(exc).__name__}: {exc}'
+            raise ReplayFailed(summary) from exc
+        finally:
+            writer.close()
+    finally:
+        reader.close()
     return summary
+
+
+def _check_output(out: Path) -> None:
+    """Refuse an output location that cannot be written, before anything slow happens."""
+    if out.exists():
+        raise FileExistsError(f'output exists: {out} (choose a new --out)')
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        raise NotADirectoryError(f'cannot create {out}: {parent} is not a directory')
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f'cannot create {out}: {parent} is not writable')
+
+
+def _open_input(bag: Path) -> Reader:
+    """The opened input bag; every problem is an :class:`InputBagError` naming the file."""
+    if not (bag / 'metadata.yaml').is_file() and not bag.is_file():
+        raise FileNotFoundError(f'input bag not found (no metadata.yaml): {bag}')
+    try:
+        reader = Reader(bag)
+        reader.open()
+    except BAG_OPEN_ERRORS as exc:
+        raise InputBagError(f'cannot read input bag {bag}: {type(exc).__name__}: {exc}') from exc
+    return reader
 
 
 def _cameras(
@@ -229,11 +302,13 @@ class _Loop:
                     break
                 if conn.id in copies:
                     writer.write(copies[conn.id], t_ns, raw)
-                msg = self.store.deserialize_cdr(raw, conn.msgtype)
+                try:
+                    msg = self.store.deserialize_cdr(raw, conn.msgtype)
+                except Exception as exc:  # a damaged record: skipped like a bad image
+                    self._bad('corrupt_message', f'{conn.topic} at {t_ns} ns: {exc}')
+                    continue
                 if is_info:
-                    for camera in self.cameras.values():
-                        if camera.info_topic == conn.topic:
-                            camera.processor.update_camera_info(msg)
+                    self._camera_info(conn.topic, msg)
                     continue
                 self._frame(self.cameras[conn.topic], msg, t_ns)
                 bar.update(1)
@@ -244,15 +319,36 @@ class _Loop:
             self.summary.wall_s = time.perf_counter() - t_start
             bar.close()
 
+    def _camera_info(self, topic: str, msg: Any) -> None:
+        for camera in self.cameras.values():
+            if camera.info_topic == topic:
+                reason = camera.processor.update_camera_info(msg)
+                if reason is not None:  # counted, not fatal: frames fall back as in the node
+                    self.summary.skipped[f'camera_info_{reason}'] += 1
+
     def _done(self) -> bool:
         limit = self.options.max_frames
         return (limit is not None and self.summary.frames >= limit) or self.should_stop()
 
+    def _bad(self, reason: str, text: str) -> None:
+        """Count a skipped frame; with ``strict`` it ends the run."""
+        if self.options.strict:
+            raise BadFrameError(reason, text)
+        self.summary.skipped[reason] += 1
+
     def _frame(self, camera: _Camera, msg: Any, t_ns: int) -> None:
-        summary, outputs = self.summary, camera.outputs
-        image = camera.processor.decode(msg, outputs.cfg)
+        summary, outputs, processor = self.summary, camera.outputs, camera.processor
+        if processor.is_resent(msg):
+            self._bad('duplicate_stamp', f'frame at {t_ns} ns repeats the previous stamp')
+            return
+        try:
+            image = processor.decode(msg, outputs.cfg)
+        except ImageConversionError as exc:
+            self._bad(exc.reason, f'frame at {t_ns} ns: {exc}')
+            return
+        summary.time_resets += processor.advance_timeline(msg)
         t0 = time.perf_counter()
-        out = camera.processor.process(
+        out = processor.process(
             msg, image, self.vertices, keep_image=self.options.overlay, tag=(summary.frames, t_ns)
         )
         summary.process_s.append(time.perf_counter() - t0)
@@ -267,11 +363,19 @@ class _Loop:
 
 
 def print_summary(summary: ReplaySummary, out: Path) -> None:
-    """Human-readable result of a replay."""
-    print(
-        f'wrote {out}: {summary.frames} frames'
-        + (' (interrupted: partial bag)' if summary.interrupted else '')
-    )
+    """Human-readable result of a replay: what was written and how the run ended."""
+    if summary.error:
+        ended = f' (ended by an error: {summary.error}; the bag holds every frame before it)'
+    elif summary.interrupted:
+        ended = ' (interrupted: partial bag)'
+    else:
+        ended = ''
+    print(f'wrote {out}: {summary.frames} frames{ended}')
+    if summary.skipped:
+        reasons = ', '.join(f'{r} {n}' for r, n in sorted(summary.skipped.items()))
+        print(f'  skipped {sum(summary.skipped.values())} bad frame(s): {reasons}')
+    if summary.time_resets:
+        print(f'  time went backwards {summary.time_resets} time(s): tracks were reset')
     print(
         f'  people per frame (raw): mean {summary.mean_people:.2f}, max {summary.max_people}; '
         f'tracks: {summary.num_tracks}'

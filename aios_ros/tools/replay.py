@@ -2,7 +2,7 @@
 
     python -m aios_ros.tools.replay --bag IN --out OUT [--topic T ...] [--config camera.yaml]
            [--checkpoint PTH] [--smplx DIR] [--short-side PX] [--storage sqlite3|mcap]
-           [--include-inputs] [--no-overlay] [--max-frames N]
+           [--include-inputs] [--no-overlay] [--max-frames N] [--strict]
 
 Reads sqlite3 and mcap bags with ``rosbags``; writes a rosbag2 with, per image topic
 (``/aios`` prefix; ``/aios/<camera namespace>`` when several image topics are replayed):
@@ -11,7 +11,13 @@ Reads sqlite3 and mcap bags with ``rosbags``; writes a rosbag2 with, per image t
 optionally the input topics. Every output message carries the input image's header and is
 stamped in the bag with that header's time. Exactly one message per input frame per stream.
 Deterministic: the same input bag and configuration give byte-identical messages.
-Ctrl-C stops after the current frame and closes the bag properly (readable partial output).
+Bad frames (undecodable, too large, a repeated stamp, a damaged record) are skipped and counted
+by reason; ``--strict`` makes the first one fatal. Whatever ends the run (the last frame, an
+error, disk full, Ctrl-C, SIGTERM, SIGHUP) the output bag is finalised: it holds every message
+written before the end and its metadata lists them. A signal stops after the current frame (a
+second one aborts at once, still finalising the bag). Exit codes: 0 done, 1 the run ended by an
+error (partial bag), 2 bad command line, input or output location (nothing written), 130
+stopped by a signal.
 """
 
 from __future__ import annotations
@@ -23,7 +29,16 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from aios_ros.core.config import ConfigError
-from aios_ros.replay.replayer import ReplayOptions, print_summary, run_replay
+from aios_ros.replay.replayer import (
+    InputBagError,
+    ReplayFailed,
+    ReplayOptions,
+    print_summary,
+    run_replay,
+)
+
+#: signals that stop a replay after the current frame (the bag is finalised either way)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> ReplayOptions:
@@ -58,6 +73,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> ReplayOptions:
     p.add_argument('--include-inputs', action='store_true', help='copy the input topics too')
     p.add_argument('--no-overlay', action='store_true', help='do not write overlay images')
     p.add_argument('--max-frames', type=int, default=None, help='stop after N image frames')
+    p.add_argument(
+        '--strict', action='store_true', help='end at the first bad frame instead of skipping it'
+    )
     a = p.parse_args(argv)
     return ReplayOptions(
         bag=a.bag,
@@ -71,6 +89,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> ReplayOptions:
         include_inputs=a.include_inputs,
         overlay=not a.no_overlay,
         max_frames=a.max_frames,
+        strict=a.strict,
     )
 
 
@@ -79,20 +98,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     options = parse_args(argv)
     stop = {'requested': False}
 
-    def on_sigint(signum, frame):  # first Ctrl-C: finish the frame, close the bag
+    def on_signal(signum, frame):  # first signal: finish the frame, finalise the bag
         if stop['requested']:
             raise KeyboardInterrupt
         stop['requested'] = True
-        print('\nstopping after the current frame (Ctrl-C again to abort)...', file=sys.stderr)
+        name = signal.Signals(signum).name
+        print(f'\n{name}: stopping after the current frame (again to abort)...', file=sys.stderr)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
     try:
         summary = run_replay(options, should_stop=lambda: stop['requested'])
-    except (ConfigError, FileNotFoundError, FileExistsError, ValueError) as exc:
+    except ReplayFailed as exc:
+        print_summary(exc.summary, options.out)
+        print(f'aios_replay: error: {exc.summary.error}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f'aios_replay: aborted; {options.out} holds the frames before it', file=sys.stderr)
+        return 130
+    except (ConfigError, InputBagError, OSError, ValueError) as exc:
         print(f'aios_replay: error: {exc}', file=sys.stderr)
         return 2
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
     print_summary(summary, options.out)
     return 130 if summary.interrupted else 0
 

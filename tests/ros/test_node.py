@@ -245,6 +245,37 @@ def test_camera_info_sets_the_intrinsics_source(ros):
     )
 
 
+@pytest.mark.parametrize(
+    'k, size, reason',
+    [
+        ([np.nan, 0, 32, 0, 80, 24, 0, 0, 1], (64, 48), 'non_finite'),
+        ([80.0, 0, 32, 0, -80, 24, 0, 0, 1], (64, 48), 'non_positive_focal'),
+        ([80.0, 0, 32, 0, 80, 24, 0, 0, 1], (0, 48), 'no_size'),
+    ],
+)
+def test_unusable_camera_info_is_counted_and_outputs_stay_finite(ros, k, size, reason):
+    """Over DDS: the rejected CameraInfo is counted by reason and never reaches the outputs
+    (the test estimator projects with the frame's K, so an accepted NaN would show)."""
+    probe, key = ros['probes']['raw'], f'bad_input.camera_info_{reason}'
+    before = counter(ros, 'raw', key)
+    info = CameraInfo(width=size[0], height=size[1])
+    info.k = np.array(k, np.float64)
+    probe.info_pub.publish(info)
+    wait_for(lambda: counter(ros, 'raw', key) > before, what=f'{key} counted')
+    stamp = 220 + ['non_finite', 'non_positive_focal', 'no_size'].index(reason)
+    probe.image_pub.publish(raw_image(stamp, 60))
+    out = probe.output_for('bodies', stamp)
+    assert out.intrinsics_source != SmplxBodyArray.INTRINSICS_CAMERA_INFO  # the fallback's K
+    floats = [
+        name
+        for name, kind in out.bodies[0].get_fields_and_field_types().items()
+        if kind.startswith(('float', 'sequence<float', 'array<float'))
+    ]
+    assert len(floats) >= 14 and all(
+        np.isfinite(np.asarray(getattr(b, f), np.float64)).all() for b in out.bodies for f in floats
+    )
+
+
 def test_replay_mode_processes_every_frame(ros):
     probe = ros['probes']['comp']
     stamps = range(300, 310)

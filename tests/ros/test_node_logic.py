@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
 
-from aios_ros.app.intrinsics import IntrinsicsSelector
+from aios_ros.app.intrinsics import CAMERA_INFO_REJECTIONS, IntrinsicsSelector
 from aios_ros.core.types import IntrinsicsSource
 from aios_ros.model.camera import default_K
 from aios_ros.node.diagnostics import NodeStats, diagnostic_status
@@ -51,9 +51,9 @@ def test_intrinsics_priority_camera_info_then_parameter_then_model():
     assert 'model default' in sel.fallback_reason('/cam/camera_info')
     sel = IntrinsicsSelector([500.0, 0, 320, 0, 500, 240, 0, 0, 1], default)
     assert sel.camera_for(640, 480).source == IntrinsicsSource.PARAMETER
-    assert not sel.update_camera_info([0.0] * 9, 640, 480)  # uncalibrated: ignored
+    assert sel.update_camera_info([0.0] * 9, 640, 480) == 'uncalibrated'  # ignored
     assert 'uncalibrated' in sel.fallback_reason('/cam/camera_info')
-    assert sel.update_camera_info([600.0, 0, 320, 0, 600, 240, 0, 0, 1], 640, 480)
+    assert sel.update_camera_info([600.0, 0, 320, 0, 600, 240, 0, 0, 1], 640, 480) is None
     cam = sel.camera_for(320, 240)  # half-size image: K scaled
     assert cam.source == IntrinsicsSource.CAMERA_INFO
     np.testing.assert_allclose(cam.K, [[300, 0, 160], [0, 300, 120], [0, 0, 1]])
@@ -103,3 +103,29 @@ def test_fallback_intrinsics_warn_and_a_stall_is_an_error():
     snap.input_rate_hz, snap.seconds_since_processed = 30.0, 6.0
     status = diagnostic_status(snap, 'n', '/n')
     assert status.level == DiagnosticStatus.ERROR and 'no frame processed' in status.message
+
+
+GOOD_K = [600.0, 0, 320, 0, 600, 240, 0, 0, 1]
+
+
+@pytest.mark.parametrize(
+    'k, size, reason',
+    [
+        ([np.nan] + GOOD_K[1:], (640, 480), 'non_finite'),
+        (GOOD_K[:4] + [np.inf] + GOOD_K[5:], (640, 480), 'non_finite'),
+        (GOOD_K[:2] + [np.nan] + GOOD_K[3:], (640, 480), 'non_finite'),
+        ([0.0] * 9, (640, 480), 'uncalibrated'),
+        ([-600.0] + GOOD_K[1:], (640, 480), 'non_positive_focal'),
+        (GOOD_K[:4] + [0.0] + GOOD_K[5:], (640, 480), 'non_positive_focal'),
+        (GOOD_K[:8] + [0.0], (640, 480), 'malformed'),
+        (GOOD_K[:6] + [1.0] + GOOD_K[7:], (640, 480), 'malformed'),
+        (GOOD_K, (0, 480), 'no_size'),
+        (GOOD_K, (640, 0), 'no_size'),
+    ],
+)
+def test_unusable_camera_info_is_rejected_with_its_reason(k, size, reason):
+    sel = IntrinsicsSelector([0.0] * 9, lambda w, h: default_K(w, h, 800, 1333))
+    assert sel.update_camera_info(k, *size) == reason
+    cam = sel.camera_for(640, 480)
+    assert cam.source == IntrinsicsSource.MODEL_DEFAULT and np.isfinite(cam.K).all()
+    assert CAMERA_INFO_REJECTIONS[reason] in sel.fallback_reason('/cam/camera_info')

@@ -1,0 +1,233 @@
+"""Replay keeps what it wrote: bad frames are skipped and counted, any end finalises the bag.
+
+Each case edits the tiny sample bag (a corrupt JPEG, a repeated or backwards stamp, a damaged
+metadata file, a truncated database) or breaks the run (an estimator error, a failing write, a
+signal), then checks what the user sees (exit code, one line) and that the output bag reads back
+with every frame processed before the end.
+"""
+
+import os
+import signal
+from dataclasses import replace
+
+import pytest
+
+pytest.importorskip('aios_ros.msg', reason='messages not built: run scripts/setup.sh, . env.sh')
+
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer  # noqa: E402
+
+from aios_ros.replay import replayer  # noqa: E402
+from aios_ros.replay.replayer import ReplayFailed, ReplayOptions, run_replay  # noqa: E402
+from aios_ros.ros.bags import make_typestore  # noqa: E402
+from aios_ros.synthetic import sample_bag as generate  # noqa: E402
+from aios_ros.tools import replay  # noqa: E402
+
+from .test_replay import input_stamps, oracle_runtime, read_all  # noqa: E402
+
+
+def edited_bag(src, dst, edit=lambda i, msg: None, storage=StoragePlugin.SQLITE3):
+    """Copy of bag ``src`` where image ``i`` becomes ``edit(i, msg)`` (in place), or the raw
+    record ``edit`` returns."""
+    store = make_typestore()
+    with Reader(src) as reader, Writer(dst, version=9, storage_plugin=storage) as writer:
+        conns = {
+            c.id: writer.add_connection(c.topic, c.msgtype, typestore=store)
+            for c in reader.connections
+        }
+        images = 0
+        for conn, t_ns, raw in reader.messages():
+            if conn.topic == generate.IMAGE_TOPIC:
+                msg = store.deserialize_cdr(raw, conn.msgtype)
+                record = edit(images, msg)
+                raw = store.serialize_cdr(msg, conn.msgtype) if record is None else record
+                images += 1
+            writer.write(conns[conn.id], t_ns, raw)
+    return dst
+
+
+def stream_stamps(out, topic='/aios/bodies'):
+    msgs, store = read_all(out)
+    return [
+        (lambda m: m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)(
+            store.deserialize_cdr(raw, msgtype)
+        )
+        for t, msgtype, _, raw in msgs
+        if t == topic
+    ]
+
+
+def corrupt_jpeg(index):
+    def edit(i, msg):
+        if i == index:
+            msg.data = msg.data.copy()
+            msg.data[200:] = 0x5A  # the JPEG header survives, the entropy-coded data does not
+
+    return edit
+
+
+def test_corrupt_frame_in_the_middle_is_skipped(tiny_bag, tiny_frames, body_model, tmp_path):
+    bag = edited_bag(tiny_bag, tmp_path / 'in', corrupt_jpeg(1))
+    summary = run_replay(
+        ReplayOptions(bag=bag, out=tmp_path / 'out', progress=False),
+        runtime=oracle_runtime(tiny_bag, body_model),
+    )
+    assert summary.frames == tiny_frames - 1
+    assert dict(summary.skipped) == {'corrupt_compressed': 1} and not summary.error
+    expected = [t for i, t in enumerate(input_stamps(tiny_bag)) if i != 1]
+    assert stream_stamps(tmp_path / 'out') == expected
+    assert sorted(stream_stamps(tmp_path / 'out', '/aios/bodies_fused')) == expected
+
+
+def test_damaged_record_is_skipped(tiny_bag, tiny_frames, body_model, tmp_path):
+    def edit(i, msg):
+        return b'\x00\x01\x00\x00\xff' if i == 2 else None  # a CDR header, then nothing
+
+    bag = edited_bag(tiny_bag, tmp_path / 'in', edit)
+    summary = run_replay(
+        ReplayOptions(bag=bag, out=tmp_path / 'out', progress=False),
+        runtime=oracle_runtime(tiny_bag, body_model),
+    )
+    assert dict(summary.skipped) == {'corrupt_message': 1} and summary.frames == tiny_frames - 1
+
+
+def test_strict_ends_at_the_first_bad_frame_with_a_finalised_bag(tiny_bag, body_model, tmp_path):
+    bag = edited_bag(tiny_bag, tmp_path / 'in', corrupt_jpeg(2))
+    with pytest.raises(ReplayFailed) as failed:
+        run_replay(
+            ReplayOptions(bag=bag, out=tmp_path / 'out', progress=False, strict=True),
+            runtime=oracle_runtime(tiny_bag, body_model),
+        )
+    assert failed.value.summary.frames == 2 and 'corrupt_compressed' in failed.value.summary.error
+    assert stream_stamps(tmp_path / 'out') == input_stamps(tiny_bag)[:2]
+    assert (tmp_path / 'out' / 'metadata.yaml').is_file()
+
+
+def test_repeated_stamp_is_skipped_and_backwards_stamp_resets(
+    tiny_bag, tiny_frames, body_model, tmp_path
+):
+    stamps = input_stamps(tiny_bag)
+
+    def edit(i, msg):
+        if i == 2:  # the stamp of frame 1 again
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamps[1], 10**9)
+        if i == 3:  # older than frame 0: a restarted recording
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamps[0] - 10**6, 10**9)
+
+    bag = edited_bag(tiny_bag, tmp_path / 'in', edit)
+    summary = run_replay(
+        ReplayOptions(bag=bag, out=tmp_path / 'out', progress=False),
+        runtime=oracle_runtime(tiny_bag, body_model),
+    )
+    assert dict(summary.skipped) == {'duplicate_stamp': 1}
+    assert summary.time_resets == 1 and summary.frames == tiny_frames - 1
+    assert stream_stamps(tmp_path / 'out') == [stamps[0], stamps[1], stamps[0] - 10**6]
+
+
+class FailingEstimator:
+    """The oracle, raising on call ``fail_at``."""
+
+    def __init__(self, inner, fail_at):
+        self.inner, self.fail_at = inner, fail_at
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def estimate(self, image, camera):
+        if self.inner.calls == self.fail_at:
+            raise RuntimeError('CUDA error: an illegal memory access was encountered')
+        return self.inner.estimate(image, camera)
+
+
+def test_error_mid_run_keeps_every_frame_before_it(tiny_bag, body_model, tmp_path):
+    runtime = oracle_runtime(tiny_bag, body_model)
+    runtime = replace(runtime, estimator=FailingEstimator(runtime.estimator, 2))
+    with pytest.raises(ReplayFailed) as failed:
+        run_replay(
+            ReplayOptions(bag=tiny_bag, out=tmp_path / 'out', progress=False), runtime=runtime
+        )
+    assert (
+        failed.value.summary.frames == 2 and 'illegal memory access' in failed.value.summary.error
+    )
+    assert stream_stamps(tmp_path / 'out') == input_stamps(tiny_bag)[:2]
+    assert len(stream_stamps(tmp_path / 'out', '/aios/bodies_fused')) == 2
+
+
+def test_disk_full_keeps_what_was_written(tiny_bag, body_model, tmp_path, monkeypatch, capsys):
+    written = []
+    real_write = Writer.write
+
+    def write(self, connection, timestamp, data):
+        if connection.topic == '/aios/overlay/compressed' and len(written) == 2:
+            raise OSError(28, 'No space left on device')
+        if connection.topic == '/aios/overlay/compressed':
+            written.append(timestamp)
+        real_write(self, connection, timestamp, data)
+
+    monkeypatch.setattr(Writer, 'write', write)
+    monkeypatch.setattr(replayer, 'load_runtime', lambda o: oracle_runtime(tiny_bag, body_model))
+    out = tmp_path / 'out'
+    assert replay.main(['--bag', str(tiny_bag), '--out', str(out)]) == 1
+    captured = capsys.readouterr()
+    assert 'No space left on device' in captured.err and 'wrote' in captured.out
+    assert stream_stamps(out, '/aios/overlay/compressed') == written
+    assert stream_stamps(out)[:2] == input_stamps(tiny_bag)[:2]
+
+
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_stop_signal_finishes_the_frame_and_finalises(
+    tiny_bag, body_model, tmp_path, monkeypatch, signum
+):
+    runtime = oracle_runtime(tiny_bag, body_model)
+    oracle = runtime.estimator
+
+    class Signalling(FailingEstimator):
+        def estimate(self, image, camera):
+            if oracle.calls == 1:
+                os.kill(os.getpid(), signum)  # arrives while frame 1 is being processed
+            return oracle.estimate(image, camera)
+
+    runtime = replace(runtime, estimator=Signalling(oracle, None))
+    monkeypatch.setattr(replayer, 'load_runtime', lambda o: runtime)
+    out = tmp_path / 'out'
+    assert replay.main(['--bag', str(tiny_bag), '--out', str(out)]) == 130
+    assert stream_stamps(out) == input_stamps(tiny_bag)[:2]
+    assert signal.getsignal(signum) is not None  # the previous handler is back
+
+
+def test_damaged_inputs_and_outputs_are_one_line_errors(tiny_bag, tmp_path, capsys, monkeypatch):
+    def never(options):
+        raise AssertionError('the model must not load before input and output are checked')
+
+    monkeypatch.setattr(replayer, 'load_runtime', never)
+    broken = tmp_path / 'broken'
+    broken.mkdir()
+    for f in tiny_bag.iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    meta = broken / 'metadata.yaml'
+    meta.write_text(meta.read_text()[: len(meta.read_text()) // 2])
+    cases = [
+        (['--bag', str(broken), '--out', str(tmp_path / 'o1')], 'cannot read input bag'),
+        (
+            ['--bag', str(tiny_bag), '--out', str(tmp_path / 'broken' / 'metadata.yaml' / 'o')],
+            'is not a directory',
+        ),
+        (['--bag', str(tiny_bag), '--out', str(tiny_bag)], 'output exists'),
+    ]
+    for argv, text in cases:
+        assert replay.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert text in err and len(err.splitlines()) == 1
+    assert not (tmp_path / 'o1').exists()
+
+
+def test_truncated_sqlite_database_is_a_one_line_error(tiny_bag, tmp_path, capsys):
+    """sqlite refuses a truncated database file as a whole ("malformed")."""
+    bag = tmp_path / 'in'
+    bag.mkdir()
+    for f in tiny_bag.iterdir():
+        data = f.read_bytes()
+        (bag / f.name).write_bytes(data[: len(data) * 3 // 4] if f.suffix == '.db3' else data)
+    assert replay.main(['--bag', str(bag), '--out', str(tmp_path / 'out')]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f'cannot read input bag {bag}' in err and 'malformed' in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / 'out').exists()
