@@ -54,11 +54,16 @@ class NodeStats:
         self._intrinsics: Optional[IntrinsicsSource] = None
         now = time.monotonic()
         self._last_report = (now, 0, 0, 0)  # time, received, processed, bad total
-        self._last_processed_t = now
+        # when the oldest frame received since the last processed one arrived (None: none
+        # waits); a stall is measured from there, not from start-up, so input that begins long
+        # after the node does is no false alarm
+        self._waiting_since: Optional[float] = None
 
     def received(self) -> None:
         with self._lock:
             self._received += 1
+            if self._waiting_since is None:
+                self._waiting_since = time.monotonic()
 
     def dropped(self, reason: str) -> None:
         """A frame skipped on purpose (superseded, stale, queue full)."""
@@ -84,7 +89,7 @@ class NodeStats:
             self._latency_s.append(latency_s)
             self._people, self._intrinsics = people, source
             self._switch_cuts = switch_cuts
-            self._last_processed_t = time.monotonic()
+            self._waiting_since = None
 
     def snapshot(self) -> StatsSnapshot:
         """Counters now, rates since the previous snapshot."""
@@ -106,7 +111,9 @@ class NodeStats:
                 latency_p99_ms=float(np.percentile(lat, 99)) if lat.size else float('nan'),
                 people=self._people,
                 intrinsics_source=self._intrinsics,
-                seconds_since_processed=now - self._last_processed_t,
+                seconds_since_processed=(
+                    0.0 if self._waiting_since is None else now - self._waiting_since
+                ),
                 resets=self._resets,
                 new_bad_input=bad_total - bad0,
                 switch_cuts=self._switch_cuts,

@@ -316,3 +316,7 @@ def main(args: Optional[list[str]] = None) -> int:
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+if __name__ == '__main__':  # python -m aios_ros.node.node [--ros-args ...]
+    raise SystemExit(main())

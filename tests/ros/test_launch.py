@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,17 @@ def test_launch_description_with_a_ros_install():
     )
     (node,) = module.launch_setup(context)
     assert node.node_executable == 'aios_node'
+
+
+def test_the_node_module_runs_as_a_program_and_refuses_a_bad_parameter():
+    # `python -m aios_ros.node.node` is the node's own entry point (as `ros2 run` calls main);
+    # a bad parameter must end it with one FATAL line and exit 1, before any model is built
+    result = subprocess.run(
+        [sys.executable, '-m', 'aios_ros.node.node', '--ros-args', '-p', 'model.short_side:=-5'],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    assert 'cannot start' in result.stderr + result.stdout
+    assert 'Traceback' not in result.stderr

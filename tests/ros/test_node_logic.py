@@ -11,6 +11,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from aios_ros.app.intrinsics import CAMERA_INFO_REJECTIONS, IntrinsicsSelector
 from aios_ros.core.types import IntrinsicsSource
 from aios_ros.model.camera import default_K
+from aios_ros.node import diagnostics
 from aios_ros.node.diagnostics import NodeStats, diagnostic_status
 from aios_ros.node.frame_queue import FrameQueue
 
@@ -103,6 +104,23 @@ def test_fallback_intrinsics_warn_and_a_stall_is_an_error():
     snap.input_rate_hz, snap.seconds_since_processed = 30.0, 6.0
     status = diagnostic_status(snap, 'n', '/n')
     assert status.level == DiagnosticStatus.ERROR and 'no frame processed' in status.message
+
+
+def test_a_stall_counts_from_the_first_waiting_frame_not_from_start_up(monkeypatch):
+    clock = {'now': 100.0}
+    monkeypatch.setattr(diagnostics.time, 'monotonic', lambda: clock['now'])
+    stats = NodeStats()
+    clock['now'] = 160.0  # input begins a minute after the node started
+    stats.received()
+    clock['now'] = 161.0
+    assert diagnostic_status(stats.snapshot(), 'n', '/n').level != DiagnosticStatus.ERROR
+    stats.processed(0.5, 1, IntrinsicsSource.CAMERA_INFO, 0)
+    stats.received()
+    clock['now'] = 161.0 + diagnostics.STALL_ERROR_S + 1  # that frame never gets processed
+    status = diagnostic_status(stats.snapshot(), 'n', '/n')
+    assert (
+        status.level == DiagnosticStatus.ERROR and 'no frame processed for 6.0 s' in status.message
+    )
 
 
 GOOD_K = [600.0, 0, 320, 0, 600, 240, 0, 0, 1]
