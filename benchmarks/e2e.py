@@ -58,6 +58,9 @@ class TimedEstimator:
     def regress(self, tokens):
         return self.inner.regress(tokens)
 
+    def size_problem(self, width, height):
+        return self.inner.size_problem(width, height)
+
     def default_K(self, width, height):
         return self.inner.default_K(width, height)
 

@@ -21,7 +21,7 @@ from aios_ros.app.intrinsics import IntrinsicsSelector
 from aios_ros.app.runtime import Runtime
 from aios_ros.app.settings import NodeConfig
 from aios_ros.core.types import Camera, PipelineOutput, StreamFrame
-from aios_ros.ros.image_conversion import compressed_to_bgr, image_to_bgr
+from aios_ros.ros.image_conversion import ImageConversionError, compressed_to_bgr, image_to_bgr
 from aios_ros.ros.markers import marker_array
 from aios_ros.ros.messages import (
     STREAM_FUSED,
@@ -32,6 +32,12 @@ from aios_ros.ros.messages import (
 )
 from aios_ros.ros.stamps import stamp_ns, stamp_seconds
 from aios_ros.temporal.pipeline import Pipeline
+
+
+class UnusableSizeError(ImageConversionError):
+    """A decoded image whose size the estimator cannot take (``Estimator.size_problem``)."""
+
+    reason = 'unusable_size'
 
 
 @dataclass(frozen=True)
@@ -84,12 +90,16 @@ class FrameProcessor:
         (:data:`~aios_ros.app.intrinsics.CAMERA_INFO_REJECTIONS`)."""
         return self.intrinsics.update_camera_info(msg.k, msg.width, msg.height)
 
-    @staticmethod
-    def decode(msg: Any, cfg: NodeConfig) -> np.ndarray:
-        """Image or CompressedImage message -> (H, W, 3) uint8 BGR; bad images raise
+    def decode(self, msg: Any, cfg: NodeConfig) -> np.ndarray:
+        """Image or CompressedImage message -> (H, W, 3) uint8 BGR; bad images, and images of a
+        size the estimator cannot take, raise
         :class:`~aios_ros.ros.image_conversion.ImageConversionError`."""
         convert = compressed_to_bgr if hasattr(msg, 'format') else image_to_bgr
-        return convert(msg, cfg.max_pixels)
+        image = convert(msg, cfg.max_pixels)
+        problem = self.runtime.estimator.size_problem(image.shape[1], image.shape[0])
+        if problem:
+            raise UnusableSizeError(problem)
+        return image
 
     @staticmethod
     def needs_vertices(cfg: NodeConfig, markers: bool, overlay: bool) -> bool:

@@ -152,6 +152,10 @@ class Estimator(Protocol):
         """(3, 3) camera matrix (px) the estimator assumes for a ``width`` x ``height`` image when
         the camera is not calibrated."""
 
+    def size_problem(self, width: int, height: int) -> Optional[str]:
+        """Why a ``width`` x ``height`` image cannot go through the estimator (one line), or None;
+        asked before :meth:`default_K` and :meth:`estimate`, which may assume a usable size."""
+
     def estimate(self, image: np.ndarray, camera: Camera) -> Bodies:
         """One BGR uint8 image (H, W, 3) -> the people in it, sorted by descending score.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Optional
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from aios_ros.model.checkpoint import CheckpointError, load_strict, read_checkpo
 from aios_ros.model.config import UNTRAINED_WARNING, ModelConfig
 from aios_ros.model.cuda_graphs import GraphRunner
 from aios_ros.model.postprocess import BOX_KEYS, scale_boxes, top_scores
-from aios_ros.model.preprocess import Batch, make_batch
+from aios_ros.model.preprocess import Batch, make_batch, size_problem
 from aios_ros.model.seeded_weights import seeded_state_dict, smplx_placeholder
 
 LOG = logging.getLogger(__name__)
@@ -111,6 +111,10 @@ class AiosEstimator:
     def default_K(self, width: int, height: int) -> np.ndarray:
         """(3, 3) intrinsics the network implicitly assumes for a ``width`` x ``height`` image."""
         return default_K(width, height, self.config.short_side, self.config.max_size)
+
+    def size_problem(self, width: int, height: int) -> Optional[str]:
+        """Why a ``width`` x ``height`` image is unusable for the network, or None."""
+        return size_problem(height, width, self.config.short_side, self.config.max_size)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.config.dtype == 'bf16':

@@ -12,6 +12,7 @@ source positions in 1/32-pixel fixed point (OpenCV 5 interpolates exactly, which
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -48,6 +49,24 @@ def feature_tokens(h: int, w: int) -> int:
         if step >= 3:
             tokens += h * w
     return tokens
+
+
+def size_problem(h: int, w: int, short_side: int, max_size: int) -> Optional[str]:
+    """Why an h x w image cannot go through the network (one line), or None.
+
+    The rule: resized by :func:`input_size`, the image must keep both sides and give the
+    two-stage selection its :data:`MIN_FEATURE_TOKENS` encoder tokens, about 43,000 network input
+    pixels (224 x 224, or 33 px high at 1333 px wide): only strips a few pixels high fail.
+    """
+    oh, ow = input_size(h, w, short_side, max_size)
+    if oh < 1 or ow < 1:
+        return f'image of {w}x{h} pixels is too elongated for a {short_side}/{max_size} input size'
+    if feature_tokens(oh, ow) < MIN_FEATURE_TOKENS:
+        return (
+            f'network input {ow}x{oh} (from a {w}x{h} image) is too small: AiOS needs '
+            f'at least {MIN_FEATURE_TOKENS} encoder tokens (about 43,000 input pixels)'
+        )
+    return None
 
 
 def resize_transforms(h: int, w: int, oh: int, ow: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,16 +143,10 @@ def normalise_image(
     img2bb (2, 3), bb2img (2, 3))."""
     check_image(image)
     h, w = image.shape[:2]
+    problem = size_problem(h, w, short_side, max_size)
+    if problem:
+        raise ImageError(problem)
     oh, ow = input_size(h, w, short_side, max_size)
-    if oh < 1 or ow < 1:
-        raise ImageError(
-            f'image of {w}x{h} pixels is too elongated for a {short_side}/{max_size} input size'
-        )
-    if feature_tokens(oh, ow) < MIN_FEATURE_TOKENS:
-        raise ImageError(
-            f'network input {ow}x{oh} (from a {w}x{h} image) is too small: AiOS needs '
-            f'at least {MIN_FEATURE_TOKENS} feature tokens (short side >= 224 px)'
-        )
     img2bb, bb2img = resize_transforms(h, w, oh, ow)
     warped = warp_scale(image, img2bb, oh, ow)
     rgb = np.clip(warped, 0, 255)[:, :, ::-1]

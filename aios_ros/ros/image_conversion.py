@@ -149,7 +149,7 @@ def compressed_to_bgr(msg: Any, max_pixels: int) -> np.ndarray:
     data = np.frombuffer(msg.data, np.uint8)
     if data.size == 0:
         raise EmptyImageError('compressed image has no data')
-    size = compressed_image_size(data[:_HEADER_SCAN_BYTES].tobytes())
+    size = compressed_image_size(memoryview(data))
     if size is None:
         raise CorruptImageError(f'not a JPEG or PNG stream (format {msg.format!r})')
     check_size(*size, max_pixels)
@@ -169,29 +169,34 @@ def check_size(width: int, height: int, max_pixels: int) -> None:
         )
 
 
-_HEADER_SCAN_BYTES = 1 << 20  # JPEG APPn segments (EXIF, thumbnails) precede the size
+# JPEG APPn segments (EXIF, ICC profiles, thumbnails: at most 64 KiB each) precede the size;
+# real files have a few dozen at most, so more is taken as garbage rather than walked
+_MAX_JPEG_SEGMENTS = 1024
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 # JPEG start-of-frame markers carry the image size; C4 (DHT), C8 (JPG) and CC (DAC) do not.
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-def compressed_image_size(head: bytes) -> Optional[tuple[int, int]]:
-    """(width, height) from the first bytes of a PNG or JPEG stream, or None if not found."""
+def compressed_image_size(data: memoryview) -> Optional[tuple[int, int]]:
+    """(width, height) from the header of a PNG or JPEG stream, or None if not found; walks the
+    JPEG segments without copying, however many bytes of metadata come before the size."""
+    head = bytes(data[:24])
     if head.startswith(_PNG_SIGNATURE) and head[12:16] == b'IHDR' and len(head) >= 24:
         return struct.unpack('>II', head[16:24])
     if not head.startswith(b'\xff\xd8'):
         return None
-    pos = 2
-    while pos + 4 <= len(head):
-        if head[pos] != 0xFF:
+    pos, segments = 2, 0
+    while pos + 4 <= len(data) and segments < _MAX_JPEG_SEGMENTS:
+        segments += 1
+        if data[pos] != 0xFF:
             return None
-        marker = head[pos + 1]
+        marker = data[pos + 1]
         if marker == 0xFF:  # fill byte before a marker
             pos += 1
             continue
-        (length,) = struct.unpack('>H', head[pos + 2 : pos + 4])
-        if marker in _JPEG_SOF and pos + 9 <= len(head):
-            height, width = struct.unpack('>HH', head[pos + 5 : pos + 9])
+        (length,) = struct.unpack('>H', data[pos + 2 : pos + 4])
+        if marker in _JPEG_SOF and pos + 9 <= len(data):
+            height, width = struct.unpack('>HH', data[pos + 5 : pos + 9])
             return width, height
         pos += 2 + length
     return None

@@ -23,6 +23,9 @@ class SyntheticEstimator:
     def estimate(self, image: np.ndarray, camera: Camera) -> Bodies:
         raise NotImplementedError('the detections are precomputed: use Pipeline.process_bodies')
 
+    def size_problem(self, width: int, height: int) -> None:
+        """Precomputed detections have no image, so any size will do."""
+
     def default_K(self, width: int, height: int) -> np.ndarray:
         raise NotImplementedError('the camera is passed with every precomputed frame')
 

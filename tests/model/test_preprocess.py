@@ -7,12 +7,14 @@ import pytest
 import torch
 
 from aios_ros.model.preprocess import (
+    MIN_FEATURE_TOKENS,
     ImageError,
     feature_tokens,
     input_size,
     make_batch,
     normalise_image,
     resize_transforms,
+    size_problem,
     warp_scale,
 )
 
@@ -99,3 +101,20 @@ def test_feature_tokens(hw, tokens):
 def test_bad_images_are_rejected(image, message):
     with pytest.raises(ImageError, match=message.replace('(', r'\(').replace(')', r'\)')):
         make_batch([image], 800, 1333)
+
+
+@pytest.mark.parametrize(
+    'h, w, problem',
+    [
+        (1, 4000, 'too elongated'),  # the network input would be 0 px high
+        (2, 3000, 'too small'),  # 1500 x 1: fewer than 900 encoder tokens
+        (32, 1333, 'too small'),
+        (33, 1333, None),  # the thinnest strip at the full long side
+        (100, 100, None),  # upscaled to 800 x 800
+    ],
+)
+def test_the_size_rule_names_what_cannot_go_through_the_network(h, w, problem):
+    found = size_problem(h, w, 800, 1333)
+    assert (found is None) if problem is None else (problem in found)
+    if problem is None:
+        assert feature_tokens(*input_size(h, w, 800, 1333)) >= MIN_FEATURE_TOKENS

@@ -20,6 +20,7 @@ from aios_ros.app.runtime import make_runtime  # noqa: E402
 from aios_ros.app.settings import Settings  # noqa: E402
 from aios_ros.core.types import Bodies  # noqa: E402
 from aios_ros.model.config import ModelConfig  # noqa: E402
+from aios_ros.model.preprocess import size_problem  # noqa: E402
 from aios_ros.replay.replayer import ReplayOptions, run_replay  # noqa: E402
 from aios_ros.ros.bags import make_typestore  # noqa: E402
 from aios_ros.synthetic import sample_bag as generate  # noqa: E402
@@ -53,6 +54,9 @@ class OracleEstimator:
 
     def regress(self, tokens):
         raise NotImplementedError('fusion.mode tokens is not used here')
+
+    def size_problem(self, width, height):
+        return size_problem(height, width, 800, 1333)  # the AiOS rule at the official size
 
     def default_K(self, width, height):
         return self.gt['K']

@@ -10,6 +10,8 @@ import os
 import signal
 from dataclasses import replace
 
+import cv2
+import numpy as np
 import pytest
 
 pytest.importorskip('aios_ros.msg', reason='messages not built: run scripts/setup.sh, . env.sh')
@@ -76,6 +78,26 @@ def test_corrupt_frame_in_the_middle_is_skipped(tiny_bag, tiny_frames, body_mode
     expected = [t for i, t in enumerate(input_stamps(tiny_bag)) if i != 1]
     assert stream_stamps(tmp_path / 'out') == expected
     assert sorted(stream_stamps(tmp_path / 'out', '/aios/bodies_fused')) == expected
+
+
+def test_a_degenerate_frame_is_skipped_as_unusable_size(
+    tiny_bag, tiny_frames, body_model, tmp_path
+):
+    def strip(i, msg):  # a valid JPEG of 4000 x 1 px: decodes, but the network input is 0 px high
+        if i == 2:
+            msg.data = np.frombuffer(
+                cv2.imencode('.jpg', np.zeros((1, 4000, 3), np.uint8))[1], np.uint8
+            )
+
+    summary = run_replay(
+        ReplayOptions(
+            bag=edited_bag(tiny_bag, tmp_path / 'in', strip), out=tmp_path / 'out', progress=False
+        ),
+        runtime=oracle_runtime(tiny_bag, body_model),
+    )
+    assert summary.frames == tiny_frames - 1 and dict(summary.skipped) == {'unusable_size': 1}
+    expected = [t for i, t in enumerate(input_stamps(tiny_bag)) if i != 2]
+    assert stream_stamps(tmp_path / 'out') == expected
 
 
 def test_damaged_record_is_skipped(tiny_bag, tiny_frames, body_model, tmp_path):

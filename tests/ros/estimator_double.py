@@ -8,6 +8,8 @@ is a fixed stick figure with a small sphere mesh, placed side by side 3 m in fro
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from aios_ros.core.smplx import NUM_POSE_JOINTS
@@ -98,6 +100,10 @@ class CountingEstimator:
             vertices=vertices.astype(np.float32),
             tokens=tokens.reshape(n, 39, 256).astype(np.float16),
         )
+
+    def size_problem(self, width: int, height: int) -> Optional[str]:
+        """The double's minimum: 8 x 8 pixels (the node tests send smaller images too)."""
+        return None if min(width, height) >= 8 else f'{width}x{height} is below 8x8'
 
     def default_K(self, width: int, height: int) -> np.ndarray:
         """The double's uncalibrated camera: focal length = image width, centred."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import struct
 
 import cv2
 import numpy as np
@@ -143,7 +144,26 @@ def test_jpeg_round_trip_is_close():
 def test_header_size_matches_the_encoder(ext):
     image = np.zeros((37, 91, 3), np.uint8)
     ok, buf = cv2.imencode(ext, image)
-    assert ic.compressed_image_size(buf.tobytes()) == (91, 37)
+    assert ic.compressed_image_size(memoryview(buf)) == (91, 37)
+
+
+def test_jpeg_with_megabytes_of_metadata_before_the_size_decodes():
+    # 24 APP1 segments of 64 KiB (1.5 MiB of EXIF-like data) between SOI and the frame header
+    image = np.full((37, 91, 3), 120, np.uint8)
+    jpeg = cv2.imencode('.jpg', image)[1].tobytes()
+    app1 = b'\xff\xe1' + struct.pack('>H', 65535) + bytes(65533)
+    msg = CompressedImage(format='jpeg')
+    msg.data = array.array('B', jpeg[:2] + app1 * 24 + jpeg[2:])
+    assert len(msg.data) > 1.5 * 2**20
+    out = ic.compressed_to_bgr(msg, MAX_PIXELS)
+    assert out.shape == image.shape and abs(int(out.mean()) - 120) <= 2
+
+
+def test_a_stream_of_empty_jpeg_segments_is_refused_cheaply():
+    msg = CompressedImage(format='jpeg')
+    msg.data = array.array('B', b'\xff\xd8' + b'\xff\xe1\x00\x02' * 500_000)
+    with pytest.raises(ic.CorruptImageError):
+        ic.compressed_to_bgr(msg, MAX_PIXELS)
 
 
 def test_huge_compressed_image_is_refused_without_decoding():

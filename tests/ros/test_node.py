@@ -288,6 +288,9 @@ def test_replay_mode_processes_every_frame(ros):
 def _feed_bad_then_good(ros, name: str, bad_msg, reason: str, good_stamp: int) -> None:
     probe = ros['probes'][name]
     before = counter(ros, name, f'bad_input.{reason}')
+    # stamped just before the good frame: never a re-sent stamp (dropped before decoding),
+    # whichever tests ran before
+    bad_msg.header.stamp.sec, bad_msg.header.stamp.nanosec = good_stamp, 0
     probe.image_pub.publish(bad_msg)
     wait_for(lambda: counter(ros, name, f'bad_input.{reason}') > before, what=f'{reason} counted')
     make = raw_image if name == 'raw' else compressed_image
@@ -323,6 +326,12 @@ def _raw(**fields) -> Image:
             405,
             'too_large',
             lambda: _raw(height=10000, width=10000, step=30000, data=array.array('B')),
+        ),
+        # decodes, but the estimator cannot take a 64 x 4 strip (the double needs 8 x 8)
+        (
+            406,
+            'unusable_size',
+            lambda: _raw(height=4, data=array.array('B', bytes(64 * 3 * 4))),
         ),
     ],
 )

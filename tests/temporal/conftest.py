@@ -85,6 +85,9 @@ class StandInEstimator:
     def estimate(self, image, camera):
         return self._frames.pop(0)
 
+    def size_problem(self, width, height):
+        return None
+
     def default_K(self, width, height):
         return K
 
