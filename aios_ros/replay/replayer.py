@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
@@ -27,9 +27,11 @@ from aios_ros.app.settings import load_settings
 from aios_ros.replay.outputs import CameraOutputs, OverlaySink, output_prefix
 from aios_ros.ros import bags
 from aios_ros.ros.image_conversion import ImageConversionError
+from aios_ros.ros.truncated_mcap import TruncatedMcap
 
 #: what rosbags raises on opening a damaged bag
 BAG_OPEN_ERRORS = (ReaderError, OSError)
+InputBag = Union[Reader, TruncatedMcap]
 
 
 class InputBagError(ValueError):
@@ -80,7 +82,8 @@ class ReplaySummary:
     ``corrupt_message``) and unusable CameraInfo messages (``camera_info_<reason>``);
     time_resets: frames older than their predecessor, after which the tracks were reset and the
     frame processed; error: the exception that ended the run (the output bag is finalised all
-    the same).
+    the same); input_note: what was wrong with the input bag that replay read around (a cut-off
+    MCAP file).
     """
 
     frames: int = 0
@@ -93,6 +96,7 @@ class ReplaySummary:
     skipped: Counter = field(default_factory=Counter)
     time_resets: int = 0
     error: str = ''
+    input_note: str = ''
 
     @property
     def mean_people(self) -> float:
@@ -160,7 +164,7 @@ def run_replay(
     _check_output(options.out)
     store = bags.make_typestore()
     plugin = StoragePlugin.MCAP if options.storage == 'mcap' else StoragePlugin.SQLITE3
-    reader = _open_input(options.bag)
+    reader, input_note = _open_input(options.bag)
     try:
         topics = _select_topics(options.topics, reader.connections)
         if runtime is None:
@@ -168,7 +172,7 @@ def run_replay(
         # The model's import and build leave ~10^6 long-lived objects; without freezing them,
         # every full garbage collection walks them all (100s of ms) in the middle of a frame.
         gc.freeze()
-        summary = ReplaySummary(note=runtime.note)
+        summary = ReplaySummary(note=runtime.note, input_note=input_note)
         total = sum(c.msgcount for c in reader.connections if c.topic in topics)
         if options.max_frames is not None:
             total = min(total, options.max_frames)
@@ -203,23 +207,52 @@ def _check_output(out: Path) -> None:
         raise PermissionError(f'cannot create {out}: {parent} is not writable')
 
 
-def _open_input(bag: Path) -> Reader:
-    """The opened input bag; every problem is an :class:`InputBagError` naming the file."""
+def _open_input(bag: Path) -> tuple[InputBag, str]:
+    """The opened input bag and, if only part of it could be read, a note that says so; every
+    problem is an :class:`InputBagError` naming the file."""
+    cut_off = _single_mcap(bag)
     if not (bag / 'metadata.yaml').is_file() and not bag.is_file():
-        raise FileNotFoundError(f'input bag not found (no metadata.yaml): {bag}')
+        if cut_off is None:
+            raise FileNotFoundError(f'input bag not found (no metadata.yaml): {bag}')
+        return _read_cut_off(cut_off, 'no metadata.yaml: the recording did not finish')
     try:
         reader = Reader(bag)
         reader.open()
     except BAG_OPEN_ERRORS as exc:
-        raise InputBagError(f'cannot read input bag {bag}: {type(exc).__name__}: {exc}') from exc
-    return reader
+        problem = f'{type(exc).__name__}: {exc}'
+        if cut_off is None:
+            raise InputBagError(f'cannot read input bag {bag}: {problem}') from exc
+        return _read_cut_off(cut_off, problem)
+    return reader, ''
+
+
+def _single_mcap(bag: Path) -> Optional[Path]:
+    """The one MCAP file of the bag folder ``bag``, if that is what it holds."""
+    files = sorted(bag.glob('*.mcap')) if bag.is_dir() else []
+    return files[0] if len(files) == 1 else None
+
+
+def _read_cut_off(path: Path, problem: str) -> tuple[InputBag, str]:
+    """Every message before the cut of an MCAP file that rosbags refuses (``problem``)."""
+    try:
+        salvaged = TruncatedMcap(path)
+    except (OSError, ValueError) as exc:
+        raise InputBagError(f'cannot read input bag {path}: {problem}; {exc}') from exc
+    if not salvaged.message_count:
+        salvaged.close()
+        raise InputBagError(f'cannot read input bag {path}: {problem}; no complete message')
+    note = (
+        f'{path} is cut off or unfinished ({problem}): '
+        f'read the {salvaged.message_count} complete messages before the cut'
+    )
+    return salvaged, note
 
 
 def _cameras(
     options: ReplayOptions,
     runtime: Runtime,
     topics: list[str],
-    reader: Reader,
+    reader: InputBag,
     writer: Writer,
     store: Any,
 ) -> dict[str, _Camera]:
@@ -289,7 +322,7 @@ class _Loop:
         self.options, self.store, self.cameras = options, store, cameras
         self.summary, self.should_stop, self.vertices = summary, should_stop, vertices
 
-    def run(self, reader: Reader, writer: Writer, copies: dict[int, Any], total: int) -> None:
+    def run(self, reader: InputBag, writer: Writer, copies: dict[int, Any], total: int) -> None:
         topics = set(self.cameras) | {c.info_topic for c in self.cameras.values() if c.info_topic}
         conns = [c for c in reader.connections if c.topic in topics]
         bar = tqdm(total=total, unit='frame', disable=not self.options.progress, smoothing=0.1)
@@ -374,6 +407,8 @@ def print_summary(summary: ReplaySummary, out: Path) -> None:
     if summary.skipped:
         reasons = ', '.join(f'{r} {n}' for r, n in sorted(summary.skipped.items()))
         print(f'  skipped {sum(summary.skipped.values())} bad frame(s): {reasons}')
+    if summary.input_note:
+        print(f'  input: {summary.input_note}')
     if summary.time_resets:
         print(f'  time went backwards {summary.time_resets} time(s): tracks were reset')
     print(

@@ -16,11 +16,18 @@ import pytest
 
 pytest.importorskip('aios_ros.msg', reason='messages not built: run scripts/setup.sh, . env.sh')
 
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer  # noqa: E402
+from rosbags.rosbag2 import (  # noqa: E402
+    CompressionFormat,
+    CompressionMode,
+    Reader,
+    StoragePlugin,
+    Writer,
+)
 
 from aios_ros.replay import replayer  # noqa: E402
 from aios_ros.replay.replayer import ReplayFailed, ReplayOptions, run_replay  # noqa: E402
 from aios_ros.ros.bags import make_typestore  # noqa: E402
+from aios_ros.ros.truncated_mcap import TruncatedMcap  # noqa: E402
 from aios_ros.synthetic import sample_bag as generate  # noqa: E402
 from aios_ros.tools import replay  # noqa: E402
 
@@ -252,4 +259,63 @@ def test_truncated_sqlite_database_is_a_one_line_error(tiny_bag, tmp_path, capsy
     assert replay.main(['--bag', str(bag), '--out', str(tmp_path / 'out')]) == 2
     err = capsys.readouterr().err.strip()
     assert f'cannot read input bag {bag}' in err and 'malformed' in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / 'out').exists()
+
+
+def _mcap_of(bag):
+    return next(bag.glob('*.mcap'))
+
+
+@pytest.mark.parametrize('metadata', [True, False], ids=['metadata_kept', 'no_metadata'])
+def test_cut_off_mcap_is_read_up_to_the_cut(
+    tiny_bag, tiny_frames, body_model, tmp_path, capsys, metadata
+):
+    """A recorder killed mid-run: the MCAP file has no footer (and maybe no metadata.yaml)."""
+    bag = edited_bag(tiny_bag, tmp_path / 'in', storage=StoragePlugin.MCAP)
+    data = _mcap_of(bag).read_bytes()
+    _mcap_of(bag).write_bytes(data[: len(data) * 6 // 10])
+    if not metadata:
+        (bag / 'metadata.yaml').unlink()
+    with Reader(tiny_bag) as full:  # how many images lie wholly before the cut
+        images = [c for c in full.connections if c.topic == generate.IMAGE_TOPIC]
+        kept = TruncatedMcap(_mcap_of(bag))
+        readable = sum(1 for c, _, _ in kept.messages() if c.topic == generate.IMAGE_TOPIC)
+        kept.close()
+        assert 0 < readable < images[0].msgcount == tiny_frames
+    summary = run_replay(
+        ReplayOptions(bag=bag, out=tmp_path / 'out', progress=False),
+        runtime=oracle_runtime(tiny_bag, body_model),
+    )
+    assert summary.frames == readable and 'cut off' in summary.input_note
+    assert stream_stamps(tmp_path / 'out') == input_stamps(tiny_bag)[:readable]
+    replayer.print_summary(summary, tmp_path / 'out')
+    assert 'complete messages before the cut' in capsys.readouterr().out
+
+
+def test_compressed_mcap_chunks_are_read_without_metadata(tiny_bag, tmp_path):
+    src = tmp_path / 'zstd'
+    store = make_typestore()
+    writer = Writer(src, version=9, storage_plugin=StoragePlugin.MCAP)
+    writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+    with Reader(tiny_bag) as reader, writer:
+        conns = {
+            c.id: writer.add_connection(c.topic, c.msgtype, typestore=store)
+            for c in reader.connections
+        }
+        expected = [(c.topic, t, raw) for c, t, raw in reader.messages()]
+        for c, t, raw in reader.messages():
+            writer.write(conns[c.id], t, raw)
+    assert b'zstd' in _mcap_of(src).read_bytes()[:4096]  # the chunk says how it is compressed
+    (src / 'metadata.yaml').unlink()
+    salvaged = TruncatedMcap(_mcap_of(src))
+    assert [(c.topic, t, raw) for c, t, raw in salvaged.messages()] == expected
+    salvaged.close()
+
+
+def test_mcap_cut_before_any_message_is_a_one_line_error(tiny_bag, tmp_path, capsys):
+    bag = edited_bag(tiny_bag, tmp_path / 'in', storage=StoragePlugin.MCAP)
+    _mcap_of(bag).write_bytes(_mcap_of(bag).read_bytes()[:200])
+    assert replay.main(['--bag', str(bag), '--out', str(tmp_path / 'out')]) == 2
+    err = capsys.readouterr().err.strip()
+    assert 'cannot read input bag' in err and 'no complete message' in err
     assert len(err.splitlines()) == 1 and not (tmp_path / 'out').exists()
