@@ -22,8 +22,8 @@ from aios_ros.model.preprocess import ImageError
 
 SHORT_SIDE, MAX_SIZE = 256, 427  # as in conftest.py (the public fixture size)
 
-CONFIG = ModelConfig(
-    short_side=SHORT_SIDE, max_size=MAX_SIZE, candidate_threshold=0.0, max_people=50
+CONFIG = ModelConfig(  # fp32 on every machine: compared with the fp32 official record
+    short_side=SHORT_SIDE, max_size=MAX_SIZE, dtype='fp32', candidate_threshold=0.0, max_people=50
 )
 CAMERA = Camera(
     np.array([[600.0, 0, 320], [0, 600.0, 240], [0, 0, 1]]), 640, 480, IntrinsicsSource.CAMERA_INFO
