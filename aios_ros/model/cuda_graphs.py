@@ -155,7 +155,11 @@ class CudaGraphCapture:
         torch.cuda.synchronize()
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph, pool=torch.cuda.graph_pool_handle()):
+            # thread_local: a CUDA call of another thread (the node's other threads) neither
+            # breaks this capture nor is refused because of it.
+            with torch.cuda.graph(
+                graph, pool=torch.cuda.graph_pool_handle(), capture_error_mode='thread_local'
+            ):
                 outputs = step()
         except BaseException:
             # graph.__exit__ raises from capture_end before it leaves its capture stream: go back
