@@ -1,6 +1,6 @@
 """Benchmark the AiOS forward against a plain ResNet-50 measured side by side (script, not a test).
 
-    python -m aios_ros.tools.bench_model --size 800x1333 [--dtype fp32|bf16] [--repeats 5] \\
+    python -m aios_ros.tools.bench_model --size 800x1333 [--dtype fp32|bf16|auto] [--repeats 5] \\
         --json OUT
 
 Builds the network with seeded random weights, then times, interleaved (model, ResNet-50, model,
@@ -15,10 +15,12 @@ For the sizes of the official measurement (issue 5: official AiOS vs the same Re
 threads, this CPU) the tool also prints the speed-up over the official model as the ratio of the
 two ResNet-50 ratios.
 
-With ``--dtype bf16`` the network runs under CPU bf16 autocast and the tool also reports the
-relative error of the people's boxes, joints and vertices against an fp32 run of the same weights
-and image, once with the fp32 run's query/person selections imposed (pure numerical error) and once
-with free selection. ``--msda`` adds the fast vs reference deformable-attention core timing.
+``--dtype auto`` runs what ``model.dtype: auto`` picks here (reported as ``dtype``, the request
+as ``dtype_requested``). With bf16 the network runs under CPU bf16 autocast and the tool also
+reports the relative error of the people's boxes, joints and vertices against an fp32 run of the
+same weights and image, once with the fp32 run's query/person selections imposed (pure numerical
+error) and once with free selection. ``--msda`` adds the fast vs reference deformable-attention
+core timing.
 """
 
 from __future__ import annotations
@@ -282,6 +284,7 @@ def _quantile(values: list[float], q: float) -> float:
 def measure(size: tuple[int, int], dtype: str, repeats: int, warmup: int, seed: int) -> dict:
     """Interleaved timings of the estimator step and the ResNet-50; see module docstring."""
     subject = Subject(size, dtype, seed)
+    dtype = subject.estimator.dtype  # auto resolved for this machine
     resnet = plain_resnet50(seed)
     image = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(seed))
     clock = StageClock(subject.stage_modules)
@@ -308,6 +311,7 @@ def measure(size: tuple[int, int], dtype: str, repeats: int, warmup: int, seed: 
     result = {
         'size': list(size),
         'dtype': dtype,
+        'dtype_requested': subject.config.dtype,
         'threads': torch.get_num_threads(),
         'torch': torch.__version__,
         'repeats': repeats,
@@ -406,7 +410,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         '--size', type=parse_size, required=True, help='network input HxW, e.g. 800x1333'
     )
-    p.add_argument('--dtype', choices=('fp32', 'bf16'), default='fp32')
+    p.add_argument(
+        '--dtype',
+        choices=('fp32', 'bf16', 'auto'),
+        default='fp32',
+        help='network precision (auto: what model.dtype auto picks on this machine)',
+    )
     p.add_argument('--repeats', type=int, default=5, help='timed runs of each (default 5)')
     p.add_argument('--warmup', type=int, default=1, help='untimed runs first (default 1)')
     p.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')

@@ -22,6 +22,7 @@ from aios_ros.model.heads import (
     D,
     box_and_keypoint_predictions,
     build_head_lists,
+    full_precision,
     smplx_predictions,
 )
 from aios_ros.model.position_encoding import PositionEmbeddingSineHW
@@ -125,8 +126,10 @@ class AiOS(nn.Module):
         batch = img.shape[0]
         hs = t.decoder.hs[5].view(batch, NUM_GROUPS, WHOLE_BODY_LAYOUT.size, D)
         ref = t.decoder.references[5].view(batch, NUM_GROUPS, WHOLE_BODY_LAYOUT.size, 4)
-        out = box_and_keypoint_predictions(self, 5, hs, ref, WHOLE_BODY_LAYOUT)
-        out.update(smplx_predictions(self, 5, hs, WHOLE_BODY_LAYOUT))
+        with full_precision(hs):
+            hs, ref = hs.float(), ref.float()
+            out = box_and_keypoint_predictions(self, 5, hs, ref, WHOLE_BODY_LAYOUT)
+            out.update(smplx_predictions(self, 5, hs, WHOLE_BODY_LAYOUT))
         out['tokens'] = hs
         return out, ForwardTrace(feats, masks[:3], t)
 

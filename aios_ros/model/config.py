@@ -31,8 +31,11 @@ class ModelConfig:
         'stored in the checkpoint (the official model does the same)',
     )
     device: Literal['cpu', 'cuda'] = param('cpu', 'where the network runs')
-    dtype: Literal['fp32', 'bf16'] = param(
-        'fp32', 'autocast dtype of the network; SMPL-X and post-processing stay fp32'
+    dtype: Literal['auto', 'fp32', 'bf16'] = param(
+        'auto',
+        'precision of the network: auto = bf16 on CUDA and on CPUs with native bf16 '
+        '(AVX512-BF16, AMX, Arm BF16), fp32 elsewhere; bf16 = autocast (final heads, camera and '
+        'scores stay fp32); SMPL-X and post-processing are always fp32',
     )
     short_side: int = param(800, 'network input short side, px (official: 800)')
     max_size: int = param(1333, 'network input long side cap, px (official: 1333)')
@@ -55,8 +58,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.device not in ('cpu', 'cuda'):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        if self.dtype not in ('fp32', 'bf16'):
-            raise ValueError(f"dtype must be 'fp32' or 'bf16', got {self.dtype!r}")
+        if self.dtype not in ('auto', 'fp32', 'bf16'):
+            raise ValueError(f"dtype must be 'auto', 'fp32' or 'bf16', got {self.dtype!r}")
         if not 224 <= self.short_side <= self.max_size:
             raise ValueError(
                 'need 224 <= short_side <= max_size (the model needs >= 900 feature '

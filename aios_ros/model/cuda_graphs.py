@@ -13,8 +13,10 @@ own graph. :class:`GraphRunner` therefore
    own), replays it for every later call and clones the outputs before returning, because the
    next replay overwrites them;
 4. re-captures when a new bucket appears (least-recently used buckets beyond ``max_buckets`` are
-   dropped, releasing their memory pools) and, if a capture fails, logs one warning and runs that
-   bucket eagerly on the same static buffers from then on.
+   dropped, releasing their memory pools) and, if a capture fails, logs its root cause once (with
+   the traceback), remembers it and runs every bucket eagerly on its static buffers from then on
+   (a failing forward fails for every bucket; retrying would repeat warm-ups and a failed capture
+   per new input size).
 
 Nothing CUDA-specific is touched at import time or by the CPU path: on CPU the
 :class:`EagerCapture` strategy "replays" by calling the forward again and copying the results into
@@ -134,19 +136,40 @@ class CudaGraphCapture:
     can be replayed in any order; dropping the returned replay function (and outputs) frees it.
     """
 
+    def __init__(self) -> None:
+        self._side: torch.cuda.Stream | None = None
+
     def capture(self, step: Callable[[], Any]) -> tuple[Callable[[], None], Any]:
-        # Warm-up runs lazy initialisations (cuBLAS handles, autotuning, cached constants) that are
-        # illegal during capture; a side stream keeps them off the capture stream's history.
-        side = torch.cuda.Stream()
+        # Warm-up runs lazy initialisations (cuBLAS handles, autotuning) that are illegal during
+        # capture; a side stream keeps them off the capture stream's history. One side stream per
+        # runner: cuBLAS keeps a workspace per stream for the life of the process.
+        if self._side is None:
+            self._side = torch.cuda.Stream()
+        side = self._side
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
             for _ in range(WARMUP_ITERS):
                 step()
-        torch.cuda.current_stream().wait_stream(side)
+        stream = torch.cuda.current_stream()
+        stream.wait_stream(side)
         torch.cuda.synchronize()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=torch.cuda.graph_pool_handle()):
-            outputs = step()
+        try:
+            # thread_local: a CUDA call of another thread (the node's other threads) neither
+            # breaks this capture nor is refused because of it.
+            with torch.cuda.graph(
+                graph, pool=torch.cuda.graph_pool_handle(), capture_error_mode='thread_local'
+            ):
+                outputs = step()
+        except BaseException:
+            # graph.__exit__ raises from capture_end before it leaves its capture stream: go back
+            # to the caller's stream, then drop the half-built graph and its private pool.
+            torch.cuda.set_stream(stream)
+            graph.reset()
+            del graph
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+            raise
         return graph.replay, outputs
 
 
@@ -192,7 +215,10 @@ class GraphRunner:
         self.autocast_dtype = autocast_dtype
         self.max_buckets = max_buckets
         self._buckets: OrderedDict[tuple, _Bucket] = OrderedDict()
-        self._warned = False
+        #: the first capture failure (its root cause); later buckets then run eagerly at once
+        self.capture_error: BaseException | None = None
+        #: calls answered by replaying a captured bucket
+        self.replays = 0
 
     @property
     def buckets(self) -> list[tuple]:
@@ -225,21 +251,25 @@ class GraphRunner:
             None,
         )
         self._load(bucket, images, mask)
-        try:
-            bucket.replay, bucket.outputs = self.strategy.capture(
-                lambda: self._run(bucket.images, bucket.mask)
-            )
-        except Exception as exc:  # any capture failure must leave a working (eager) runtime
-            bucket.replay, bucket.outputs = None, None
-            if not self._warned:
+        if self.capture_error is None:
+            try:
+                bucket.replay, bucket.outputs = self.strategy.capture(
+                    lambda: self._run(bucket.images, bucket.mask)
+                )
+            except Exception as exc:  # any capture failure must leave a working (eager) runtime
+                # A failed capture surfaces as "operation failed due to a previous error during
+                # capture" from capture_end; the op that broke it is the exception's context.
+                root = exc.__context__ if exc.__context__ is not None else exc
+                self.capture_error = root
                 log.warning(
-                    'graph capture failed for input bucket %sx%s (%s: %s); running eagerly',
+                    'graph capture failed for input bucket %sx%s (%s: %s); this runner runs '
+                    'eagerly from now on',
                     hb,
                     wb,
-                    type(exc).__name__,
-                    exc,
+                    type(root).__name__,
+                    root,
+                    exc_info=root,
                 )
-                self._warned = True
         while len(self._buckets) >= self.max_buckets:
             self._buckets.popitem(last=False)
         self._buckets[key] = bucket
@@ -270,4 +300,5 @@ class GraphRunner:
             if bucket.replay is None:
                 return self._run(bucket.images, bucket.mask)
             bucket.replay()
+            self.replays += 1
             return clone_outputs(bucket.outputs)

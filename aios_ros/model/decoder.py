@@ -27,8 +27,8 @@ from aios_ros.core.tokens import (
     TokenLayout,
     span,
 )
-from aios_ros.model.heads import MLP, D, inverse_sigmoid
-from aios_ros.model.ms_deform_attn import MSDeformAttn
+from aios_ros.model.heads import MLP, D, full_precision, inverse_sigmoid
+from aios_ros.model.ms_deform_attn import MSDeformAttn, ShapesLike
 from aios_ros.model.person_attention import person_self_attention
 from aios_ros.model.position_encoding import box_sine_embedding
 
@@ -53,8 +53,8 @@ class DecoderLayer(nn.Module):
         reference_points: torch.Tensor,
         memory: torch.Tensor,
         memory_padding_mask: torch.Tensor | None,
-        level_start_index: torch.Tensor,
-        spatial_shapes: torch.Tensor,
+        level_start_index: torch.Tensor | None,
+        spatial_shapes: ShapesLike,
         person_layout: TokenLayout | None = None,
     ) -> torch.Tensor:
         """tgt, query_pos (B, N, C); reference_points (B, N, L, 4) cxcywh (already x valid ratios);
@@ -182,8 +182,8 @@ class TransformerDecoder(nn.Module):
         ref_unsig: torch.Tensor,
         memory: torch.Tensor,
         memory_padding_mask: torch.Tensor,
-        spatial_shapes: torch.Tensor,
-        level_start_index: torch.Tensor,
+        spatial_shapes: ShapesLike,
+        level_start_index: torch.Tensor | None,
         valid_ratios: torch.Tensor,
         final_reference: bool = False,
     ) -> DecoderOutput:
@@ -216,7 +216,8 @@ class TransformerDecoder(nn.Module):
                 break
             ref = self._refine(lid, tgt, ref, layout)
             if lid == 1:
-                person_scores = self.class_embed[1](tgt).max(-1)[0]
+                with full_precision(tgt):
+                    person_scores = self.class_embed[1](tgt.float()).max(-1)[0]
                 person_index = torch.topk(person_scores, NUM_GROUPS, dim=1)[1]
                 tgt, ref = self._expand_people(tgt, ref, person_index)
             elif lid == 3:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from aios_ros.model.ms_deform_attn import MSDeformAttn
+from aios_ros.model.ms_deform_attn import MSDeformAttn, ShapesLike
 
 
 def feed_forward(
@@ -17,8 +17,12 @@ def feed_forward(
     """``linear2(relu(linear1(x)))`` for x (..., C), computed in chunks of rows.
 
     Row-wise, so the result is the same; a (chunk, d_ffn) hidden block stays in cache instead of a
-    (S, 2048) round trip through memory, ~20 % faster for the 9k-22k encoder tokens on CPU.
+    (S, 2048) round trip through memory, ~20 % faster for the 9k-22k encoder tokens on CPU. On a
+    GPU the chunks would only add launches (~530 GEMMs per forward), so it runs in one piece.
     """
+    if x.device.type != 'cpu':
+        whole: torch.Tensor = linear2(linear1(x).relu_())
+        return whole
     flat = x.reshape(-1, x.shape[-1])
     out = torch.cat([linear2(linear1(rows).relu_()) for rows in flat.split(chunk_rows)])
     return out.view(*x.shape[:-1], out.shape[-1])
@@ -40,8 +44,8 @@ class EncoderLayer(nn.Module):
         src: torch.Tensor,
         pos: torch.Tensor,
         reference_points: torch.Tensor,
-        spatial_shapes: torch.Tensor,
-        level_start_index: torch.Tensor,
+        spatial_shapes: ShapesLike,
+        level_start_index: torch.Tensor | None,
         key_padding_mask: torch.Tensor | None,
     ) -> torch.Tensor:
         """src, pos (B, S, C); reference_points (B, S, L, 2) normalised xy; spatial_shapes (L, 2)
@@ -87,8 +91,8 @@ class TransformerEncoder(nn.Module):
         src: torch.Tensor,
         pos: torch.Tensor,
         reference_points: torch.Tensor,
-        spatial_shapes: torch.Tensor,
-        level_start_index: torch.Tensor,
+        spatial_shapes: ShapesLike,
+        level_start_index: torch.Tensor | None,
         key_padding_mask: torch.Tensor | None,
     ) -> torch.Tensor:
         """src, pos (B, S, C) -> memory (B, S, C); reference points from

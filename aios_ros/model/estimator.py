@@ -28,6 +28,7 @@ from aios_ros.model.checkpoint import CheckpointError, load_strict, read_checkpo
 from aios_ros.model.config import UNTRAINED_WARNING, ModelConfig
 from aios_ros.model.cuda_graphs import GraphRunner
 from aios_ros.model.postprocess import BOX_KEYS, scale_boxes, top_scores
+from aios_ros.model.precision import resolve_dtype
 from aios_ros.model.preprocess import Batch, make_batch, size_problem
 from aios_ros.model.seeded_weights import seeded_state_dict, smplx_placeholder
 
@@ -99,11 +100,13 @@ class AiosEstimator:
         self.device = torch.device(config.device)
         self.body_model = SmplxBodyModel(smplx)
         self.untrained = not config.checkpoint
+        #: the precision the network runs in (``config.dtype`` resolved for this machine)
+        self.dtype = resolve_dtype(config.dtype, self.device.type)
         # On a GPU the whole network forward replays as one CUDA graph per padded input-size
         # bucket; on the CPU, graphs bring nothing and the forward runs eagerly.
         self._graphs = None
         if self.device.type == 'cuda':
-            autocast = torch.bfloat16 if config.dtype == 'bf16' else None
+            autocast = torch.bfloat16 if self.dtype == 'bf16' else None
             self._graphs = GraphRunner(
                 lambda img, mask: self.model(img, mask)[0], self.device, autocast_dtype=autocast
             )
@@ -117,7 +120,7 @@ class AiosEstimator:
         return size_problem(height, width, self.config.short_side, self.config.max_size)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.config.dtype == 'bf16':
+        if self.dtype == 'bf16':
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 

@@ -105,6 +105,14 @@ class HeadLists(Protocol):
     smpl_jaw_embed: nn.ModuleList
 
 
+def full_precision(x: torch.Tensor) -> torch.autocast:
+    """Autocast off on ``x``'s device: for the final regression heads, rot6d -> matrix, the camera
+    and every score that feeds a top-k. In bf16 a 6D rotation is orthonormalised only to ~1e-2,
+    the camera scale ``s`` keeps 8 mantissa bits before 1/s (0.2-0.4 % depth steps), and ties
+    between rounded scores change which queries are selected."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
 def inverse_sigmoid(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     """Official ``inverse_sigmoid``: log(x / (1 - x)) with x clamped to [0, 1] and both
     terms >= eps."""
@@ -170,11 +178,25 @@ def _slots(*parts: int | range) -> list[int]:
     return idx
 
 
+def _runs(slots: list[int]) -> list[slice]:
+    """Ascending slots as slices of consecutive slots ([0, 1, 2, 18, 25] -> [0:3, 18:19, 25:26])."""
+    runs: list[slice] = []
+    for slot in slots:
+        if runs and runs[-1].stop == slot:
+            runs[-1] = slice(runs[-1].start, slot + 1)
+        else:
+            runs.append(slice(slot, slot + 1))
+    return runs
+
+
 def _features(hs: torch.Tensor, slots: list[int]) -> torch.Tensor:
-    """(B, G, T, C) -> (B, G, len(slots)*C), tokens concatenated in ascending slot order."""
-    if slots == list(range(slots[0], slots[-1] + 1)):
-        return hs[:, :, slots[0] : slots[-1] + 1].flatten(2)
-    return hs[:, :, slots].flatten(2)
+    """(B, G, T, C) -> (B, G, len(slots)*C), tokens concatenated in ascending slot order.
+
+    Gathered as slices: indexing with the list itself would build an index tensor from Python
+    data on every call (a blocking host-to-device copy, illegal during CUDA-graph capture).
+    """
+    parts = [hs[:, :, run] for run in _runs(slots)]
+    return (parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)).flatten(2)
 
 
 def smplx_feature_slots(layout: TokenLayout) -> dict[str, list[int]]:

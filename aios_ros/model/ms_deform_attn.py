@@ -22,7 +22,7 @@ taps outside the map contribute zero (``grid_sample`` with ``align_corners=False
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import math
 from typing import Sequence, Union
 
@@ -30,17 +30,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ['MSDeformAttn', 'level_shapes', 'msda_core_fast', 'msda_core_reference']
-
-
-ShapesLike = Union[torch.Tensor, Sequence[Sequence[int]]]
+__all__ = [
+    'LevelGeometry',
+    'MSDeformAttn',
+    'level_geometry',
+    'level_shapes',
+    'msda_core_fast',
+    'msda_core_reference',
+]
 
 
 def level_shapes(spatial_shapes: ShapesLike) -> list[tuple[int, int]]:
-    """(h, w) python ints per level from an (L, 2) tensor or a sequence of pairs.
+    """(h, w) python ints per level from an (L, 2) tensor, a sequence of pairs or a
+    :class:`LevelGeometry`.
 
-    Reading a CUDA tensor synchronises; under CUDA-graph capture pass a CPU tensor or a list.
+    Reading a tensor is a host read (a synchronisation for a CUDA tensor); the network itself
+    passes a :class:`LevelGeometry` built from Python ints, as CUDA-graph capture requires.
     """
+    if isinstance(spatial_shapes, LevelGeometry):
+        return list(spatial_shapes.shapes)
     if isinstance(spatial_shapes, torch.Tensor):
         if spatial_shapes.dim() != 2 or spatial_shapes.shape[1] != 2:
             raise ValueError(f'spatial_shapes must be (L, 2), got {tuple(spatial_shapes.shape)}')
@@ -48,31 +56,82 @@ def level_shapes(spatial_shapes: ShapesLike) -> list[tuple[int, int]]:
     return [(int(h), int(w)) for h, w in spatial_shapes]
 
 
-@functools.lru_cache(maxsize=32)
-def _level_constants(
-    shapes: tuple[tuple[int, int], ...], heads: int, points: int, device: torch.device
-) -> dict[str, torch.Tensor]:
-    """Small per-level constant tensors, built once per (shapes, device).
+def _per_level(
+    values: list[float], points: int, device: torch.device, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """(L, P) tensor whose row l is values[l], made by fill kernels only: a tensor built from
+    Python data would be a host-to-device copy, illegal during CUDA-graph capture."""
+    return torch.stack([torch.full((points,), v, dtype=dtype, device=device) for v in values])
 
-    Caching keeps host-to-device copies out of the steady state (and out of CUDA-graph capture,
-    which is preceded by warm-up calls with the same shapes).
+
+@dataclasses.dataclass(frozen=True)
+class LevelGeometry:
+    """Level sizes of one input size and the small constant tensors the fast core reads.
+
+    Built once per network forward (:class:`aios_ros.model.transformer.Transformer`), inside the
+    step a CUDA graph captures: the tensors then live in the graph's own memory pool for exactly
+    as long as the graph (a cache shared between graphs could free or reuse them under a live
+    graph, which reads them on every replay without running Python).
+
+    shapes: L (h, w); wh_full (L, P, 2) level (w, h); row_const (heads, L, P), row_step_y (L, P)
+    float32 and corner_step (4, L, P) int32: row arithmetic of :func:`_bilinear_taps`.
     """
-    levels = len(shapes)
-    hw = torch.tensor(shapes, dtype=torch.float32)
-    padded = [(h + 3) * (w + 3) for h, w in shapes]
-    wp = (hw[:, 1] + 3).view(levels, 1).expand(levels, points)
-    starts = torch.tensor([0] + padded[:-1], dtype=torch.float32).cumsum(0).view(levels, 1)
-    heads_col = torch.arange(heads, dtype=torch.float32).view(heads, 1, 1)
-    consts = {
-        'wh_full': hw.flip(-1).view(levels, 1, 2).expand(levels, points, 2).contiguous(),
-        # Row of padded pixel (i, j), level l, head h: (start_l + (i+1)*wp + (j+1))*heads + h.
-        'row_const': (wp + 1 + starts) * heads + heads_col,  # (H, L, P)
-        'row_step_y': (wp * heads).contiguous(),  # (L, P)
-        'corner_step': (
-            torch.stack((torch.zeros_like(wp), torch.ones_like(wp), wp, wp + 1)) * heads
-        ).to(torch.int32),  # (4, L, P)
-    }
-    return {k: v.to(device) for k, v in consts.items()}
+
+    shapes: tuple[tuple[int, int], ...]
+    heads: int
+    points: int
+    wh_full: torch.Tensor
+    row_const: torch.Tensor
+    row_step_y: torch.Tensor
+    corner_step: torch.Tensor
+
+    @classmethod
+    def build(
+        cls, shapes: ShapesLike, heads: int, points: int, device: torch.device
+    ) -> 'LevelGeometry':
+        levels = level_shapes(shapes)
+        wp = [float(w + 3) for _, w in levels]
+        padded = [(h + 3) * (w + 3) for h, w in levels]
+        starts = [float(sum(padded[:i])) for i in range(len(levels))]
+        heads_col = torch.arange(heads, dtype=torch.float32, device=device).view(heads, 1, 1)
+        return cls(
+            shapes=tuple(levels),
+            heads=heads,
+            points=points,
+            wh_full=torch.stack(
+                (
+                    _per_level([float(w) for _, w in levels], points, device),
+                    _per_level([float(h) for h, _ in levels], points, device),
+                ),
+                dim=-1,
+            ),
+            # Row of padded pixel (i, j), level l, head h: (start_l + (i+1)*wp + (j+1))*heads + h.
+            row_const=_per_level([(p + 1 + s) * heads for p, s in zip(wp, starts)], points, device)
+            + heads_col,
+            row_step_y=_per_level([p * heads for p in wp], points, device),
+            corner_step=torch.stack(
+                [
+                    _per_level([c * heads for c in corner], points, device, torch.int32)
+                    for corner in ([0.0] * len(wp), [1.0] * len(wp), wp, [p + 1 for p in wp])
+                ]
+            ),
+        )
+
+
+ShapesLike = Union[torch.Tensor, Sequence[Sequence[int]], LevelGeometry]
+
+
+def level_geometry(
+    spatial_shapes: ShapesLike, heads: int, points: int, device: torch.device
+) -> LevelGeometry:
+    """``spatial_shapes`` itself if it is a matching :class:`LevelGeometry`, else a new one."""
+    if (
+        isinstance(spatial_shapes, LevelGeometry)
+        and (spatial_shapes.heads, spatial_shapes.points) == (heads, points)
+        and spatial_shapes.wh_full.device == device
+    ):
+        return spatial_shapes
+    return LevelGeometry.build(spatial_shapes, heads, points, device)
 
 
 def _check_core_inputs(
@@ -159,7 +218,7 @@ def _padded_table(value: torch.Tensor, shapes: list[tuple[int, int]]) -> torch.T
 
 
 def _bilinear_taps(
-    consts: dict[str, torch.Tensor],
+    geometry: LevelGeometry,
     rows_per_image: int,
     locations: torch.Tensor,
     attention_weights: torch.Tensor,
@@ -174,7 +233,7 @@ def _bilinear_taps(
     b, lq, heads, levels, points, _ = locations.shape
     if b * rows_per_image >= 2**24:
         raise ValueError(f'batch of {b} too large for msda_core_fast row arithmetic (rows < 2**24)')
-    wh_full = consts['wh_full']
+    wh_full = geometry.wh_full
     pix = locations * wh_full - 0.5  # (B, Lq, H, L, P, 2) pixels
     pix = torch.minimum(pix.clamp_(min=-1.0), wh_full)
     corner0 = pix.floor()
@@ -186,12 +245,12 @@ def _bilinear_taps(
     # Corner order (y0,x0), (y0,x1), (y1,x0), (y1,x1): (B, Lq, H, 2, 2, L, P) -> 4 corners.
     weight = (wy.unsqueeze(4) * wx.unsqueeze(3)).flatten(3, 4)
 
-    base = torch.addcmul(consts['row_const'], corner0[..., 1], consts['row_step_y'])
+    base = torch.addcmul(geometry.row_const, corner0[..., 1], geometry.row_step_y)
     base.add_(corner0[..., 0], alpha=heads)
     if b > 1:
         image_off = torch.arange(b, dtype=torch.float32, device=base.device) * rows_per_image
         base.add_(image_off.view(b, 1, 1, 1, 1))
-    index = base.to(torch.int32).unsqueeze(3) + consts['corner_step']  # (B, Lq, H, 4, L, P)
+    index = base.to(torch.int32).unsqueeze(3) + geometry.corner_step  # (B, Lq, H, 4, L, P)
     return index.view(b * lq * heads, -1), weight.reshape(b * lq * heads, -1)
 
 
@@ -210,10 +269,10 @@ def msda_core_fast(
     _check_core_inputs(value, shapes, sampling_locations, attention_weights)
     b, _, heads, c = value.shape
     _, lq, _, _, points, _ = sampling_locations.shape
-    consts = _level_constants(tuple(shapes), heads, points, value.device)
+    geometry = level_geometry(spatial_shapes, heads, points, value.device)
     table = _padded_table(value.float(), shapes)
     index, weight = _bilinear_taps(
-        consts, table.shape[0] // b, sampling_locations.float(), attention_weights.float()
+        geometry, table.shape[0] // b, sampling_locations.float(), attention_weights.float()
     )
     out = F.embedding_bag(index, table, mode='sum', per_sample_weights=weight)
     return out.view(b, lq, heads * c)
@@ -291,7 +350,7 @@ class MSDeformAttn(nn.Module):
         reference_points: torch.Tensor,
         input_flatten: torch.Tensor,
         input_spatial_shapes: ShapesLike,
-        input_level_start_index: torch.Tensor,
+        input_level_start_index: torch.Tensor | None,
         input_padding_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Attend from every query to sampled points of the multi-level value map.
@@ -303,10 +362,11 @@ class MSDeformAttn(nn.Module):
             (B, Lq, L, 4) boxes (cx, cy, w, h); for boxes the offsets are scaled by
             w,h * 0.5 / n_points.
         input_flatten : (B, S, C) values, levels flattened row-major and concatenated.
-        input_spatial_shapes : (L, 2) int64 (h, w) per level (a CPU tensor or a list of pairs
-            keeps the call free of device synchronisation, as CUDA-graph capture requires).
+        input_spatial_shapes : (L, 2) int64 (h, w) per level, L pairs, or a
+            :class:`LevelGeometry` (what the network passes: no host read, no constants built
+            per call).
         input_level_start_index : (L,) int64 first token of each level (implied by the shapes;
-            kept for the official signature).
+            kept for the official signature, may be None).
         input_padding_mask : (B, S) bool, True on padded tokens (their values count as 0), or None.
 
         Returns
@@ -325,9 +385,8 @@ class MSDeformAttn(nn.Module):
         offsets = self.sampling_offsets(query).float().view(b, lq, heads, levels, points, 2)
         attn = self.attention_weights(query).float().view(b, lq, heads, levels * points)
         attn = attn.softmax(-1).view(b, lq, heads, levels, points)
-        shapes = tuple(level_shapes(input_spatial_shapes))
-        wh_full = _level_constants(shapes, heads, points, offsets.device)['wh_full']
-        locations = _sampling_locations(offsets, reference_points.float(), wh_full)
-        out = self.core(value, shapes, locations, attn)
+        geometry = level_geometry(input_spatial_shapes, heads, points, offsets.device)
+        locations = _sampling_locations(offsets, reference_points.float(), geometry.wh_full)
+        out = self.core(value, geometry, locations, attn)
         output: torch.Tensor = self.output_proj(out)
         return output

@@ -11,9 +11,11 @@ from torch import nn
 from aios_ros.model.decoder import DecoderOutput, TransformerDecoder
 from aios_ros.model.encoder import TransformerEncoder, encoder_reference_points
 from aios_ros.model.heads import MLP
+from aios_ros.model.ms_deform_attn import LevelGeometry
 from aios_ros.model.two_stage import Selection, select_queries
 
 NUM_QUERIES = 900
+N_HEADS, N_POINTS = 8, 4  # of every deformable attention (encoder and decoder)
 
 
 def valid_ratios(mask: torch.Tensor) -> torch.Tensor:
@@ -26,17 +28,27 @@ def valid_ratios(mask: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class TransformerOutput:
-    """memory (B, S, C) encoder output; mask_flatten (B, S) True on padding; spatial_shapes (L, 2)
-    (h, w) int64 and level_start_index (L,), both on the CPU; valid_ratios (B, L, 2);
-    selection: two-stage result; decoder: decoder result."""
+    """memory (B, S, C) encoder output; mask_flatten (B, S) True on padding; shapes L (h, w);
+    valid_ratios (B, L, 2); selection: two-stage result; decoder: decoder result."""
 
     memory: torch.Tensor
     mask_flatten: torch.Tensor
-    spatial_shapes: torch.Tensor
-    level_start_index: torch.Tensor
+    shapes: list[tuple[int, int]]
     valid_ratios: torch.Tensor
     selection: Selection
     decoder: DecoderOutput
+
+    @property
+    def spatial_shapes(self) -> torch.Tensor:
+        """(L, 2) int64 (h, w) on the CPU (official record layout; made on request only, so the
+        forward holds no tensor built from Python data)."""
+        return torch.tensor(self.shapes, dtype=torch.long)
+
+    @property
+    def level_start_index(self) -> torch.Tensor:
+        """(L,) int64 first token of each level, on the CPU."""
+        sizes = self.spatial_shapes.prod(1)
+        return torch.cat((sizes.new_zeros((1,)), sizes.cumsum(0)[:-1]))
 
 
 class Transformer(nn.Module):
@@ -62,12 +74,9 @@ class Transformer(nn.Module):
     ) -> TransformerOutput:
         """srcs, pos: L x (B, C, h, w); masks: L x (B, h, w) True on padding."""
         shapes = cast('list[tuple[int, int]]', [tuple(s.shape[-2:]) for s in srcs])  # (h, w)
-        # Level shapes are host metadata: kept on the CPU they never cost a device sync (a must
-        # under CUDA-graph capture); the deformable attention only reads them as ints.
-        spatial_shapes = torch.as_tensor(shapes, dtype=torch.long)
-        level_start_index = torch.cat(
-            (spatial_shapes.new_zeros((1,)), spatial_shapes.prod(1).cumsum(0)[:-1])
-        )
+        # Level shapes are Python ints (per input bucket); the sampling constants all 12
+        # deformable attentions read are built from them once, inside the forward.
+        geometry = LevelGeometry.build(shapes, N_HEADS, N_POINTS, srcs[0].device)
         src_flatten = torch.cat([s.flatten(2).transpose(1, 2) for s in srcs], 1)
         mask_flatten = torch.cat([m.flatten(1) for m in masks], 1)
         lvl_pos = torch.cat(
@@ -79,9 +88,7 @@ class Transformer(nn.Module):
         )
         ratios = torch.stack([valid_ratios(m) for m in masks], 1)
         reference_points = encoder_reference_points(shapes, ratios)
-        memory = self.encoder(
-            src_flatten, lvl_pos, reference_points, spatial_shapes, level_start_index, mask_flatten
-        )
+        memory = self.encoder(src_flatten, lvl_pos, reference_points, geometry, None, mask_flatten)
         selection = select_queries(
             self.enc_output,
             self.enc_output_norm,
@@ -97,11 +104,9 @@ class Transformer(nn.Module):
             selection.boxes_unsig,
             memory,
             mask_flatten,
-            spatial_shapes,
-            level_start_index,
+            geometry,
+            None,
             ratios,
             final_reference,
         )
-        return TransformerOutput(
-            memory, mask_flatten, spatial_shapes, level_start_index, ratios, selection, decoded
-        )
+        return TransformerOutput(memory, mask_flatten, shapes, ratios, selection, decoded)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aios_ros.model.heads import MLP
+from aios_ros.model.heads import MLP, full_precision
 
 
 def encoder_proposals(
@@ -79,7 +79,8 @@ def select_queries(
     """Score all encoder tokens and gather the top ``num_queries`` (see :class:`Selection`)."""
     masked, proposals = encoder_proposals(memory, padding_mask, spatial_shapes)
     content_all = enc_output_norm(enc_output(masked))
-    logits = class_embed(content_all)
+    with full_precision(content_all):
+        logits = class_embed(content_all.float())
     indices = torch.topk(logits.max(-1)[0], num_queries, dim=1)[1]
 
     def gather(x: torch.Tensor) -> torch.Tensor:

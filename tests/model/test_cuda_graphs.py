@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import pytest
@@ -55,8 +56,17 @@ class CountingCapture(EagerCapture):
 
 
 class FailingCapture:
+    """Fails as torch.cuda.graph does: capture_end's error, the breaking op as its context."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
     def capture(self, step):
-        raise RuntimeError('operation not permitted when stream is capturing')
+        self.attempts += 1
+        try:
+            raise RuntimeError('operation not permitted when stream is capturing')
+        except RuntimeError:
+            raise RuntimeError('operation failed due to a previous error during capture')
 
 
 def test_bucket_policy_rounds_up_to_the_multiple():
@@ -111,12 +121,18 @@ def test_new_bucket_recaptures_and_least_recently_used_is_dropped():
 
 
 def test_capture_failure_falls_back_to_eager_with_one_warning(caplog):
-    net, policy = MaskedNet().eval(), BucketPolicy(multiple=16)
-    runner = GraphRunner(net, 'cpu', policy, FailingCapture())
+    net, policy, strategy = MaskedNet().eval(), BucketPolicy(multiple=16), FailingCapture()
+    runner = GraphRunner(net, 'cpu', policy, strategy)
     images = torch.randn(1, 3, 20, 20)
     with caplog.at_level(logging.WARNING, logger='aios_ros.model.cuda_graphs'):
         outs = [runner(images), runner(images), runner(torch.randn(1, 3, 40, 40))]
-    assert len([r for r in caplog.records if 'capture failed' in r.message]) == 1
+    (warning,) = [r for r in caplog.records if 'capture failed' in r.message]
+    # the root cause with its traceback, not capture_end's secondary error
+    assert 'not permitted when stream is capturing' in warning.getMessage()
+    assert warning.exc_info is not None and 'previous error' not in str(warning.exc_info[1])
+    assert 'not permitted' in str(runner.capture_error)
+    assert strategy.attempts == 1  # the failure is remembered: no new attempt for a new bucket
+    assert runner.replays == 0 and len(runner.buckets) == 2
     torch.testing.assert_close(outs[0]['logits'], _padded_reference(net, images, policy)['logits'])
     torch.testing.assert_close(outs[1]['logits'], outs[0]['logits'])
 
@@ -139,17 +155,27 @@ def test_rejects_bad_inputs():
 @pytest.mark.skipif(
     not torch.cuda.is_available(), reason='real CUDA-graph capture needs a CUDA device'
 )
-def test_cuda_graph_replay_matches_eager():
+def test_cuda_graph_replay_matches_eager_and_eviction_frees_the_pool(caplog):
     net = MaskedNet().cuda().eval()
-    runner = GraphRunner(net, 'cuda', BucketPolicy(multiple=16))
+    reference = copy.deepcopy(net).cpu()  # the captured net's memory is never moved
+    runner = GraphRunner(net, 'cuda', BucketPolicy(multiple=16), max_buckets=1)
     g = torch.Generator().manual_seed(2)
-    for h, w in ((20, 27), (18, 30), (40, 12)):
-        images = torch.randn(1, 3, h, w, generator=g)
-        out = runner(images.cuda())
-        ref = _padded_reference(net.cpu(), images, runner.policy)
-        net.cuda()
-        torch.testing.assert_close(out['logits'].cpu(), ref['logits'], rtol=1e-4, atol=1e-4)
-    assert len(runner.buckets) == 2
+    with caplog.at_level(logging.WARNING, logger='aios_ros.model.cuda_graphs'):
+        for h, w in ((20, 27), (18, 30)):  # one bucket: capture, then replays
+            images = torch.randn(1, 3, h, w, generator=g)
+            out = runner(images.cuda())
+            ref = _padded_reference(reference, images, runner.policy)
+            torch.testing.assert_close(out['logits'].cpu(), ref['logits'], rtol=1e-5, atol=1e-5)
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        runner(torch.randn(1, 3, 40, 12, device='cuda'))  # new bucket: re-capture ...
+        runner(torch.randn(1, 3, 20, 27, device='cuda'))  # ... and back: the 48x16 one is dropped
+        del out
+        torch.cuda.synchronize()
+    assert runner.capture_error is None and not caplog.records
+    assert runner.replays == 4 and runner.buckets == [(1, 3, 32, 32, torch.float32)]
+    # same live buckets as at `before` (plus `out`, released): the evicted pool is returned
+    assert torch.cuda.memory_allocated() <= before
 
 
 def test_runner_serves_the_real_model(seeded_model):
