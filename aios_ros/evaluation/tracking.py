@@ -6,9 +6,12 @@
 * IDF1 = 2 IDTP / (GT + predictions), IDTP from the best global one-to-one assignment of GT
   identities to predicted identities (a pair scores in the frames where its boxes overlap with
   IoU >= ``min_iou``).
-* MPJPE / PA-MPJPE (mm) on pelvis-centred body joints of CLEAR-matched pairs; acceleration error
-  (HMMR/VIBE definition, mm/frame^2) over triples of consecutive frames in which a GT person is
-  matched to the same identity (to any prediction when the stream has no identities).
+* MPJPE / PA-MPJPE (mm) on pelvis-centred body joints of CLEAR-matched pairs, camera-frame
+  pelvis error (mm); acceleration errors (HMMR/VIBE definition, mm/frame^2) of the pelvis-centred
+  joints and of the pelvis over triples of consecutive frames in which a GT person is matched to
+  the same identity (to any prediction when the stream has no identities).
+* Like for like (:func:`common_pose_metrics`): two streams are compared on the (frame, GT person)
+  pairs and triples matched in both; :func:`coverage` says separately how much each covers.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from aios_ros.evaluation.metrics import NUM_BODY_JOINTS, accel_error, pa_error
+from aios_ros.evaluation.metrics import NUM_BODY_JOINTS, pa_error
 from aios_ros.geometry.boxes import iou_matrix
 
 
@@ -107,27 +110,114 @@ def idf1(gt: list[FrameData], hyp: list[FrameData], min_iou: float = 0.5) -> flo
 def pose_metrics(
     gt: list[FrameData], hyp: list[FrameData], matches: list[list[tuple[int, int]]]
 ) -> dict[str, float | None]:
-    """MPJPE, PA-MPJPE (mm) and acceleration error (mm/frame^2) over matched pairs."""
-    pred, true = [], []
-    tracks: dict[int, dict[int, tuple[np.ndarray, np.ndarray, int]]] = {}
+    """Pose metrics (see :func:`pair_metrics`) over every matched pair of one stream."""
+    pairs = matched_pairs(gt, hyp, matches)
+    return pair_metrics(pairs, set(pairs), _triples(pairs, set(pairs)))
+
+
+def common_pose_metrics(
+    gt: list[FrameData],
+    hyp: list[FrameData],
+    hyp_matches: list[list[tuple[int, int]]],
+    ref: list[FrameData],
+    ref_matches: list[list[tuple[int, int]]],
+    person: int | None = None,
+) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """Pose metrics of ``hyp`` and of ``ref`` on the same work: the (frame, GT person) pairs
+    matched in both streams, acceleration over the triples of consecutive frames matched in both
+    (with an unchanged identity in a stream that has identities). ``person``: only that GT id.
+
+    A stream that also covers harder frames (people the other one misses) is therefore compared
+    on the frames both cover; how much each covers is :func:`coverage`'s business.
+    """
+    a, b = matched_pairs(gt, hyp, hyp_matches), matched_pairs(gt, ref, ref_matches)
+    keys = {k for k in a.keys() & b.keys() if person is None or k[1] == person}
+    triples = _triples(a, keys) & _triples(b, keys)
+    return pair_metrics(a, keys, triples), pair_metrics(b, keys, triples)
+
+
+def coverage(gt: list[FrameData], matches: list[list[tuple[int, int]]]) -> float:
+    """Share of the GT person-frames that a stream's matching covers (1.0 with no GT)."""
+    total = sum(len(g.boxes) for g in gt)
+    return sum(len(m) for m in matches) / total if total else 1.0
+
+
+def fastest_person(gt: list[FrameData]) -> int | None:
+    """GT id with the highest mean speed of its pelvis-centred body joints over consecutive
+    frames (the person a smoother would lag behind first); None without any such frames."""
+    last: dict[int, tuple[int, np.ndarray]] = {}
+    speed: dict[int, list[float]] = {}
+    for t, g in enumerate(gt):
+        for gid, joints in zip(g.ids, g.joints):
+            centred = _centred(joints)
+            prev = last.get(int(gid))
+            if prev is not None and prev[0] == t - 1:
+                speed.setdefault(int(gid), []).append(
+                    float(np.linalg.norm(centred - prev[1], axis=1).mean())
+                )
+            last[int(gid)] = (t, centred)
+    return max(speed, key=lambda gid: np.mean(speed[gid])) if speed else None
+
+
+#: one matched pair per (frame, GT id): (predicted joints, GT joints, predicted id or -1), metres
+Pairs = dict[tuple[int, int], tuple[np.ndarray, np.ndarray, int]]
+
+
+def matched_pairs(
+    gt: list[FrameData], hyp: list[FrameData], matches: list[list[tuple[int, int]]]
+) -> Pairs:
+    """The matched people of a stream keyed by (frame index, GT id); body joints only."""
+    out: Pairs = {}
     for t, (g, h, pairs) in enumerate(zip(gt, hyp, matches)):
         for gi, hi in pairs:
-            p = _centred(h.joints[hi])
-            q = _centred(g.joints[gi])
-            pred.append(p)
-            true.append(q)
             hid = -1 if h.ids is None else int(h.ids[hi])
-            tracks.setdefault(int(g.ids[gi]), {})[t] = (p, q, hid)
-    if not pred:
-        return {'mpjpe_mm': None, 'pa_mpjpe_mm': None, 'accel_mm_per_frame2': None}
-    pred_a, true_a = np.array(pred), np.array(true)
-    mpjpe = 1000.0 * np.linalg.norm(pred_a - true_a, axis=-1).mean()
-    acc = _accel(tracks)
-    return {
-        'mpjpe_mm': float(mpjpe),
-        'pa_mpjpe_mm': float(pa_error(pred_a, true_a).mean()),
-        'accel_mm_per_frame2': acc,
-    }
+            out[(t, int(g.ids[gi]))] = (
+                h.joints[hi, :NUM_BODY_JOINTS].astype(np.float64),
+                g.joints[gi, :NUM_BODY_JOINTS].astype(np.float64),
+                hid,
+            )
+    return out
+
+
+def pair_metrics(
+    pairs: Pairs, keys: set[tuple[int, int]], triples: set[tuple[int, int]]
+) -> dict[str, float | None]:
+    """Metrics of ``pairs`` restricted to ``keys``; acceleration at the centre frames ``triples``.
+
+    * ``mpjpe_mm``, ``pa_mpjpe_mm``: pelvis-centred body joints (pose only);
+    * ``accel_mm_per_frame2``: HMMR/VIBE acceleration error of the pelvis-centred joints;
+    * ``pelvis_mm``: camera-frame pelvis position error (where the person is);
+    * ``pelvis_accel_mm_per_frame2``: acceleration error of the camera-frame pelvis.
+    """
+    out: dict[str, float | None] = dict.fromkeys(
+        (
+            'mpjpe_mm',
+            'pa_mpjpe_mm',
+            'accel_mm_per_frame2',
+            'pelvis_mm',
+            'pelvis_accel_mm_per_frame2',
+        )
+    )
+    if not keys:
+        return out
+    order = sorted(keys)
+    pred = np.array([pairs[k][0] for k in order])
+    true = np.array([pairs[k][1] for k in order])
+    pred_c, true_c = pred - pred[:, :1], true - true[:, :1]
+    out['mpjpe_mm'] = float(1000.0 * np.linalg.norm(pred_c - true_c, axis=-1).mean())
+    out['pa_mpjpe_mm'] = float(pa_error(pred_c, true_c).mean())
+    out['pelvis_mm'] = float(1000.0 * np.linalg.norm(pred[:, 0] - true[:, 0], axis=-1).mean())
+    if triples:
+        centre = sorted(triples)
+        # (3, M, J, 3): the frames before, at and after each centre
+        p = np.array([[pairs[(t + dt, gid)][0] for t, gid in centre] for dt in (-1, 0, 1)])
+        q = np.array([[pairs[(t + dt, gid)][1] for t, gid in centre] for dt in (-1, 0, 1)])
+        acc = (p[0] - 2 * p[1] + p[2]) - (q[0] - 2 * q[1] + q[2])
+        pelvis = acc[:, 0]  # camera frame: where the person is
+        pose = acc - pelvis[:, None]  # pelvis-centred, as accel_error
+        out['accel_mm_per_frame2'] = float(1000.0 * np.linalg.norm(pose, axis=-1).mean())
+        out['pelvis_accel_mm_per_frame2'] = float(1000.0 * np.linalg.norm(pelvis, axis=-1).mean())
+    return out
 
 
 def _centred(joints: np.ndarray) -> np.ndarray:
@@ -135,21 +225,12 @@ def _centred(joints: np.ndarray) -> np.ndarray:
     return body - body[:1]
 
 
-def _accel(tracks: dict[int, dict[int, tuple]]) -> float | None:
-    """Mean acceleration error over runs of consecutive frames with an unchanged identity."""
-    errors = []
-    for frames in tracks.values():
-        times = sorted(frames)
-        breaks = [
-            k
-            for k in range(1, len(times))
-            if times[k] != times[k - 1] + 1 or frames[times[k]][2] != frames[times[k - 1]][2]
-        ]
-        for run in np.split(np.array(times), breaks):
-            if len(run) >= 3:
-                errors.extend(
-                    accel_error(
-                        np.array([frames[t][0] for t in run]), np.array([frames[t][1] for t in run])
-                    )
-                )
-    return float(np.mean(errors)) if errors else None
+def _triples(pairs: Pairs, keys: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Centre (frame, GT id) of every three consecutive frames in ``keys`` with one identity."""
+    out = set()
+    for t, gid in keys:
+        before, after = (t - 1, gid), (t + 1, gid)
+        if before in keys and after in keys:
+            if pairs[before][2] == pairs[(t, gid)][2] == pairs[after][2]:
+                out.add((t, gid))
+    return out

@@ -5,7 +5,13 @@ Noise model (all deterministic in the seed):
 * pose: every joint rotation is perturbed by Exp(bias + white): a slow per-person bias (noise
   low-passed below 0.3 Hz: systematic error no smoother can remove) and per-frame white jitter,
   sized so that the per-frame stream has an acceleration error of 25-30 mm/frame^2;
-* betas: per-person bias + per-frame noise; translation: x, y and depth (~z^2) noise;
+* heavy tails, because per-frame estimators fail in bursts: limb outliers (one limb chain, hip or
+  shoulder, turned 10-25 deg about a random axis for 1-3 frames; about 3 % of a person's frames)
+  and depth jumps (the whole translation scaled by 1 +- 10-25 %, as a wrong camera scale does,
+  for 1-4 frames; about 2.5 % of frames). They are drawn from their own random stream, so the
+  Gaussian part is the same with or without them;
+* betas: per-person bias + per-frame noise; translation: x, y noise and a depth error (~z^2) that,
+  as in a monocular estimate, scales the whole translation along the viewing ray;
 * boxes: GT boxes (projected joints) with jitter proportional to the box height;
 * scores: per-person level + noise; people mostly hidden behind a nearer person drop out, partly
   hidden ones become low-score candidates (what the tracker's second stage is for);
@@ -27,6 +33,8 @@ from aios_ros.synthetic.token_heads import LinearTokenCodec
 
 _HAND_JOINTS = {'left': np.arange(25, 40), 'right': np.arange(40, 55)}
 _HEAD_JOINTS = np.array([12, 15, 22, 23, 24])
+#: roots of the limb chains a limb outlier turns: left/right hip, left/right shoulder
+_LIMB_ROOTS = np.array([1, 2, 16, 17])
 
 
 @dataclass(frozen=True)
@@ -37,13 +45,19 @@ class NoiseModel:
     rot_bias_deg: float = 4.0
     orient_white_deg: float = 0.32
     transl_xy_m: float = 0.03
-    transl_z_rel: float = 0.01  # depth noise = transl_z_rel * z^2
+    transl_z_rel: float = 0.01  # depth noise = transl_z_rel * z^2, along the viewing ray
     betas_bias: float = 0.3
     betas_white: float = 0.3
     box_rel: float = 0.02
     p_drop: float = 0.03
     fp_low_per_frame: float = 0.5
     fp_high_per_frame: float = 0.02
+    limb_outlier_rate: float = 0.015  # bursts started per person-frame
+    limb_outlier_deg: tuple[float, float] = (10.0, 25.0)
+    limb_outlier_frames: tuple[int, int] = (1, 3)
+    depth_jump_rate: float = 0.01
+    depth_jump_rel: tuple[float, float] = (0.10, 0.25)
+    depth_jump_frames: tuple[int, int] = (1, 4)
 
 
 @dataclass
@@ -96,6 +110,9 @@ def make_detections(
         for p in people
     ]
     noisy = [_perturb(rng, p, noise) for p in people]
+    tails = np.random.default_rng(seed + 15485863)
+    for p in noisy:
+        _add_heavy_tails(tails, p, noise)
     frames = []
     for t in range(len(scene.stamps)):
         vis = [i for i, p in enumerate(people) if p.visible[t]]
@@ -137,16 +154,41 @@ def _perturb(rng: np.random.Generator, person, noise: NoiseModel) -> dict[str, n
     sd = np.full((NUM_POSE_JOINTS, 1), np.deg2rad(noise.rot_white_deg))
     sd[0] = np.deg2rad(noise.orient_white_deg)
     tangent = np.deg2rad(noise.rot_bias_deg) * bias + sd * rng.normal(size=bias.shape)
-    z = person.transl[:, 2:3]
-    transl_sd = np.concatenate([np.full((n, 2), noise.transl_xy_m), noise.transl_z_rel * z**2], 1)
+    # x, y jitter, then a scale error along the viewing ray (depth from apparent size):
+    # transl_z_rel * z^2 metres in depth, x and y scaled with it
+    e = rng.normal(size=(n, 3))
+    scale = 1.0 + noise.transl_z_rel * person.transl[:, 2:3] * e[:, 2:]
+    transl = person.transl + np.concatenate([noise.transl_xy_m * e[:, :2], np.zeros((n, 1))], 1)
     return {
         'pose': person.pose @ exp_map(tangent),
         'betas': person.betas
         + noise.betas_bias * rng.normal(size=10)
         + noise.betas_white * rng.normal(size=(n, 10)),
         'expression': person.expression + 0.1 * rng.normal(size=person.expression.shape),
-        'transl': person.transl + transl_sd * rng.normal(size=(n, 3)),
+        'transl': transl * scale,
     }
+
+
+def _bursts(rng: np.random.Generator, n: int, rate: float, frames: tuple[int, int]) -> list[slice]:
+    """Frame ranges of failure bursts: each frame starts one with probability ``rate``."""
+    starts = np.flatnonzero(rng.uniform(size=n) < rate)
+    return [slice(int(t), int(t) + int(rng.integers(frames[0], frames[1] + 1))) for t in starts]
+
+
+def _add_heavy_tails(rng: np.random.Generator, noisy: dict, noise: NoiseModel) -> None:
+    """Limb outliers and depth jumps (module docstring), in place on one person's noisy
+    parameters."""
+    n = len(noisy['pose'])
+    for burst in _bursts(rng, n, noise.limb_outlier_rate, noise.limb_outlier_frames):
+        axis = rng.normal(size=3)
+        angle = np.deg2rad(rng.uniform(*noise.limb_outlier_deg))
+        joint = int(rng.choice(_LIMB_ROOTS))
+        noisy['pose'][burst, joint] = noisy['pose'][burst, joint] @ exp_map(
+            angle * axis / np.linalg.norm(axis)
+        )
+    for burst in _bursts(rng, n, noise.depth_jump_rate, noise.depth_jump_frames):
+        scale = 1.0 + rng.choice([-1.0, 1.0]) * rng.uniform(*noise.depth_jump_rel)
+        noisy['transl'][burst] *= scale
 
 
 def _score(rng, t, i, vis, people, gt_boxes) -> float | None:

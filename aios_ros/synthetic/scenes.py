@@ -21,7 +21,7 @@ from aios_ros.geometry.so3 import exp_map
 FPS = 30.0
 WIDTH, HEIGHT = 1280, 720
 K = np.array([[1000.0, 0.0, 640.0], [0.0, 1000.0, 360.0], [0.0, 0.0, 1.0]])
-_FLOOR_Y = 1.0  # floor below the camera, metres (y down)
+FLOOR_Y = 1.0  # floor below the camera, metres (y down)
 _PELVIS_HEIGHT = 0.95
 # Rest frame of SMPL-X is y up / face +z; camera frame is y down: turn the body upright.
 _UPRIGHT = np.diag([1.0, -1.0, -1.0])
@@ -72,7 +72,7 @@ def make_scene(
         transl, heading = _walk(rng, t)
         pose = _poses(rng, t, heading)
         expression = 0.5 * smooth_noise(rng, len(t), 10, 1.0)
-        visible = _in_view(transl) & ~_occlusions(rng, len(t), max_gap_s)
+        visible = in_view(transl) & ~occlusion_gaps(rng, len(t), max_gap_s)
         people.append(
             Person(
                 pid,
@@ -100,7 +100,7 @@ def _walk(rng: np.random.Generator, t: np.ndarray) -> tuple[np.ndarray, np.ndarr
     x = rng.uniform(-0.2, 0.2) * half_width + amp * np.sin(omega * t + phase)
     z = depth + 0.4 * np.sin(2 * np.pi * rng.uniform(0.03, 0.1) * t + rng.uniform(0, 2 * np.pi))
     vx, vz = np.gradient(x, t), np.gradient(z, t)
-    y = np.full_like(x, _FLOOR_Y - _PELVIS_HEIGHT) + 0.02 * np.sin(2 * np.pi * 2 * t)
+    y = np.full_like(x, FLOOR_Y - _PELVIS_HEIGHT) + 0.02 * np.sin(2 * np.pi * 2 * t)
     return np.stack([x, y, z], axis=1), np.unwrap(np.arctan2(vz, vx))
 
 
@@ -129,14 +129,14 @@ def smooth_noise(rng: np.random.Generator, n: int, dims: int, cutoff_hz: float) 
     return out / np.maximum(out.std(axis=0, keepdims=True), 1e-9)
 
 
-def _in_view(transl: np.ndarray) -> np.ndarray:
+def in_view(transl: np.ndarray) -> np.ndarray:
     """Pelvis projects inside the image with a margin of a quarter body width."""
     u = K[0, 0] * transl[:, 0] / transl[:, 2] + K[0, 2]
     margin = 0.15 * K[0, 0] / transl[:, 2]
     return (u > -margin) & (u < WIDTH + margin) & (transl[:, 2] > 1.0)
 
 
-def _occlusions(rng: np.random.Generator, n: int, max_gap_s: float) -> np.ndarray:
+def occlusion_gaps(rng: np.random.Generator, n: int, max_gap_s: float) -> np.ndarray:
     """(n,) bool: one or two full-occlusion gaps of 0.2 s .. max_gap_s."""
     hidden = np.zeros(n, bool)
     for _ in range(rng.integers(1, 3)):

@@ -22,6 +22,9 @@ _PERSON_HEIGHT_M = 1.7  # converts the metric acceleration noise into box height
 _H = np.hstack([np.eye(_DIM), np.zeros((_DIM, _DIM))])
 _POS = np.arange(_DIM)
 _VEL = _POS + _DIM
+#: translation innovations beyond this Mahalanobis distance are down-weighted (Huber); about 3 %
+#: of Gaussian 3D innovations lie beyond it
+HUBER_K = 3.0
 
 
 @lru_cache(maxsize=16)
@@ -63,18 +66,30 @@ def measurement(transl: np.ndarray, box: np.ndarray) -> np.ndarray:
     )
 
 
-def measurement_var(z: np.ndarray, sigma_xy: float, sigma_z_rel: float) -> np.ndarray:
-    """Diagonal (..., 7) of the measurement covariance R for measurements ``z`` (..., 7).
+def measurement_cov(z: np.ndarray, sigma_xy: float, sigma_z_rel: float) -> np.ndarray:
+    """Measurement covariance R (..., 7, 7) of measurements ``z`` (..., 7).
 
-    sigma_xy metres in x and y, sigma_z_rel * z^2 metres in depth, h / 20 pixels for the box
-    (ByteTrack's position noise weight).
+    Translation: a monocular estimate gets its depth from the person's apparent size, so its
+    large error is a scale error along the viewing ray (x, y and z scaled together), not along
+    the optical axis: sigma_xy metres across the ray, and along it the spread that gives
+    sigma_z_rel * z^2 metres in depth (sigma_z_rel * z * |t| along the ray). Box: h / 20 pixels
+    (ByteTrack's position noise weight), independent per axis.
     """
-    z = np.asarray(z)
-    sd = np.empty(z.shape)
-    sd[..., :2] = sigma_xy
-    sd[..., 2] = sigma_z_rel * np.maximum(z[..., 2], 0.1) ** 2
-    sd[..., 3:] = np.maximum(z[..., 6:7], 1.0) / 20.0
-    return sd * sd
+    z = np.asarray(z, np.float64)
+    t = z[..., :3]
+    depth = np.maximum(t[..., 2], 0.1)
+    rng = np.maximum(np.linalg.norm(t, axis=-1), depth)
+    ray = t / rng[..., None]
+    along = (sigma_z_rel * depth * rng) ** 2 - sigma_xy**2
+    cov = np.zeros(z.shape + (7,))
+    idx = np.arange(3)
+    cov[..., idx, idx] = sigma_xy**2
+    cov[..., :3, :3] += (
+        np.maximum(along, 0.0)[..., None, None] * ray[..., :, None] * ray[..., None, :]
+    )
+    box = np.arange(3, 7)
+    cov[..., box, box] = (np.maximum(z[..., 6:7], 1.0) / 20.0) ** 2
+    return cov
 
 
 class MotionFilter:
@@ -83,7 +98,7 @@ class MotionFilter:
     Parameters
     ----------
     z : (7,) initial measurement, see :func:`measurement`.
-    r : (7,) its noise variances, see :func:`measurement_var`.
+    r : (7, 7) its noise covariance, see :func:`measurement_cov`.
     sigma_accel : process noise, m/s^2 (white acceleration).
 
     Attributes
@@ -96,7 +111,9 @@ class MotionFilter:
         self.x = np.concatenate([z, np.zeros(_DIM)])
         # Velocities are unknown at birth: walking speed for translation, a box-height per s.
         vel_var = np.concatenate([np.full(3, 1.5**2), np.full(4, z[6] ** 2)])
-        self.P = np.diag(np.concatenate([r, vel_var]))
+        self.P = np.zeros((2 * _DIM, 2 * _DIM))
+        self.P[:_DIM, :_DIM] = r
+        self.P[_VEL, _VEL] = vel_var
 
     def predict(self, dt: float) -> None:
         """Advance the state by ``dt`` seconds (no-op for dt <= 0)."""
@@ -107,8 +124,19 @@ class MotionFilter:
         self.x, self.P = kalman.predict(self.x, self.P, f, q_metric + q_box * (h * h))
 
     def update(self, z: np.ndarray, r: np.ndarray) -> None:
-        """Correct with a detection's measurement ``z`` (7,) of noise variances ``r`` (7,)."""
-        self.x, self.P = kalman.update(self.x, self.P, z, np.diag(r), _H)
+        """Correct with a detection's measurement ``z`` (7,) of noise covariance ``r`` (7, 7).
+
+        Innovation gating (Huber): a translation that lies d > ``HUBER_K`` Mahalanobis units
+        from the prediction (a depth jump of a per-frame estimator) counts with weight
+        HUBER_K / d, i.e. its covariance is inflated by d / HUBER_K, so one bad frame moves the
+        state (and its velocity) by a bounded step instead of in proportion to its error.
+        """
+        nu = z[:3] - self.x[:3]
+        d2 = float(nu @ np.linalg.solve(self.P[:3, :3] + r[:3, :3], nu))
+        if d2 > HUBER_K * HUBER_K:
+            r = r.copy()
+            r[:3, :3] *= np.sqrt(d2) / HUBER_K
+        self.x, self.P = kalman.update(self.x, self.P, z, r, _H)
 
     @property
     def mean(self) -> np.ndarray:

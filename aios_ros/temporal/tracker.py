@@ -34,9 +34,7 @@ from aios_ros.core.types import Bodies, TrackState
 from aios_ros.geometry.boxes import iou_matrix
 from aios_ros.temporal import association as assoc
 from aios_ros.temporal.config import TrackerConfig
-from aios_ros.temporal.motion import MotionFilter, cxcywh_to_box, measurement, measurement_var
-
-_XYZ = np.arange(3)
+from aios_ros.temporal.motion import MotionFilter, cxcywh_to_box, measurement, measurement_cov
 
 
 @dataclass
@@ -79,8 +77,9 @@ class TrackerResult:
 class _Frame:
     """One frame's people and the cues derived from them once per frame.
 
-    z: (N, 7) Kalman measurements and r: (N, 7) their noise variances (``motion.measurement``,
-    ``motion.measurement_var``); emb: (N, 256) L2-normalised body-box tokens or None; stamp: s.
+    z: (N, 7) Kalman measurements and r: (N, 7, 7) their noise covariances
+    (``motion.measurement``, ``motion.measurement_cov``); emb: (N, 256) L2-normalised body-box
+    tokens or None; stamp: s.
     """
 
     bodies: Bodies
@@ -112,7 +111,7 @@ class Tracker:
             k: t for k, t in self._gallery.items() if stamp - t.last_seen <= self.cfg.gallery_s
         }
         z = measurement(bodies.transl, bodies.boxes[:, 0])
-        r = measurement_var(z, self.cfg.sigma_xy_m, self.cfg.sigma_z_rel)
+        r = measurement_cov(z, self.cfg.sigma_xy_m, self.cfg.sigma_z_rel)
         frame = _Frame(bodies, z, r, _embeddings(bodies), stamp)
         matches, births = self._associate(frame)
         pairs = [(t, d) for t, d, _ in matches]
@@ -182,9 +181,8 @@ class Tracker:
         c = self.cfg
         mean = np.stack([t.motion.mean for t in tracks])
         # innovation covariance of a translation measurement around the prediction: P + R
-        r = measurement_var(mean, c.sigma_xy_m, c.sigma_z_rel)[:, :3]
         cov = np.stack([t.motion.transl_cov for t in tracks])
-        cov[:, _XYZ, _XYZ] += r
+        cov += measurement_cov(mean, c.sigma_xy_m, c.sigma_z_rel)[:, :3, :3]
         maha = assoc.mahalanobis(mean[:, :3], cov, frame.z[dets, :3])
         iou = iou_matrix(cxcywh_to_box(mean[:, 3:]), frame.bodies.boxes[dets, 0])
         # The predicted box of a track unseen for longer than coast_s drifts: a poor overlap then

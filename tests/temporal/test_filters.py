@@ -1,12 +1,14 @@
 """One-Euro on SO(3) and the constant-velocity Kalman filter."""
 
 import numpy as np
+import pytest
+from filterpy import kalman
 from filterpy.kalman import KalmanFilter
 
 from aios_ros.geometry.so3 import exp_map, geodesic_angle, rotation_about
 from aios_ros.temporal.config import OneEuroConfig, StreamFilterConfig
 from aios_ros.temporal.filters import OneEuroParams, PoseSmoother, one_euro_so3_step
-from aios_ros.temporal.motion import MotionFilter, measurement, measurement_var
+from aios_ros.temporal.motion import HUBER_K, MotionFilter, measurement, measurement_cov
 
 DT = 1.0 / 30.0
 
@@ -101,7 +103,7 @@ def test_kalman_learns_constant_velocity_and_predicts_through_a_gap():
 
     def meas(transl):
         z = measurement(transl, box)
-        return z, measurement_var(z, sigma_xy=0.03, sigma_z_rel=0.017)
+        return z, measurement_cov(z, sigma_xy=0.03, sigma_z_rel=0.017)
 
     kf = MotionFilter(*meas(np.array([0.0, 0.0, 5.0])), sigma_accel=3.0)
     for k in range(1, 31):
@@ -118,11 +120,11 @@ def test_kalman_learns_constant_velocity_and_predicts_through_a_gap():
 def test_kalman_matches_filterpy_class_with_hand_built_model():
     # The same constant-velocity model written out by hand for filterpy's KalmanFilter class:
     # per axis F = [[1, dt], [0, 1]], Q = var * [[dt^4/4, dt^3/2], [dt^3/2, dt^2]] with the box
-    # axes' acceleration scaled by box height / 1.7 m, R from measurement_var.
+    # axes' acceleration scaled by box height / 1.7 m, R from measurement_cov.
     rng = np.random.default_rng(3)
     sigma_accel, sigma_xy, sigma_z_rel = 3.0, 0.03, 0.017
     z0 = measurement(np.array([0.3, -0.2, 6.0]), np.array([100.0, 80.0, 180.0, 400.0]))
-    ours = MotionFilter(z0, measurement_var(z0, sigma_xy, sigma_z_rel), sigma_accel)
+    ours = MotionFilter(z0, measurement_cov(z0, sigma_xy, sigma_z_rel), sigma_accel)
     ref = KalmanFilter(dim_x=14, dim_z=7)
     ref.x, ref.P = ours.x.copy(), ours.P.copy()
     ref.H = np.hstack([np.eye(7), np.zeros((7, 7))])
@@ -141,10 +143,11 @@ def test_kalman_matches_filterpy_class_with_hand_built_model():
         ours.predict(dt)
         ref.predict(F=f, Q=q)
         if k % 5 != 2:  # some frames without a detection
-            z = z0 + rng.normal(size=7) * np.r_[0.05, 0.05, 0.1, 3.0, 3.0, 2.0, 2.0]
-            r = measurement_var(z, sigma_xy, sigma_z_rel)
+            # within the Huber gate (HUBER_K): plain Kalman updates
+            z = z0 + rng.normal(size=7) * np.r_[0.02, 0.02, 0.1, 3.0, 3.0, 2.0, 2.0]
+            r = measurement_cov(z, sigma_xy, sigma_z_rel)
             ours.update(z, r)
-            ref.update(z, R=np.diag(r))
+            ref.update(z, R=r)
         np.testing.assert_allclose(ours.x, ref.x, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(ours.P, ref.P, rtol=1e-9, atol=1e-9)
 
@@ -166,3 +169,39 @@ def test_pose_smoother_batches_many_identities_like_one_at_a_time():
     pose = exp_map(0.3 * rng.normal(size=(2, 53, 3)))
     out = batched.apply([('raw', 3), ('raw', 99)], pose, np.full(2, 3 * DT))
     np.testing.assert_allclose(out, pose, atol=1e-12)  # forgotten and new: start from the input
+
+
+def test_kalman_bounds_the_step_of_a_depth_jump_and_expects_depth_error_along_the_ray():
+    box = np.array([100.0, 100.0, 200.0, 400.0])
+    t0 = np.array([1.0, 0.0, 3.0])  # near: depth is good, so a 25 % jump is an outlier
+    z0 = measurement(t0, box)
+    r0 = measurement_cov(z0, 0.03, 0.017)
+    ray = t0 / np.linalg.norm(t0)
+    # depth sd 0.017 * z^2 along the ray; 0.03 m across it
+    assert ray @ r0[:3, :3] @ ray * ray[2] ** 2 == pytest.approx((0.017 * 9) ** 2)
+    across = np.array([ray[2], 0.0, -ray[0]])
+    assert across @ r0[:3, :3] @ across == pytest.approx(0.03**2)
+
+    def settled():
+        kf = MotionFilter(z0, r0, sigma_accel=3.0)
+        for _ in range(30):
+            kf.predict(DT)
+            kf.update(z0, r0)
+        kf.predict(DT)
+        return kf
+
+    jump = measurement(t0 * 1.4, box)  # a wrong scale: the whole translation 40 % too far
+    r = measurement_cov(jump, 0.03, 0.017)
+    gated, plain = settled(), settled()
+    gated.update(jump, r)
+    nu = jump[:3] - plain.x[:3]
+    d = np.sqrt(nu @ np.linalg.solve(plain.P[:3, :3] + r[:3, :3], nu))
+    assert d > HUBER_K
+    h = np.hstack([np.eye(7), np.zeros((7, 7))])
+    inflated = r.copy()
+    inflated[:3, :3] *= d / HUBER_K  # Huber weight HUBER_K / d on the translation
+    expected, _ = kalman.update(plain.x, plain.P, jump, inflated, h)
+    np.testing.assert_allclose(gated.x, expected, rtol=1e-9, atol=1e-9)
+    unweighted, _ = kalman.update(plain.x, plain.P, jump, r, h)
+    step_gated = np.linalg.norm(gated.transl - t0)
+    assert 0.0 < step_gated < 0.9 * np.linalg.norm(unweighted[:3] - t0)
