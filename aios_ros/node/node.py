@@ -83,6 +83,13 @@ class AiosNode(LifecycleNode):
     def __init__(
         self, estimator: Optional[Estimator] = None, node_name: str = 'aios_node', **node_kwargs
     ) -> None:
+        # Set before Node.__init__: a node whose parameters fail is still destroyed by
+        # rclpy's shutdown, through destroy_node -> _release.
+        self._processor: Optional[FrameProcessor] = None
+        self._subscriptions_on: list = []
+        self._publishers_on: list = []
+        self._threads: list[threading.Thread] = []
+        self._active = False
         super().__init__(node_name, **node_kwargs)
         self._specs = param_specs(SECTIONS)
         declare(self, self._specs)
@@ -92,11 +99,6 @@ class AiosNode(LifecycleNode):
         self.get_logger().info(f'parameters not at their defaults: {changed or "none"}')
         self._config: NodeConfig = build(Settings, values).node  # bad values fail here, early
         self._injected_estimator = estimator
-        self._processor: Optional[FrameProcessor] = None
-        self._subscriptions_on: list = []
-        self._publishers_on: list = []
-        self._threads: list[threading.Thread] = []
-        self._active = False
         #: set by the ``shutdown`` transition: the process has nothing left to do
         self.finished = False
         self._last_bad_log: dict[str, float] = {}
@@ -264,6 +266,8 @@ class AiosNode(LifecycleNode):
             qos_overriding_options=overridable,
         )
         self._subscriptions_on = [self._image_sub, self._info_sub]
+        # kept as text: the worker still names it after deactivate destroyed the subscription
+        self._info_topic = self._info_sub.topic_name
         kind = 'CompressedImage' if compressed else 'Image'
         profile = self._image_sub.qos_profile  # after any qos_overrides.* parameters
         self.get_logger().info(
@@ -290,8 +294,7 @@ class AiosNode(LifecycleNode):
             self._stats.bad_input(counter)
             self._warn_throttled(
                 counter,
-                f'CameraInfo on {self._info_sub.topic_name} ignored: '
-                f'{CAMERA_INFO_REJECTIONS[reason]}',
+                f'CameraInfo on {self._info_topic} ignored: {CAMERA_INFO_REJECTIONS[reason]}',
             )
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -355,7 +358,7 @@ class AiosNode(LifecycleNode):
         source = out.raw.key.camera.source
         if source != IntrinsicsSource.CAMERA_INFO:
             self.get_logger().warning(
-                self._processor.intrinsics.fallback_reason(self._info_sub.topic_name), once=True
+                self._processor.intrinsics.fallback_reason(self._info_topic), once=True
             )
         self._publish_bodies(out, cfg)
         self._stats.processed(
@@ -422,14 +425,19 @@ class AiosNode(LifecycleNode):
             self._release()
 
 
-def main(args: Optional[list[str]] = None, signals: Optional[StopSignals] = None) -> int:
+def main(
+    args: Optional[list[str]] = None,
+    signals: Optional[StopSignals] = None,
+    estimator: Optional[Estimator] = None,
+) -> int:
     """Entry point of ``ros2 run aios_ros aios_node [--ros-args ...]``.
 
     The bundled ``config/camera.yaml`` is loaded first; ``--params-file`` / ``-p`` given on the
     command line (or by the launch file) override it. The executor spins in its own thread from
     the start, so parameter and lifecycle services answer while this (main) thread configures
     and activates the node (``node.autostart``) and then waits for a stop. ``signals``: handlers
-    installed by the caller before its imports (``scripts/aios_node``). Exit 0 after SIGINT or
+    installed by the caller before its imports (``scripts/aios_node``); ``estimator``: as for
+    :class:`AiosNode` (the stop-signal tests run this with their stand-in). Exit 0 after SIGINT or
     SIGTERM at any moment, 1 when the node cannot start.
     """
     signals = signals or StopSignals().install()
@@ -442,7 +450,7 @@ def main(args: Optional[list[str]] = None, signals: Optional[StopSignals] = None
     executor = SingleThreadedExecutor()
     spinner = threading.Thread(target=executor.spin, name='aios_executor', daemon=True)
     try:
-        node = AiosNode()
+        node = AiosNode(estimator)
         executor.add_node(node)
         spinner.start()
         with signals.interruptible():
@@ -457,10 +465,13 @@ def main(args: Optional[list[str]] = None, signals: Optional[StopSignals] = None
         return 1
     finally:
         executor.shutdown()
+        if spinner.is_alive():
+            spinner.join(timeout=JOIN_TIMEOUT_S)
         if node is not None:
             node.shut_down()
             node.destroy_node()
         rclpy.try_shutdown()
+        signals.ignore_further()
     if signals.received:
         rclpy.logging.get_logger('aios_node').info(f'stopped by {signals.received}')
     return 0

@@ -36,6 +36,12 @@ class StopSignals:
             signal.signal(sig, self._handle)
         return self
 
+    def ignore_further(self) -> None:
+        """From now on stop signals are ignored: the process is exiting, and rclpy's shutdown
+        resets the handlers it found at init to the default (a late SIGINT would kill it)."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+
     @property
     def requested(self) -> bool:
         return self.received is not None
