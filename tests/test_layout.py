@@ -37,6 +37,8 @@ ROS_MODULES = (
     'rclpy',
     'std_msgs',
     'sensor_msgs',
+    'geometry_msgs',
+    'tf2_msgs',
     'visualization_msgs',
     'diagnostic_msgs',
     'rcl_interfaces',

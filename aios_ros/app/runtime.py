@@ -7,11 +7,14 @@ per camera from the runtime, so a replayed frame goes through the same parts as 
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
+
+import numpy as np
 
 from aios_ros.app.settings import Settings
 from aios_ros.core.config import ConfigError
-from aios_ros.core.types import Estimator
+from aios_ros.core.types import Camera, Estimator, IntrinsicsSource
 from aios_ros.model.config import UNTRAINED_NOTE, UNTRAINED_WARNING, ModelConfig
 from aios_ros.render.display_geometry import DisplayGeometry, display_geometry
 
@@ -57,3 +60,25 @@ def load_estimator(model: ModelConfig) -> Estimator:
         return build_estimator(model)
     except CheckpointError as exc:  # its message says where the checkpoint comes from
         raise ConfigError(str(exc)) from exc
+
+
+def warm_up(estimator: Estimator, model: ModelConfig) -> None:
+    """Run one blank frame of the network's largest input (``short_side`` x ``max_size``)
+    through ``estimator``, so the first camera frame does not pay for first-call allocations and
+    kernel selection. On CUDA this captures the graph of that input size; a camera whose image
+    maps to another size bucket captures its own on its first frame."""
+    height, width = model.short_side, model.max_size
+    camera = Camera(
+        estimator.default_K(width, height), width, height, IntrinsicsSource.MODEL_DEFAULT
+    )
+    estimator.estimate(np.zeros((height, width, 3), np.uint8), camera)
+
+
+def release_memory(model: ModelConfig) -> None:
+    """Return the memory of estimators no longer referenced; on CUDA, the cached GPU blocks too
+    (PyTorch's caching allocator keeps freed blocks otherwise)."""
+    gc.collect()
+    if model.device == 'cuda':
+        import torch
+
+        torch.cuda.empty_cache()

@@ -37,6 +37,11 @@ class MarkerConfig:
 class NodeConfig:
     """Input handling, threading and optional outputs of ``aios_node``."""
 
+    autostart: bool = param(
+        True,
+        'configure (load and warm up the model) and activate at start; false: wait for '
+        '`ros2 lifecycle set`',
+    )
     image_transport: Literal['raw', 'compressed'] = param(
         'raw', 'subscribe to `image` (sensor_msgs/Image) or `image/compressed` (CompressedImage)'
     )

@@ -23,6 +23,9 @@ NUM_EXPRESSION = 10
 #: [body, left hand, right hand, face]: the part boxes of every person, in this order
 BOX_NAMES = ('body', 'left_hand', 'right_hand', 'face')
 NUM_SKELETON_JOINTS = 55
+#: skeleton joints 0..24 (pelvis .. right wrist, jaw, both eyes): their local rotations are the
+#: predicted pose itself, whereas SMPL-X adds the model's mean hand pose to the 30 hand joints
+NUM_BODY_HEAD_JOINTS = 25
 #: parent of each skeleton joint, -1 for the root (pelvis)
 # fmt: off
 SMPLX_PARENTS = np.array(

@@ -3,7 +3,10 @@
 Camera inputs are subscribed best-effort, which matches both best-effort and reliable
 publishers (a reliable subscription would not hear a best-effort camera). The image QoS can
 be overridden per topic with the standard ``qos_overrides.<topic>.subscription.*`` parameters,
-e.g. ``reliability: reliable`` for lossless bag replay.
+e.g. ``reliability: reliable`` for lossless bag replay. Every output is reliable (what RViz,
+rqt and image_transport subscribe with; a reliable publisher also serves best-effort
+subscribers), overridable with ``qos_overrides.<topic>.publisher.*``. ``<topic>`` is always the
+resolved name, after namespace and remapping.
 """
 
 from __future__ import annotations
@@ -47,8 +50,14 @@ MARKERS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
 )
-# Large and lossy-tolerant.
-OVERLAY = image_qos(1)
+# Reliable like every output: RViz's image display and image_transport subscribe reliably, and a
+# best-effort publisher matches no reliable subscriber. Depth 1: a late overlay is worthless.
+OVERLAY = QoSProfile(
+    depth=1,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
 DIAGNOSTICS = QoSProfile(
     depth=10,
     history=HistoryPolicy.KEEP_LAST,

@@ -21,6 +21,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -37,6 +38,13 @@ from estimator_double import CountingEstimator  # noqa: E402
 
 K_PARAM = [500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]
 TIMEOUT_S = 10.0
+
+
+def start(node: AiosNode) -> AiosNode:
+    """What ``node.autostart`` does in ``main``: configure, then activate."""
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+    return node
 
 
 def wait_for(predicate, timeout_s: float = TIMEOUT_S, what: str = 'condition'):
@@ -111,19 +119,23 @@ def ros():
         values = {'tracker.n_init': 1, 'node.diagnostics_period_s': 0.2, **values}
         return [Parameter(k.replace('__', '.'), value=v) for k, v in values.items()]
 
-    raw = AiosNode(
-        CountingEstimator(),
-        namespace='raw',
-        context=context,
-        parameter_overrides=params(node__fallback_K=K_PARAM, node__markers__mesh_faces=100),
+    raw = start(
+        AiosNode(
+            CountingEstimator(),
+            namespace='raw',
+            context=context,
+            parameter_overrides=params(node__fallback_K=K_PARAM, node__markers__mesh_faces=100),
+        )
     )
-    comp = AiosNode(
-        CountingEstimator(),
-        namespace='comp',
-        context=context,
-        parameter_overrides=params(
-            node__image_transport='compressed', node__drop_policy='every_frame'
-        ),
+    comp = start(
+        AiosNode(
+            CountingEstimator(),
+            namespace='comp',
+            context=context,
+            parameter_overrides=params(
+                node__image_transport='compressed', node__drop_policy='every_frame'
+            ),
+        )
     )
     probe_node = Node('probe', context=context)
     diagnostics: list = []
@@ -461,13 +473,15 @@ def test_image_qos_is_sensor_data_and_overridable(ros):
     profile = ros['raw']._image_sub.qos_profile
     assert (profile.reliability, profile.depth) == (ReliabilityPolicy.BEST_EFFORT, 1)
     assert ros['comp']._image_sub.qos_profile.depth == 30  # every_frame: the FIFO size
-    node = AiosNode(
-        CountingEstimator(),
-        namespace='qos',
-        context=ros['probe'].context,
-        parameter_overrides=[
-            Parameter('qos_overrides./qos/image.subscription.reliability', value='reliable')
-        ],
+    node = start(
+        AiosNode(
+            CountingEstimator(),
+            namespace='qos',
+            context=ros['probe'].context,
+            parameter_overrides=[
+                Parameter('qos_overrides./qos/image.subscription.reliability', value='reliable')
+            ],
+        )
     )
     try:
         assert node._image_sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE

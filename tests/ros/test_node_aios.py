@@ -17,6 +17,7 @@ import pytest
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -48,6 +49,8 @@ def test_real_estimator_end_to_end(smplx_dir):
                 ),
             ],
         )
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS  # loads the model
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         probe = Node('probe', context=context)
         got: dict = {'bodies': [], 'info': []}
         probe.create_subscription(SmplxBodyArray, 'bodies', got['bodies'].append, qos.BODIES)
