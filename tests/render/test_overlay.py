@@ -92,7 +92,8 @@ def test_without_vertices_draws_skeleton_and_label_only():
     out = render_overlay(img, body, CAM, FACES, PARENTS, note='untrained weights')
     assert out[240, 320].any()  # the bone root -> child passes the centre
     assert not out[240, 320 + 60].any()  # no mesh beside it
-    assert out[5, 5].sum() == 0 and out[4:20, 4:60].max() == 255  # note text
+    # note text (anti-aliased: its brightest pixel is 255 with OpenCV 5, 247 with OpenCV 4)
+    assert out[5, 5].sum() == 0 and out[4:20, 4:60].max() > 200
 
 
 def test_empty_bodies_return_copy():
