@@ -86,6 +86,15 @@ class Detections:
     batch: Batch
 
 
+def _to_host(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """float32 numpy copies of ``tensors`` through one device-to-host transfer (one sync on a
+    GPU instead of one per tensor)."""
+    flat = torch.cat([t.float().reshape(-1) for t in tensors.values()]).cpu().numpy()
+    sizes = [t.numel() for t in tensors.values()]
+    parts = np.split(flat, np.cumsum(sizes)[:-1])
+    return {k: p.reshape(t.shape) for (k, t), p in zip(tensors.items(), parts)}
+
+
 class AiosEstimator:
     """Multi-person whole-body SMPL-X estimation with AiOS (implements ``Estimator``).
 
@@ -150,11 +159,8 @@ class AiosEstimator:
         each query once (its best class), score >= candidate_threshold, at most max_people."""
         scores, queries, _, _ = top_scores(logits[None])
         scores, queries = scores[0], queries[0]
-        first = torch.zeros_like(queries, dtype=torch.bool)
-        seen: set[int] = set()
-        for i, q in enumerate(queries.tolist()):
-            first[i] = q not in seen
-            seen.add(q)
+        # first entry of each query (entries are by descending score), without a host loop
+        first = ~(queries[:, None] == queries[None, :]).tril(-1).any(1)
         keep = first & (scores >= self.config.candidate_threshold)
         return scores[keep][: self.config.max_people], queries[keep][: self.config.max_people]
 
@@ -187,21 +193,22 @@ class AiosEstimator:
             transl = cam_to_translation(cam)
             keypoints = project(joints, transl, img_hw) @ to_original[:, :2].T + to_original[:, 2]
 
-        def numpy(t: torch.Tensor) -> np.ndarray:
-            return t.float().cpu().numpy()
-
-        return Bodies(
-            scores=numpy(scores),
-            boxes=numpy(boxes),
-            pose=numpy(rot),
-            betas=numpy(betas),
-            expression=numpy(expr),
-            transl=numpy(transl),
-            keypoints_2d=numpy(keypoints),
-            joints_3d=numpy(joints + transl[:, None]),
-            vertices=None if smplx.vertices is None else numpy(smplx.vertices + transl[:, None]),
-            tokens=out['tokens'][0, q].to(torch.float16).cpu().numpy(),
-        )
+        outputs = {
+            'scores': scores,
+            'boxes': boxes,
+            'pose': rot,
+            'betas': betas,
+            'expression': expr,
+            'transl': transl,
+            'keypoints_2d': keypoints,
+            'joints_3d': joints + transl[:, None],
+            'tokens': out['tokens'][0, q],
+        }
+        if smplx.vertices is not None:
+            outputs['vertices'] = smplx.vertices + transl[:, None]
+        host = _to_host(outputs)
+        host['tokens'] = host['tokens'].astype(np.float16)
+        return Bodies(vertices=host.pop('vertices', None), **host)
 
     def _no_bodies(self) -> Bodies:
         bodies = Bodies.empty(len(self.body_model.joint_names))
