@@ -27,6 +27,8 @@ from aios_ros.ros import qos
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from estimator_double import CountingEstimator  # noqa: E402
 
+from .test_node import start  # noqa: E402
+
 SIDE = 4096
 FRAMES = 3
 CAMERA = f"""
@@ -58,7 +60,7 @@ def test_frames_of_max_pixels_cross_processes_without_loss():
     assert SIDE * SIDE == NodeConfig().max_pixels
     context = Context()
     rclpy.init(context=context)
-    node = AiosNode(CountingEstimator(), namespace='big', context=context)
+    node = start(AiosNode(CountingEstimator(), namespace='big', context=context))
     probe = Node('big_probe', context=context)
     stamps: list[int] = []
     probe.create_subscription(
