@@ -6,10 +6,12 @@
 
 Several cameras: one launch per camera with its own `namespace:=front` / `namespace:=rear`;
 the outputs then live under /front/bodies, /rear/bodies, ... and one config file serves all.
-Bag replay: `use_sim_time:=true drop_policy:=every_frame`.
+Bag replay: `use_sim_time:=true drop_policy:=every_frame`. `autostart:=false` leaves the node
+unconfigured for `ros2 lifecycle set`; `rviz:=true` also starts RViz with config/aios.rviz.
 """
 
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -38,11 +40,15 @@ ARGUMENTS = [
         'folder with smplx/SMPLX_NEUTRAL.npz; empty = model.smplx_path of the config file',
     ),
     ('use_sim_time', 'false', 'use /clock (true for rosbag replay with --clock)'),
+    ('autostart', 'true', 'configure and activate at start (false: use `ros2 lifecycle set`)'),
+    ('rviz', 'false', 'also start RViz with config/aios.rviz (when rviz2 is installed)'),
 ]
 CHOICES = {
     'transport': ['raw', 'compressed'],
     'drop_policy': ['latest', 'every_frame'],
     'use_sim_time': ['true', 'false'],
+    'autostart': ['true', 'false'],
+    'rviz': ['true', 'false'],
 }
 
 
@@ -57,11 +63,13 @@ def launch_setup(context) -> list:
         'node.image_transport': arg('transport'),
         'node.drop_policy': arg('drop_policy'),
         'use_sim_time': arg('use_sim_time') == 'true',
+        'node.autostart': arg('autostart') == 'true',
     }
     for parameter, name in (('model.checkpoint', 'checkpoint'), ('model.smplx_path', 'smplx_path')):
         if arg(name):
             overrides[parameter] = arg(name)
     return [
+        *rviz(arg('rviz') == 'true'),
         Node(
             package='aios_ros',
             executable='aios_node',
@@ -71,8 +79,20 @@ def launch_setup(context) -> list:
             emulate_tty=True,
             parameters=[arg('config'), overrides],  # later entries win
             remappings=[('image', arg('image')), ('camera_info', arg('camera_info'))],
-        )
+        ),
     ]
+
+
+def rviz(wanted: bool) -> list:
+    """RViz with the package's display config, if asked for and installed."""
+    if not wanted:
+        return []
+    try:
+        get_package_prefix('rviz2')
+    except PackageNotFoundError:
+        return [LogInfo(msg='rviz:=true but rviz2 is not installed: starting without RViz')]
+    config = PathJoinSubstitution([FindPackageShare('aios_ros'), 'config', 'aios.rviz'])
+    return [Node(package='rviz2', executable='rviz2', arguments=['-d', config], output='log')]
 
 
 def generate_launch_description() -> LaunchDescription:
