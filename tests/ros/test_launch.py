@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from aios_ros.app.settings import SECTIONS
 from aios_ros.core.config import flatten, read_parameters
@@ -158,3 +159,15 @@ def test_the_node_module_runs_as_a_program_and_refuses_a_bad_parameter():
     assert result.returncode == 1, result.stderr
     assert 'cannot start' in result.stderr + result.stdout
     assert 'Traceback' not in result.stderr
+
+
+def test_rviz_config_shows_the_node_topics_reliably():
+    config = yaml.safe_load((REPO / 'config' / 'aios.rviz').read_text())
+    displays = {d['Class']: d for d in config['Visualization Manager']['Displays']}
+    # the launch file's default namespace is empty: the node's relative topics resolve to /<name>
+    assert displays['rviz_default_plugins/MarkerArray']['Topic']['Value'] == '/markers'
+    assert displays['rviz_default_plugins/Image']['Topic']['Value'] == '/overlay'
+    assert 'rviz_default_plugins/TF' in displays
+    for display in displays.values():
+        if 'Topic' in display:  # RViz's default is reliable too; said explicitly
+            assert display['Topic']['Reliability Policy'] == 'Reliable'
