@@ -48,9 +48,14 @@ def test_launch_names_an_executable_that_cmake_installs(launch_tree):
         for n in ast.walk(launch_tree)
         if isinstance(n, ast.Call) and getattr(n.func, 'id', None) == 'Node'
     ]
-    assert len(calls) == 1
-    kwargs = {k.arg: k.value for k in calls[0].keywords}
-    assert kwargs['package'].value == 'aios_ros'
+    packages = [
+        k.value.value for c in calls for k in c.keywords if k.arg == 'package'
+    ]  # the node, and rviz2 for rviz:=true
+    assert sorted(packages) == ['aios_ros', 'rviz2']
+    ours = next(
+        c for c in calls if any(getattr(k.value, 'value', '') == 'aios_ros' for k in c.keywords)
+    )
+    kwargs = {k.arg: k.value for k in ours.keywords}
     executable = kwargs['executable'].value
     cmake = (REPO / 'CMakeLists.txt').read_text()
     installed = re.search(r'install\(PROGRAMS([^)]*)DESTINATION lib/\$\{PROJECT_NAME\}\)', cmake)
