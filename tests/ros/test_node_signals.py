@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import array
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -29,38 +28,26 @@ from sensor_msgs.msg import Image
 from aios_ros.msg import SmplxBodyArray
 from aios_ros.ros import qos
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from collected_process import CollectedProcess  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 START_TIMEOUT_S = 60.0
 ACTIVE_LINE = 'subscribed to'
 
 
-class NodeProcess:
-    """One node process with its output collected line by line (stdout and stderr merged)."""
+class NodeProcess(CollectedProcess):
+    """One node process (its real ``main``) in namespace ``namespace``."""
 
     def __init__(self, argv: list[str], namespace: str) -> None:
-        self.proc = subprocess.Popen(
+        super().__init__(
             [*argv, '--ros-args', '-r', f'__ns:=/{namespace}', '-p', 'tracker.n_init:=1'],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
             cwd=REPO,
         )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
 
     def wait_for_line(self, text: str, timeout_s: float = START_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not any(text in line for line in self.lines):
-            assert self.proc.poll() is None, self.output
-            assert time.monotonic() < deadline, f'no {text!r} in:\n{self.output}'
-            time.sleep(0.05)
+        self.wait_for(text, timeout_s=timeout_s)
 
     def stop(self, *signals: int, timeout_s: float = 20.0) -> tuple[int, float]:
         """Send ``signals`` (0.2 s apart); the exit code and the seconds until the exit."""
@@ -68,13 +55,7 @@ class NodeProcess:
         for sig in signals:
             self.proc.send_signal(sig)
             time.sleep(0.2)
-        code = self.proc.wait(timeout=timeout_s)
-        self._reader.join(timeout=5.0)
-        return code, time.monotonic() - start
-
-    @property
-    def output(self) -> str:
-        return ''.join(self.lines)
+        return self.finish(timeout_s), time.monotonic() - start
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -31,6 +31,8 @@ from sensor_msgs.msg import Image
 
 from aios_ros.ros import qos
 
+from .collected_process import CollectedProcess
+
 REPO = Path(__file__).resolve().parents[2]
 ROS2_CLI = REPO / '..' / 'shared' / 'ros2-cli'
 CLI_WS = REPO / 'ws' / 'ros2-cli'
@@ -68,46 +70,17 @@ def ros2(env: dict, *args: str, timeout_s: float = 30.0) -> subprocess.Completed
     )
 
 
-class Launched:
+class Launched(CollectedProcess):
     """A process group started like a user's terminal command, its output collected."""
 
     def __init__(self, argv: list[str], env: dict) -> None:
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return ''.join(self.lines)
-
-    def wait_for(self, text: str, count: int = 1, timeout_s: float = START_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout_s
-        while sum(text in line for line in self.lines) < count:
-            assert self.proc.poll() is None, self.output
-            assert time.monotonic() < deadline, f'no {text!r} in:\n{self.output}'
-            time.sleep(0.1)
+        super().__init__(argv, env=env, start_new_session=True)
 
     def interrupt(self, sig: int) -> tuple[int, float]:
         """``sig`` to the whole group, as a terminal's Ctrl-C does; exit code and seconds."""
         start = time.monotonic()
         os.killpg(self.proc.pid, sig)
-        code = self.proc.wait(timeout=30)
-        self._reader.join(timeout=5)
-        return code, time.monotonic() - start
+        return self.finish(30.0), time.monotonic() - start
 
     def kill(self) -> None:
         if self.proc.poll() is None:
