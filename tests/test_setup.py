@@ -99,4 +99,8 @@ def test_env_sh_runs_the_installed_executables():
     )
     assert 'usage:' in run.stdout, run.stdout + run.stderr
     assert run.returncode == 1
-    assert "no executable 'no_such_executable' in package 'aios_ros'" in run.stderr
+    # env.sh's own `ros2 run`, or the real ros2cli once tests/ros has installed it in the venv
+    assert (
+        "no executable 'no_such_executable' in package 'aios_ros'" in run.stderr
+        or run.stderr.strip() == 'No executable found'
+    )
