@@ -36,7 +36,7 @@ from aios_ros.core.config import read_parameters
 from aios_ros.core.types import Camera, IntrinsicsSource
 from aios_ros.evaluation.parity import record
 from aios_ros.model.config import ModelConfig
-from aios_ros.model.cuda_graphs import GraphRunner
+from aios_ros.model.cuda_graphs import GraphRunner, map_tensors
 from aios_ros.model.estimator import AiosEstimator, build_model
 from aios_ros.model.preprocess import make_batch
 
@@ -51,16 +51,6 @@ TARGETS_MS = {(800, 1333): 20.0, (512, 853): 10.0}  # bf16 graph forward p50 (is
 def node_size() -> tuple[int, int]:
     model = read_parameters(REPO / 'config' / 'camera.yaml')['model']
     return int(model['short_side']), int(model['max_size'])
-
-
-def to_cpu(tree: Any) -> Any:
-    if isinstance(tree, torch.Tensor):
-        return tree.cpu()
-    if isinstance(tree, dict):
-        return {k: to_cpu(v) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(to_cpu(v) for v in tree)
-    return tree
 
 
 def timed_ms(fn: Callable[[], Any], iters: int) -> list[float]:
@@ -92,7 +82,9 @@ def check_parity(model: torch.nn.Module, fixture: Path) -> dict:
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
         with torch.inference_mode():
-            rec = to_cpu(record(model, make_batch([image], *FIXTURE_SIZE, 'cuda')))
+            rec = map_tensors(
+                record(model, make_batch([image], *FIXTURE_SIZE, 'cuda')), torch.Tensor.cpu
+            )
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     rows, ok = compare_fixture.compare(torch.load(fixture, weights_only=False), rec)

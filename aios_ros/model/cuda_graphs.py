@@ -66,25 +66,31 @@ class BucketPolicy:
         return -(-height // m) * m, -(-width // m) * m
 
 
-def clone_outputs(tree: Any) -> Any:
-    """Deep copy of every tensor in a nest of dicts, lists, tuples and dataclasses."""
+def map_tensors(tree: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``tree`` (a nest of dicts, lists, tuples and dataclasses) with ``fn`` applied to every
+    tensor in it."""
     if isinstance(tree, torch.Tensor):
-        return tree.clone()
+        return fn(tree)
     if isinstance(tree, dict):
-        return {k: clone_outputs(v) for k, v in tree.items()}
+        return {k: map_tensors(v, fn) for k, v in tree.items()}
     if isinstance(tree, (list, tuple)):
-        items = [clone_outputs(v) for v in tree]
+        items = [map_tensors(v, fn) for v in tree]
         return type(tree)(*items) if hasattr(tree, '_fields') else type(tree)(items)
     if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
         return dataclasses.replace(
             tree,
             **{
-                f.name: clone_outputs(getattr(tree, f.name))
+                f.name: map_tensors(getattr(tree, f.name), fn)
                 for f in dataclasses.fields(tree)
                 if f.init
             },
         )
     return tree
+
+
+def clone_outputs(tree: Any) -> Any:
+    """Deep copy of every tensor in a nest of dicts, lists, tuples and dataclasses."""
+    return map_tensors(tree, torch.Tensor.clone)
 
 
 def copy_outputs(dst: Any, src: Any) -> None:
