@@ -131,14 +131,15 @@ def _record(buf: memoryview, opcode: int, pos: int, end: int, chunk: int, scan: 
         codec, at = _string(buf, pos + 28, end)
         (records_len,) = struct.unpack_from('<Q', buf, at)
         start = at + 8
-        if codec == '':  # records readable in place, even those before a cut
+        if codec == '':  # readable in place, even the records of a chunk cut by the end
             records_len = min(records_len, end - start)
-            _walk(buf[start : start + records_len], 0, len(scan.chunks), scan)
-            scan.chunks.append((start, start + records_len, codec, size))
-            return
-        records = DECOMPRESSORS[codec](bytes(buf[start : start + records_len]), size)
+        elif start + records_len > end:
+            raise ValueError('compressed chunk cut off')
+        index = len(scan.chunks)
         scan.chunks.append((start, start + records_len, codec, size))
-        _walk(memoryview(records), 0, len(scan.chunks) - 1, scan)
+        raw = buf[start : start + records_len]
+        records = raw if codec == '' else memoryview(DECOMPRESSORS[codec](bytes(raw), size))
+        _walk(records, 0, index, scan)
 
 
 def _string(buf: memoryview, pos: int, end: int) -> tuple[str, int]:
