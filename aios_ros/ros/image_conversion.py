@@ -15,6 +15,7 @@ need no ROS import.
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import struct
 from typing import Any, Optional
 
@@ -79,16 +80,29 @@ ENCODINGS = tuple(_LAYOUTS)
 _BRIDGE_ENCODINGS = frozenset({'bgr8', 'rgb8', 'bgra8', 'rgba8', 'mono8'})
 
 
+_LOG = logging.getLogger(__name__)
+
+
 def _load_ros2_cv_bridge() -> Optional[Any]:
-    """A ``CvBridge`` from the ROS 2 cv_bridge (version >= 2), else None."""
+    """A ``CvBridge`` from the ROS 2 cv_bridge (version >= 2), else None.
+
+    Any exception counts as "no bridge": an apt cv_bridge built against numpy 1 raises
+    ``AttributeError: _ARRAY_API not found`` under numpy 2, which must not stop the node.
+    """
     try:
         # ROS 2 releases are 2.x (Foxy) .. 4.x (Jazzy); PyPI's ROS 1 port is 1.13.
         if int(importlib.metadata.version('cv_bridge').split('.')[0]) < 2:
             return None
         from cv_bridge import CvBridge
-    except (ImportError, importlib.metadata.PackageNotFoundError, ValueError):
+
+        return CvBridge()
+    except importlib.metadata.PackageNotFoundError:
         return None
-    return CvBridge()
+    except Exception as error:
+        _LOG.warning(
+            'cv_bridge unusable (%s: %s); using the numpy conversion', type(error).__name__, error
+        )
+        return None
 
 
 _BRIDGE = _load_ros2_cv_bridge()
@@ -118,11 +132,31 @@ def image_to_bgr(msg: Any, max_pixels: int) -> np.ndarray:
     if size != step * height:
         raise StepMismatchError(f'data has {size} bytes, expected height*step = {height * step}')
     if _BRIDGE is not None and encoding in _BRIDGE_ENCODINGS:
-        return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding='bgr8'))
+        bridged = _bridge_to_bgr(msg)
+        if bridged is not None:
+            return bridged
     order = '>' if msg.is_bigendian else '<'
     rows = np.frombuffer(msg.data, np.uint8).reshape(height, step)[:, :row_bytes]
     pixels = rows.view(np.dtype(dtype).newbyteorder(order)).reshape(height, width, channels)
     return _to_bgr8(pixels, encoding)
+
+
+def _bridge_to_bgr(msg: Any) -> Optional[np.ndarray]:
+    """The bridge's bgr8 conversion of a validated message; None (bridge off) if it fails.
+
+    The message already passed validation, so a failure here is the bridge's own (e.g. a
+    numpy ABI mismatch that shows only at the first call): it is logged once and the numpy
+    path takes over for good.
+    """
+    global _BRIDGE
+    try:
+        return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding='bgr8'))
+    except Exception as error:
+        _LOG.warning(
+            'cv_bridge failed (%s: %s); using the numpy conversion', type(error).__name__, error
+        )
+        _BRIDGE = None
+        return None
 
 
 def _to_bgr8(pixels: np.ndarray, encoding: str) -> np.ndarray:

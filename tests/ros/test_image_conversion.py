@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import array
+import importlib.metadata
+import logging
 import struct
+import sys
 
 import cv2
 import numpy as np
@@ -201,3 +204,45 @@ def test_matches_ros2_cv_bridge_when_installed(bgr):
         np.testing.assert_array_equal(
             ic.image_to_bgr(msg, MAX_PIXELS), bridge.imgmsg_to_cv2(msg, desired_encoding='bgr8')
         )
+
+
+def _fake_ros2_cv_bridge(monkeypatch, tmp_path, source: str) -> None:
+    """Put a ``cv_bridge`` 4.x package made of ``source`` first on the import path."""
+    (tmp_path / 'cv_bridge').mkdir()
+    (tmp_path / 'cv_bridge' / '__init__.py').write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, 'cv_bridge', raising=False)
+    real_version = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata,
+        'version',
+        lambda name: '4.1.0' if name == 'cv_bridge' else real_version(name),
+    )
+
+
+def test_broken_cv_bridge_import_falls_back_and_says_why(monkeypatch, tmp_path, caplog):
+    # What an apt cv_bridge built for numpy 1 raises under numpy 2.
+    _fake_ros2_cv_bridge(monkeypatch, tmp_path, "raise AttributeError('_ARRAY_API not found')\n")
+    with caplog.at_level(logging.WARNING, logger=ic.__name__):
+        assert ic._load_ros2_cv_bridge() is None
+    assert 'AttributeError: _ARRAY_API not found' in caplog.text
+
+
+def test_cv_bridge_failing_at_first_use_is_dropped_for_the_numpy_path(
+    monkeypatch, tmp_path, caplog, bgr
+):
+    _fake_ros2_cv_bridge(
+        monkeypatch,
+        tmp_path,
+        'class CvBridge:\n'
+        '    def imgmsg_to_cv2(self, msg, desired_encoding):\n'
+        "        raise TypeError('numpy ABI mismatch')\n",
+    )
+    bridge = ic._load_ros2_cv_bridge()
+    assert type(bridge).__name__ == 'CvBridge'
+    monkeypatch.setattr(ic, '_BRIDGE', bridge)
+    msg = image_msg(np.ascontiguousarray(bgr[..., ::-1]), 'rgb8', pad=2)
+    with caplog.at_level(logging.WARNING, logger=ic.__name__):
+        np.testing.assert_array_equal(ic.image_to_bgr(msg, MAX_PIXELS), bgr)
+    assert 'cv_bridge failed (TypeError: numpy ABI mismatch)' in caplog.text
+    assert ic._BRIDGE is None
