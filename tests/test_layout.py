@@ -3,12 +3,17 @@
 Every subpackage of ``aios_ros`` may import only the subpackages below it in :data:`ALLOWED`;
 ``core`` imports nothing of the package. Nothing imports a synthetic stand-in except the demo,
 the command-line tools and ``synthetic`` itself, and the ROS-free core of the package never
-imports ROS.
+imports ROS. Whatever the package imports from outside is declared for a ROS 2 install: a user
+there gets it from ``rosdep install`` (package.xml) or ``pip install -r requirements-apt.txt``;
+an import covered by neither would fail only on that user's machine, never here, where every
+package comes from PyPI.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -124,3 +129,54 @@ def test_tests_and_benchmarks_are_never_imported():
         top = {n.split('.')[0] for n in imports_of(path)}
         assert 'tests' not in top
         assert 'benchmarks' not in top or subpackage(path) == 'tools', path
+
+
+# Third-party Python modules -> their rosdep key (rosdistro's rosdep/python.yaml).
+ROSDEP_KEYS = {
+    'numpy': 'python3-numpy',
+    'scipy': 'python3-scipy',
+    'yaml': 'python3-yaml',
+    'cv2': 'python3-opencv',
+    'tqdm': 'python3-tqdm',
+    'filterpy': 'python3-filterpy-pip',
+    'rosbags': 'python3-rosbags-pip',
+}
+# Modules installed by pip on the apt path (no rosdep key, or a build apt does not ship).
+PIP_ONLY = {'torch', 'smplx'}
+# Apt's builds that a pip install must not replace: cv_bridge and cv2 are built against them.
+APT_OWNED = {'numpy', 'scipy', 'opencv-python', 'opencv-python-headless'}
+
+
+def _imported_modules() -> set[str]:
+    paths = [*PACKAGE.parent.glob('aios_ros/**/*.py'), *PACKAGE.parent.glob('launch/*.py')]
+    modules = {name.split('.')[0] for path in paths for name in imports_of(path)}
+    return modules - set(sys.stdlib_module_names) - {'aios_ros', 'benchmarks', '_typeshed'}
+
+
+def _declared() -> set[str]:
+    root = ET.parse(PACKAGE.parent / 'package.xml').getroot()
+    tags = ('depend', 'exec_depend', 'build_depend', 'buildtool_depend')
+    return {element.text.strip() for tag in tags for element in root.iter(tag)}
+
+
+def _apt_requirements() -> dict[str, str]:
+    lines = (PACKAGE.parent / 'requirements-apt.txt').read_text().splitlines()
+    pins = [line.split('#')[0].strip() for line in lines]
+    return dict(pin.split('==') for pin in pins if pin)
+
+
+def test_every_imported_package_is_declared_or_pip_installed():
+    declared, pip = _declared(), _apt_requirements()
+    missing = []
+    for module in sorted(_imported_modules()):
+        if module not in pip and ROSDEP_KEYS.get(module, module) not in declared:
+            missing.append(module)
+    assert not missing, f'imported but neither in package.xml nor requirements-apt.txt: {missing}'
+
+
+def test_apt_requirements_leave_apts_numeric_stack_alone():
+    pip = _apt_requirements()
+    # A '-pip' rosdep key installs that PyPI package with pip: it must not be an apt-owned one.
+    pip_keys = {key[len('python3-') : -len('-pip')] for key in _declared() if key.endswith('-pip')}
+    assert set(pip) == PIP_ONLY
+    assert not APT_OWNED & (set(pip) | pip_keys)

@@ -99,9 +99,7 @@ def _load_ros2_cv_bridge() -> Optional[Any]:
     except importlib.metadata.PackageNotFoundError:
         return None
     except Exception as error:
-        _LOG.warning(
-            'cv_bridge unusable (%s: %s); using the numpy conversion', type(error).__name__, error
-        )
+        _warn_bridge_off('unusable', error)
         return None
 
 
@@ -152,11 +150,13 @@ def _bridge_to_bgr(msg: Any) -> Optional[np.ndarray]:
     try:
         return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding='bgr8'))
     except Exception as error:
-        _LOG.warning(
-            'cv_bridge failed (%s: %s); using the numpy conversion', type(error).__name__, error
-        )
+        _warn_bridge_off('failed', error)
         _BRIDGE = None
         return None
+
+
+def _warn_bridge_off(what: str, error: Exception) -> None:
+    _LOG.warning(f'cv_bridge {what} ({type(error).__name__}: {error}); using the numpy conversion')
 
 
 def _to_bgr8(pixels: np.ndarray, encoding: str) -> np.ndarray:
