@@ -31,6 +31,7 @@ from aios_ros.ros.messages import (
     copy_header,
 )
 from aios_ros.ros.stamps import stamp_ns, stamp_seconds
+from aios_ros.ros.tf_frames import person_transforms
 from aios_ros.temporal.pipeline import Pipeline
 
 
@@ -142,6 +143,11 @@ class FrameProcessor:
             display.faces if cfg.markers.mesh else None,
             cfg.markers.lifetime_s,
         )
+
+    def transforms(self, frame: StreamFrame, cfg: NodeConfig) -> list[Any]:
+        """The TF transforms (``TransformStamped``) of one stream frame: one per tracked person
+        and ``cfg.tf.frames`` joint, under the image's frame."""
+        return person_transforms(frame.bodies, frame.key.header, cfg.tf.frames, cfg.tf.prefix)
 
     def overlay(self, frame: StreamFrame) -> np.ndarray:
         """``frame`` drawn over its input image (kept with ``keep_image``), (H, W, 3) BGR."""

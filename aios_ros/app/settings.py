@@ -18,6 +18,7 @@ from typing import Any, Literal, Mapping, Optional
 
 from aios_ros.core.config import build, flatten, param, read_parameters, unflatten
 from aios_ros.model.config import ModelConfig
+from aios_ros.ros.tf_frames import check_tf_joints
 from aios_ros.temporal.config import FilterConfig, FusionConfig, TemporalConfig, TrackerConfig
 
 
@@ -31,6 +32,20 @@ class MarkerConfig:
         1.0, 'marker lifetime (s); 0 = until replaced', 0.0, 3600.0, dynamic=True
     )
     stream: Literal['raw', 'fused'] = param('raw', 'output stream the markers show', dynamic=True)
+
+
+@dataclass(frozen=True)
+class TfConfig:
+    """TF frames per tracked person on ``/tf``, from the stream the markers show."""
+
+    enabled: bool = param(True, 'publish `<prefix><track_id>/<joint>` frames on /tf')
+    frames: tuple[str, ...] = param(
+        ('pelvis', 'head'), 'SMPL-X joints that get a frame (skeleton joints 0..24, smplx names)'
+    )
+    prefix: str = param('aios/', 'prefix of the child frame names')
+
+    def __post_init__(self) -> None:
+        check_tf_joints(self.frames)
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,7 @@ class NodeConfig:
     )
     diagnostics_period_s: float = param(1.0, '/diagnostics publishing period (s)', 0.1, 60.0)
     markers: MarkerConfig = field(default_factory=MarkerConfig)
+    tf: TfConfig = field(default_factory=TfConfig)
 
     def __post_init__(self) -> None:
         if len(self.fallback_K) != 9:

@@ -13,6 +13,7 @@ Topics (relative names: remap them, or run one node per camera namespace):
 ``markers``            visualization_msgs/MarkerArray       built only while subscribed
 ``overlay``            sensor_msgs/Image (pub)              if ``node.overlay`` and subscribed
 ``/diagnostics``       diagnostic_msgs/DiagnosticArray      every ``node.diagnostics_period_s``
+``/tf``                tf2_msgs/TFMessage (pub)             ``node.tf.*``: joints per person
 =====================  ===================================  =====================================
 
 Threading: the image callback only puts the message into a :class:`FrameQueue`; the inference
@@ -64,6 +65,12 @@ from aios_ros.ros import qos
 from aios_ros.ros.image_conversion import ImageConversionError
 from aios_ros.ros.messages import bgr_image
 from aios_ros.ros.stamps import stamp_seconds
+
+try:
+    from tf2_msgs.msg import TFMessage
+except ImportError as exc:  # ROS 2 from PyPI alone has no tf2_msgs; the node runs without TF
+    TFMessage = None
+    _TF_MISSING = f'tf2_msgs cannot be imported ({exc})'
 
 BAD_INPUT_LOG_PERIOD_S = 5.0
 # ros2 launch sends SIGTERM 5 s after SIGINT and SIGKILL 5 s later: a frame in flight must end
@@ -240,6 +247,11 @@ class AiosNode(LifecycleNode):
         self._markers_pub = publisher(MarkerArray, 'markers', qos.MARKERS)
         self._overlay_pub = publisher(Image, 'overlay', qos.OVERLAY)
         self._diag_pub = publisher(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+        self._tf_pub = None
+        if self._config.tf.enabled and TFMessage is None:
+            self.get_logger().warning(f'TF off: {_TF_MISSING}', once=True)
+        elif self._config.tf.enabled:
+            self._tf_pub = publisher(TFMessage, '/tf', qos.TF)
         self._diag_timer = self.create_timer(
             self._config.diagnostics_period_s, self._publish_diagnostics
         )
@@ -361,6 +373,7 @@ class AiosNode(LifecycleNode):
                 self._processor.intrinsics.fallback_reason(self._info_topic), once=True
             )
         self._publish_bodies(out, cfg)
+        self._publish_tf(out, cfg)
         self._stats.processed(
             time.monotonic() - received_s,
             len(out.raw.bodies),
@@ -402,6 +415,19 @@ class AiosNode(LifecycleNode):
         self._bodies_pub.publish(self._processor.body_array(out.raw, False, cfg))
         if out.fused is not None:
             self._fused_pub.publish(self._processor.body_array(out.fused, True, cfg))
+
+    def _publish_tf(self, out: PipelineOutput, cfg: NodeConfig) -> None:
+        """Frames per tracked person and joint of the stream the markers show (inference thread:
+        TF must not wait for the visualisation thread or for subscribers)."""
+        frame = out.raw if cfg.markers.stream == 'raw' else out.fused
+        if self._tf_pub is None or frame is None:
+            return
+        if not frame.key.header.frame_id:  # a transform needs a parent frame
+            self._warn_throttled('tf_no_frame_id', 'no TF frames: the image has no frame_id')
+            return
+        transforms = self._processor.transforms(frame, cfg)
+        if transforms:
+            self._tf_pub.publish(TFMessage(transforms=transforms))
 
     def _warn_throttled(self, reason: str, text: str) -> None:
         """At most one log line per reason every BAD_INPUT_LOG_PERIOD_S (rclpy's throttle is

@@ -64,3 +64,11 @@ DIAGNOSTICS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
 )
+# tf2_ros' dynamic broadcaster QoS: reliable, a deep queue, so bursts of frames reach every
+# listener.
+TF = QoSProfile(
+    depth=100,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)

@@ -9,6 +9,7 @@ inputs and records every output. The estimator is the deterministic test double 
 from __future__ import annotations
 
 import array
+import importlib.util
 import sys
 import threading
 import time
@@ -473,17 +474,68 @@ def test_image_qos_is_sensor_data_and_overridable(ros):
     profile = ros['raw']._image_sub.qos_profile
     assert (profile.reliability, profile.depth) == (ReliabilityPolicy.BEST_EFFORT, 1)
     assert ros['comp']._image_sub.qos_profile.depth == 30  # every_frame: the FIFO size
+    # The README's example: overrides are named after the resolved topic, after namespace and
+    # remapping.
     node = start(
         AiosNode(
             CountingEstimator(),
-            namespace='qos',
+            namespace='front',
             context=ros['probe'].context,
+            cli_args=['--ros-args', '-r', 'image:=/camera/color/image_raw'],
             parameter_overrides=[
-                Parameter('qos_overrides./qos/image.subscription.reliability', value='reliable')
+                Parameter(
+                    'qos_overrides./camera/color/image_raw.subscription.reliability',
+                    value='reliable',
+                ),
+                Parameter('qos_overrides./front/bodies.publisher.depth', value=30),
             ],
         )
     )
     try:
+        assert node._image_sub.topic_name == '/camera/color/image_raw'
         assert node._image_sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE
+        assert node._bodies_pub.qos_profile.depth == 30
+        assert node._fused_pub.qos_profile.depth == qos.BODIES.depth  # only the one named
     finally:
         node.destroy_node()
+
+
+def test_subscribers_with_rviz_qos_receive_bodies_markers_and_overlay(ros):
+    """RViz, rqt_image_view and image_transport subscribe reliably (RViz: depth 5, volatile):
+    every output must match them."""
+    probe, node = ros['probes']['raw'], ros['raw']
+    rviz = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    topics = {'bodies': SmplxBodyArray, 'markers': MarkerArray, 'overlay': Image}
+    got: dict = {name: [] for name in topics}
+    subs = [
+        probe.node.create_subscription(kind, f'/raw/{name}', got[name].append, rviz)
+        for name, kind in topics.items()
+    ]
+    assert node.set_parameters([Parameter('node.overlay', value=True)])[0].successful
+    try:
+        for name in topics:
+            wait_for(lambda n=name: node.count_subscribers(f'/raw/{n}') >= 1, what=name)
+            (info,) = node.get_publishers_info_by_topic(f'/raw/{name}')
+            assert info.qos_profile.reliability == ReliabilityPolicy.RELIABLE, name
+        stamp = 1000
+        while not all(got.values()):
+            # markers and overlay are built only once their subscription has matched
+            probe.image_pub.publish(raw_image(stamp, 100))
+            stamp += 1
+            wait_for(lambda: probe.received['bodies'][-1].header.stamp.sec == stamp - 1)
+            assert stamp < 1020, {name: len(v) for name, v in got.items()}
+        last = [got['bodies'][-1], got['markers'][-1].markers[0], got['overlay'][-1]]
+        assert {m.header.frame_id for m in last} == {'cam_optical'}
+    finally:
+        node.set_parameters([Parameter('node.overlay', value=False)])
+        for sub in subs:
+            probe.node.destroy_subscription(sub)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec('tf2_msgs') is not None, reason='tf2_msgs is importable here'
+)
+def test_without_tf2_msgs_the_node_runs_without_tf(ros):
+    """ROS 2 from PyPI alone has no tf2_msgs: TF is off, everything else is published (the
+    module's other tests); the TF output itself is tested with the real tools."""
+    assert ros['raw']._tf_pub is None and ros['raw'].count_publishers('/tf') == 0

@@ -14,6 +14,7 @@ import array
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -29,11 +30,14 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
+from aios_ros.msg import SmplxBodyArray
 from aios_ros.ros import qos
+from aios_ros.ros.tf_frames import TF_JOINTS
 
 from .collected_process import CollectedProcess
 
-REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 ROS2_CLI = REPO / '..' / 'shared' / 'ros2-cli'
 CLI_WS = REPO / 'ws' / 'ros2-cli'
 START_TIMEOUT_S = 240.0
@@ -89,9 +93,10 @@ class Launched(CollectedProcess):
 
 
 class Probe:
-    """Publishes camera images and listens to /diagnostics from inside the test."""
+    """Publishes camera images to ``namespaces`` and listens to /diagnostics from inside the
+    test."""
 
-    def __init__(self) -> None:
+    def __init__(self, namespaces: tuple[str, ...] = ('front', 'rear', 'solo')) -> None:
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = Node('cli_probe', context=self.context)
@@ -101,8 +106,7 @@ class Probe:
         )
         reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pubs = {
-            ns: self.node.create_publisher(Image, f'/{ns}/image', reliable)
-            for ns in ('front', 'rear', 'solo')
+            ns: self.node.create_publisher(Image, f'/{ns}/image', reliable) for ns in namespaces
         }
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -273,3 +277,58 @@ def test_ctrl_c_to_ros2_launch_while_frames_flow(stack):
     assert code == 0, out
     assert 'process has died' not in out and 'Traceback' not in out, out
     assert 'frame failed' not in out and 'stopped by SIGINT' in out, out
+
+
+def test_tf_frames_per_person_match_the_published_joints(cli_env):
+    """``ros2 topic echo /tf`` (tf2_msgs comes with the real tools) receives one transform per
+    tracked person and joint (default: pelvis, head) at the position the bodies publish. The node
+    runs the test estimator (three people in these images) with the TF defaults."""
+    node = Launched(
+        [sys.executable, str(HERE / 'node_double_main.py'), '0', '--ros-args']
+        + ['-r', '__ns:=/tfcam', '-p', 'tracker.n_init:=1'],
+        cli_env,
+    )
+    probe = Probe(('tfcam',))
+    bodies: list = []
+    probe.node.create_subscription(SmplxBodyArray, '/tfcam/bodies', bodies.append, qos.BODIES)
+    echo = subprocess.Popen(
+        ['ros2', 'topic', 'echo', '--once', '/tf', 'tf2_msgs/msg/TFMessage'],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        node.wait_for('subscribed to')
+        deadline, stamp = time.monotonic() + 60, 1
+        while echo.poll() is None:
+            assert time.monotonic() < deadline, node.output
+            probe.image_pubs['tfcam'].publish(image(stamp))
+            stamp += 1
+            time.sleep(0.2)
+        out, err = echo.communicate(timeout=10)
+        (transforms,) = yaml.safe_load(out.split('---')[0]).values()
+        sent = transforms[0]['header']['stamp']
+        eventually(
+            lambda: any(b.header.stamp.sec == sent['sec'] for b in bodies), 'bodies of that frame'
+        )
+    finally:
+        echo.kill()
+        node.kill()
+        probe.close()
+    (frame,) = [b for b in bodies if b.header.stamp.sec == sent['sec']]
+    assert len(frame.bodies) == 3, err
+    expected = {
+        f'aios/{person.track_id}/{joint}': np.reshape(person.joints_3d, (-1, 3))[
+            TF_JOINTS.index(joint)
+        ]
+        for person in frame.bodies
+        for joint in ('pelvis', 'head')
+    }
+    assert sorted(t['child_frame_id'] for t in transforms) == sorted(expected)
+    for t in transforms:
+        assert t['header'] == {'stamp': sent, 'frame_id': 'front_optical'}
+        position = [t['transform']['translation'][a] for a in 'xyz']
+        np.testing.assert_allclose(position, expected[t['child_frame_id']], atol=1e-4)
+        rotation = [t['transform']['rotation'][a] for a in 'xyzw']
+        assert abs(np.linalg.norm(rotation) - 1.0) < 1e-6
