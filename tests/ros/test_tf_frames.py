@@ -10,7 +10,9 @@ from rclpy.serialization import deserialize_message, serialize_message
 from smplx.joint_names import JOINT_NAMES
 from std_msgs.msg import Header
 
+from aios_ros.app.settings import Settings
 from aios_ros.body.body_model import SmplxBodyModel
+from aios_ros.core.config import ConfigError, build
 from aios_ros.core.smplx import NUM_BODY_HEAD_JOINTS, SMPLX_PARENTS
 from aios_ros.core.types import Bodies
 from aios_ros.geometry.kinematic_chain import smplx_body_head_rotations
@@ -176,3 +178,9 @@ def test_the_module_does_not_need_tf2_msgs():
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module or '' for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert names and not any(name.split('.')[0] == 'tf2_msgs' for name in names)
+
+
+def test_node_tf_frames_parameter_is_checked_when_the_settings_are_built():
+    assert build(Settings, {'node': {'tf': {'frames': ['jaw']}}}).node.tf.frames == ('jaw',)
+    with pytest.raises(ConfigError, match="node.tf: unknown SMPL-X joint 'left_index1'"):
+        build(Settings, {'node': {'tf': {'frames': ['pelvis', 'left_index1']}}})
