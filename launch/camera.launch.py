@@ -8,6 +8,7 @@ Several cameras: one launch per camera with its own `namespace:=front` / `namesp
 the outputs then live under /front/bodies, /rear/bodies, ... and one config file serves all.
 Bag replay: `use_sim_time:=true drop_policy:=every_frame`. `autostart:=false` leaves the node
 unconfigured for `ros2 lifecycle set`; `rviz:=true` also starts RViz with config/aios.rviz.
+In a namespace the TF frames per person are aios/<namespace>/<track_id>/<joint> (`tf_prefix`).
 """
 
 from ament_index_python.packages import PackageNotFoundError, get_package_prefix
@@ -42,6 +43,12 @@ ARGUMENTS = [
     ('use_sim_time', 'false', 'use /clock (true for rosbag replay with --clock)'),
     ('autostart', 'true', 'configure and activate at start (false: use `ros2 lifecycle set`)'),
     ('rviz', 'false', 'also start RViz with config/aios.rviz (when rviz2 is installed)'),
+    (
+        'tf_prefix',
+        '',
+        'prefix of the TF frames per person; empty = aios/<namespace>/ in a namespace (cameras '
+        'never share frame names), else node.tf.prefix of the config file',
+    ),
 ]
 CHOICES = {
     'transport': ['raw', 'compressed'],
@@ -68,6 +75,11 @@ def launch_setup(context) -> list:
     for parameter, name in (('model.checkpoint', 'checkpoint'), ('model.smplx_path', 'smplx_path')):
         if arg(name):
             overrides[parameter] = arg(name)
+    # Track ids are unique per node only: two cameras publishing aios/1/pelvis would give one TF
+    # frame two parents.
+    namespace = arg('namespace').strip('/')
+    if arg('tf_prefix') or namespace:
+        overrides['node.tf.prefix'] = arg('tf_prefix') or f'aios/{namespace}/'
     return [
         *rviz(arg('rviz') == 'true'),
         Node(

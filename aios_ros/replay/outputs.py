@@ -3,14 +3,16 @@
 Per replayed image topic (``/aios`` prefix; ``/aios/<camera namespace>`` when several image topics
 are replayed): ``bodies`` (SmplxBodyArray, raw stream), ``bodies_fused`` (fused stream),
 ``markers`` (MarkerArray of the stream ``node.markers.stream``), ``overlay/compressed`` (JPEG of
-the raw stream, as the node overlays raw) and ``body_model_info`` (once, latched QoS). Every
-message is built by the camera's :class:`~aios_ros.app.processor.FrameProcessor` (the node's
-own builders), carries the input image's header and is stamped in the bag with the input's
-bag time.
+the raw stream, as the node overlays raw) and ``body_model_info`` (once, latched QoS); TF frames
+per tracked person of the markers' stream on ``/tf``, shared by all cameras (``node.tf.*``; with
+several cameras each gets the prefix ``aios/<camera namespace>/``). Every message is built by the
+camera's :class:`~aios_ros.app.processor.FrameProcessor` (the node's own builders), carries the
+input image's header and is stamped in the bag with the input's bag time.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, Callable, Optional
 
 import cv2
@@ -33,6 +35,7 @@ from aios_ros.ros import bags
 OUT_ROOT = '/aios'
 BODIES, BODIES_FUSED, MARKERS = 'bodies', 'bodies_fused', 'markers'
 OVERLAY, MODEL_INFO = 'overlay/compressed', 'body_model_info'
+TF_TOPIC = '/tf'
 OVERLAY_JPEG_QUALITY = 90
 _ZERO = QosTime(sec=0, nsec=0)
 LATCHED = Qos(
@@ -73,9 +76,13 @@ class CameraOutputs:
         cfg: NodeConfig,
         overlay: bool,
         overlay_sink: Optional[OverlaySink],
+        tf_connection: Optional[Any],
     ) -> None:
+        """``tf_connection``: the bag's ``/tf`` connection (one for every camera), None for no
+        TF."""
         self.writer, self.store, self.processor, self.cfg = writer, store, processor, cfg
         self.overlay, self.overlay_sink = overlay, overlay_sink
+        self.tf_connection = tf_connection
 
         def add(name: str, msgtype: str, **kwargs: Any) -> Any:
             return writer.add_connection(f'{prefix}/{name}', msgtype, typestore=store, **kwargs)
@@ -107,11 +114,22 @@ class CameraOutputs:
         if self.cfg.markers.stream == ('fused' if fused else 'raw'):
             markers = self.processor.markers(frame, self.cfg)
             self._write(MARKERS, bag_ns, bags.serialize(markers, bags.MARKERS_T, self.store))
+            self._write_tf(frame, bag_ns)
         if self.overlay and not fused and key.image is not None:
             image = self.processor.overlay(frame)
             self._write(OVERLAY, bag_ns, self._jpeg(image, key.header))
             if self.overlay_sink is not None:
                 self.overlay_sink(index, image)
+
+    def _write_tf(self, frame: StreamFrame, bag_ns: int) -> None:
+        if self.tf_connection is None or not frame.key.header.frame_id:  # no parent frame
+            return
+        transforms = self.processor.transforms(frame, self.cfg)
+        if transforms:
+            msg = SimpleNamespace(transforms=transforms)
+            self.writer.write(
+                self.tf_connection, bag_ns, bags.serialize(msg, bags.TF_T, self.store)
+            )
 
     def _jpeg(self, image: np.ndarray, header: Any) -> bytes:
         ok, jpg = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, OVERLAY_JPEG_QUALITY])

@@ -13,7 +13,7 @@ import gc
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -24,7 +24,7 @@ from tqdm import tqdm
 from aios_ros.app.processor import FrameProcessor
 from aios_ros.app.runtime import Runtime, load_estimator, make_runtime
 from aios_ros.app.settings import load_settings
-from aios_ros.replay.outputs import CameraOutputs, OverlaySink, output_prefix
+from aios_ros.replay.outputs import TF_TOPIC, CameraOutputs, OverlaySink, output_prefix
 from aios_ros.ros import bags
 from aios_ros.ros.image_conversion import ImageConversionError
 from aios_ros.ros.truncated_mcap import TruncatedMcap
@@ -258,16 +258,16 @@ def _cameras(
 ) -> dict[str, _Camera]:
     """A frame processor and its outputs for every replayed image topic."""
     cameras = {}
+    node = runtime.settings.node
+    tf = writer.add_connection(TF_TOPIC, bags.TF_T, typestore=store) if node.tf.enabled else None
     for topic in topics:
         processor = FrameProcessor(runtime)
+        prefix = output_prefix(topic, len(topics))
+        cfg = node
+        if len(topics) > 1:  # track ids are per camera: one TF frame must not get two parents
+            cfg = replace(node, tf=replace(node.tf, prefix=prefix.lstrip('/') + '/'))
         outputs = CameraOutputs(
-            writer,
-            store,
-            output_prefix(topic, len(topics)),
-            processor,
-            runtime.settings.node,
-            options.overlay,
-            options.overlay_sink,
+            writer, store, prefix, processor, cfg, options.overlay, options.overlay_sink, tf
         )
         cameras[topic] = _Camera(
             processor, outputs, bags.camera_info_topic(topic, reader.connections)

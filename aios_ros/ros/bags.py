@@ -27,6 +27,7 @@ CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 ARRAY_T = 'aios_ros/msg/SmplxBodyArray'
 INFO_T = 'aios_ros/msg/BodyModelInfo'
 MARKERS_T = 'visualization_msgs/msg/MarkerArray'
+TF_T = 'tf2_msgs/msg/TFMessage'
 _DTYPES = {
     'bool': np.bool_,
     'byte': np.uint8,

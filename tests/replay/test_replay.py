@@ -30,13 +30,15 @@ ARRAY = 'aios_ros/msg/SmplxBodyArray'
 
 
 class OracleEstimator:
-    """Returns the ground-truth people of the n-th call's frame (frames arrive in order)."""
+    """Returns the ground-truth people of the n-th call's frame (frames arrive in order; with
+    ``cameras`` cameras, the cameras' k-th frames alternate)."""
 
-    def __init__(self, gt_path, body_model):
+    def __init__(self, gt_path, body_model, cameras: int = 1):
         self.gt, self.body_model, self.calls = dict(np.load(gt_path)), body_model, 0
+        self.cameras = cameras
 
     def estimate(self, image, camera):
-        g, rows = self.gt, np.flatnonzero(self.gt['frame'] == self.calls)
+        g, rows = self.gt, np.flatnonzero(self.gt['frame'] == self.calls // self.cameras)
         self.calls += 1
         boxes = np.zeros((len(rows), 4, 4), np.float32)
         boxes[:, 0] = g['boxes'][rows]
@@ -105,6 +107,17 @@ def test_one_message_per_frame_and_stream(tiny_bag, tiny_frames, body_model, tmp
     assert len(last.bodies) == 3 and len({b.track_id for b in last.bodies}) == 3
     info = by_topic['/aios/body_model_info'][0][1]
     assert len(info.joint_names) == len(last.bodies[0].joints_3d) // 3
+    # TF: the raw stream's people (the markers' stream), pelvis and head, at their joints_3d.
+    stamp, tf = max(by_topic['/tf'], key=lambda x: x[0])
+    assert stamp == stamps[-1] and len(tf.transforms) == 3 * 2
+    for person, (pelvis, head) in zip(last.bodies, zip(tf.transforms[::2], tf.transforms[1::2])):
+        assert pelvis.child_frame_id == f'aios/{person.track_id}/pelvis'
+        assert head.child_frame_id == f'aios/{person.track_id}/head'
+        joints = person.joints_3d.reshape(-1, 3)
+        for t, joint in ((pelvis, 0), (head, 15)):
+            assert t.header.frame_id == generate.FRAME_ID
+            xyz = t.transform.translation
+            np.testing.assert_allclose([xyz.x, xyz.y, xyz.z], joints[joint], atol=1e-4)
 
 
 def test_metadata_carries_custom_types(tiny_bag, body_model, tmp_path):
@@ -165,3 +178,47 @@ def test_real_model_output_is_byte_identical(tiny_bag, tmp_path):
         outs.append(read_all(tmp_path / name)[0])
     assert outs[0] == outs[1]
     assert [m[0] for m in outs[0]].count('/aios/bodies_fused') == 1
+
+
+def test_two_cameras_get_their_own_outputs_and_tf_prefixes(tiny_bag, body_model, tmp_path):
+    from rosbags.rosbag2 import Writer
+
+    msgs, store = read_all(tiny_bag)
+    both = tmp_path / 'two'
+    with Writer(both, version=9) as writer:
+        conns = {}
+        for topic, msgtype, t, raw in msgs:
+            for cam in ('front', 'rear'):
+                name = topic.replace('/camera/', f'/{cam}/')
+                if name not in conns:
+                    conns[name] = writer.add_connection(name, msgtype, typestore=store)
+                writer.write(conns[name], t, raw)
+    estimator = OracleEstimator(tiny_bag / 'ground_truth.npz', body_model, cameras=2)
+    out = tmp_path / 'out'
+    run_replay(
+        ReplayOptions(bag=both, out=out, progress=False),
+        runtime=make_runtime(Settings(), estimator),
+    )
+    got, store = read_all(out)
+    topics = {topic for topic, *_ in got}
+    assert {'/aios/front/bodies', '/aios/rear/bodies', '/tf'} <= topics
+    last = max(t for topic, _, t, _ in got if topic == '/tf')
+    frames = {
+        t.child_frame_id
+        for topic, msgtype, stamp, raw in got
+        if topic == '/tf' and stamp == last
+        for t in store.deserialize_cdr(raw, msgtype).transforms
+    }
+    ids = {
+        cam: [
+            b.track_id
+            for topic, msgtype, stamp, raw in got
+            if topic == f'/aios/{cam}/bodies' and stamp == last
+            for b in store.deserialize_cdr(raw, msgtype).bodies
+        ]
+        for cam in ('front', 'rear')
+    }
+    assert len(ids['front']) == len(ids['rear']) == 3
+    assert frames == {
+        f'aios/{cam}/{i}/{joint}' for cam in ids for i in ids[cam] for joint in ('pelvis', 'head')
+    }

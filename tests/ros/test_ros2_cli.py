@@ -192,6 +192,12 @@ def test_param_describe_shows_the_descriptors(stack):
         assert 'Min value: 1' in result.stdout and 'Read only' not in result.stdout  # dynamic
 
 
+def test_each_camera_of_the_launch_has_its_own_tf_prefix(stack):
+    for ns in ('front', 'rear'):
+        result = ros2(stack['env'], 'param', 'get', f'/{ns}/aios_node', 'node.tf.prefix')
+        assert result.stdout.strip() == f'String value is: aios/{ns}/', result.stderr
+
+
 def test_topic_echo_receives_bodies_with_the_image_header(stack):
     probe, env = stack['probe'], stack['env']
     echo = subprocess.Popen(
