@@ -53,11 +53,25 @@ ROS_MODULES = (
 )
 
 
-def imports_of(path: Path) -> set[str]:
-    """Absolute names of every module ``path`` imports, at any depth of the file."""
+def _statements(tree: ast.AST, in_functions: bool) -> list[ast.AST]:
+    """Every node of ``tree``; without ``in_functions``, none inside a function body."""
+    nodes, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        if in_functions or not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            todo += ast.iter_child_nodes(node)
+    return nodes
+
+
+def imports_of(path: Path, in_functions: bool = True) -> set[str]:
+    """Absolute names of every module ``path`` imports, at any depth of the file.
+
+    in_functions=False: only what importing ``path`` runs (a function's import waits for a call).
+    """
     parts = path.relative_to(PACKAGE.parent).with_suffix('').parts
     names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _statements(ast.parse(path.read_text()), in_functions):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -104,6 +118,35 @@ def test_imports_follow_the_rule(path):
 def test_the_core_of_the_package_is_ros_free(path):
     ros = {n for n in imports_of(path) if n.split('.')[0] in ROS_MODULES or n == 'aios_ros.msg'}
     assert not ros, f'{path.name} imports ROS: {sorted(ros)}'
+
+
+# Modules the offline tools and the ROS-free suites import where no ROS is installed (the
+# numpy-1 CI venv, benchmarks/temporal_eval.py): nothing they reach may import ROS.
+ROS_FREE_ENTRIES = ('aios_ros.app.settings',)
+
+
+def _reached_modules(name: str) -> set[Path]:
+    """The files of ``name`` and of every module of the package importing it loads."""
+    seen, todo = set(), [name]
+    while todo:
+        path = PACKAGE.parent.joinpath(*todo.pop().split('.'))
+        path = path / '__init__.py' if path.is_dir() else path.with_suffix('.py')
+        if path in seen or not path.is_file():
+            continue  # a name imported from a module, not a module itself
+        seen.add(path)
+        todo += [n for n in imports_of(path, in_functions=False) if n.startswith('aios_ros.')]
+    return seen
+
+
+@pytest.mark.parametrize('entry', ROS_FREE_ENTRIES)
+def test_what_runs_without_ros_reaches_no_ros_import(entry):
+    ros = {
+        f'{path.relative_to(PACKAGE.parent)} imports {name}'
+        for path in _reached_modules(entry)
+        for name in imports_of(path, in_functions=False)
+        if name.split('.')[0] in ROS_MODULES or name == 'aios_ros.msg'
+    }
+    assert len(_reached_modules(entry)) > 1 and not ros, sorted(ros)
 
 
 def test_no_cycle_between_subpackages():

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Optional
 
 from aios_ros.core.config import build, flatten, param, read_parameters, unflatten
+from aios_ros.core.smplx import check_body_head_joints
 from aios_ros.model.config import ModelConfig
-from aios_ros.ros.tf_frames import check_tf_joints
 from aios_ros.temporal.config import FilterConfig, FusionConfig, TemporalConfig, TrackerConfig
 
 
@@ -45,7 +45,7 @@ class TfConfig:
     prefix: str = param('aios/', 'prefix of the child frame names')
 
     def __post_init__(self) -> None:
-        check_tf_joints(self.frames)
+        check_body_head_joints(self.frames, 'TF frames')
 
 
 @dataclass(frozen=True)

@@ -16,52 +16,11 @@ import numpy as np
 from geometry_msgs.msg import TransformStamped
 from std_msgs.msg import Header
 
+from aios_ros.core.smplx import BODY_HEAD_JOINTS, check_body_head_joints
 from aios_ros.core.types import Bodies
 from aios_ros.geometry.kinematic_chain import smplx_body_head_rotations
 from aios_ros.geometry.rotations import rotmat_to_quaternion
 from aios_ros.ros.messages import copy_header
-
-#: The joints that may get a frame: SMPL-X skeleton joints 0..24 (official smplx names, in
-#: skeleton order, which is also the order of the first joints of ``joints_3d``). The hand joints
-#: are left out: their rotations include the body model's mean hand pose, which bodies lack.
-TF_JOINTS: tuple[str, ...] = (
-    'pelvis',
-    'left_hip',
-    'right_hip',
-    'spine1',
-    'left_knee',
-    'right_knee',
-    'spine2',
-    'left_ankle',
-    'right_ankle',
-    'spine3',
-    'left_foot',
-    'right_foot',
-    'neck',
-    'left_collar',
-    'right_collar',
-    'head',
-    'left_shoulder',
-    'right_shoulder',
-    'left_elbow',
-    'right_elbow',
-    'left_wrist',
-    'right_wrist',
-    'jaw',
-    'left_eye_smplhf',
-    'right_eye_smplhf',
-)
-
-
-def check_tf_joints(names: Sequence[str]) -> None:
-    """Raise ValueError naming the first joint that is not in ``TF_JOINTS`` or is repeated."""
-    for i, name in enumerate(names):
-        if name not in TF_JOINTS:
-            raise ValueError(
-                f'unknown SMPL-X joint {name!r} for TF frames (accepted: {", ".join(TF_JOINTS)})'
-            )
-        if name in names[:i]:
-            raise ValueError(f'SMPL-X joint {name!r} is listed twice for TF frames')
 
 
 def person_transforms(
@@ -73,16 +32,16 @@ def person_transforms(
         frame. A person with any non-finite position or rotation among ``joints`` is left out.
     header: the input image's header: parent frame and stamp of every transform (copied); an
         empty ``frame_id`` is a ValueError (a transform needs a parent frame).
-    joints: names from ``TF_JOINTS`` (ValueError otherwise); prefix: e.g. ``'aios/'``.
+    joints: names from ``BODY_HEAD_JOINTS`` (ValueError otherwise); prefix: e.g. ``'aios/'``.
     Child frames are ``f'{prefix}{track_id}/{joint}'`` with the uint32 track id of the body
     messages; rotations are unit quaternions.
     """
-    check_tf_joints(joints)
+    check_body_head_joints(joints, 'TF frames')
     if not header.frame_id:
         raise ValueError('the image header has no frame_id: TF frames need the camera frame')
     if bodies.track_ids is None or len(bodies) == 0 or not joints:
         return []
-    index = [TF_JOINTS.index(name) for name in joints]
+    index = [BODY_HEAD_JOINTS.index(name) for name in joints]
     positions = bodies.joints_3d[:, index]
     rotations = smplx_body_head_rotations(bodies.pose)[:, index]
     wxyz = rotmat_to_quaternion(rotations)

@@ -30,9 +30,9 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
+from aios_ros.core.smplx import BODY_HEAD_JOINTS
 from aios_ros.msg import SmplxBodyArray
 from aios_ros.ros import qos
-from aios_ros.ros.tf_frames import TF_JOINTS
 
 from .collected_process import CollectedProcess
 
@@ -326,7 +326,7 @@ def test_tf_frames_per_person_match_the_published_joints(cli_env):
     assert len(frame.bodies) == 3, err
     expected = {
         f'aios/{person.track_id}/{joint}': np.reshape(person.joints_3d, (-1, 3))[
-            TF_JOINTS.index(joint)
+            BODY_HEAD_JOINTS.index(joint)
         ]
         for person in frame.bodies
         for joint in ('pelvis', 'head')

@@ -13,12 +13,17 @@ from std_msgs.msg import Header
 from aios_ros.app.settings import Settings
 from aios_ros.body.body_model import SmplxBodyModel
 from aios_ros.core.config import ConfigError, build
-from aios_ros.core.smplx import NUM_BODY_HEAD_JOINTS, SMPLX_PARENTS
+from aios_ros.core.smplx import (
+    BODY_HEAD_JOINTS,
+    NUM_BODY_HEAD_JOINTS,
+    SMPLX_PARENTS,
+    check_body_head_joints,
+)
 from aios_ros.core.types import Bodies
 from aios_ros.geometry.kinematic_chain import smplx_body_head_rotations
 from aios_ros.geometry.so3 import exp_map, rotation_about
 from aios_ros.ros.messages import body_array
-from aios_ros.ros.tf_frames import TF_JOINTS, check_tf_joints, person_transforms
+from aios_ros.ros.tf_frames import person_transforms
 
 Z = np.array([0.0, 0.0, 1.0])
 BETAS = np.random.default_rng(100).normal(size=(1, 10)).astype(np.float32)
@@ -83,8 +88,8 @@ def _translation(t):
 
 
 def test_joint_names_are_the_official_smplx_skeleton_names():
-    assert TF_JOINTS == tuple(JOINT_NAMES[:NUM_BODY_HEAD_JOINTS])
-    assert {'pelvis', 'head', 'jaw', 'left_wrist'} <= set(TF_JOINTS)
+    assert BODY_HEAD_JOINTS == tuple(JOINT_NAMES[:NUM_BODY_HEAD_JOINTS])
+    assert {'pelvis', 'head', 'jaw', 'left_wrist'} <= set(BODY_HEAD_JOINTS)
 
 
 def test_one_transform_per_person_and_joint(body_model):
@@ -100,7 +105,7 @@ def test_one_transform_per_person_and_joint(body_model):
     msg = body_array(bodies, header, 0, 0, 0)
     for k, t in enumerate(out):
         person, joint = divmod(k, len(joints))
-        j = TF_JOINTS.index(joints[joint])
+        j = BODY_HEAD_JOINTS.index(joints[joint])
         published = np.reshape(msg.bodies[person].joints_3d, (-1, 3))[j]
         np.testing.assert_allclose(_translation(t), published, rtol=0, atol=1e-4)
         q = t.transform.rotation
@@ -112,14 +117,14 @@ def test_frames_are_the_skeletons_bones_in_any_pose(body_model):
     # In its parent's frame a child joint sits at the rest-pose bone, whatever the pose: the
     # transforms are a consistent SMPL-X skeleton, not just positions with some rotation.
     pairs = [(j, int(SMPLX_PARENTS[j])) for j in range(1, NUM_BODY_HEAD_JOINTS)]
-    names = list(TF_JOINTS)
+    names = list(BODY_HEAD_JOINTS)
 
     def bones(seed):
         out = person_transforms(_random_bodies(body_model, 1, seed, [1]), _header(), names, '')
         frames = {t.child_frame_id.split('/')[1]: t for t in out}
         result = []
         for child, parent in pairs:
-            p, c = frames[TF_JOINTS[parent]], frames[TF_JOINTS[child]]
+            p, c = frames[BODY_HEAD_JOINTS[parent]], frames[BODY_HEAD_JOINTS[child]]
             result.append(_matrix(p.transform.rotation).T @ (_translation(c) - _translation(p)))
         return np.array(result)
 
@@ -145,7 +150,7 @@ def test_untracked_and_non_finite_people_give_no_frames(body_model):
     assert person_transforms(bodies, _header(), ['pelvis'], 'aios/') == []
     bodies = _random_bodies(body_model, 3, seed=3, track_ids=[1, 2, 3])
     bodies.pose[0, 3] = np.nan  # spine1: in the head's chain
-    bodies.joints_3d[2, TF_JOINTS.index('pelvis'), 1] = np.inf
+    bodies.joints_3d[2, BODY_HEAD_JOINTS.index('pelvis'), 1] = np.inf
     out = person_transforms(bodies, _header(), ['pelvis', 'head'], 'aios/')
     assert [t.child_frame_id for t in out] == ['aios/2/pelvis', 'aios/2/head']
     # a NaN outside the chosen joints' chains does not hide the person
@@ -155,12 +160,12 @@ def test_untracked_and_non_finite_people_give_no_frames(body_model):
 
 
 def test_unknown_or_repeated_joints_and_missing_frame_are_rejected(body_model):
-    check_tf_joints(['pelvis', 'head'])
-    check_tf_joints([])
+    check_body_head_joints(['pelvis', 'head'], 'TF frames')
+    check_body_head_joints([], 'TF frames')
     with pytest.raises(ValueError, match="unknown SMPL-X joint 'left_index1'"):
-        check_tf_joints(['pelvis', 'left_index1'])
+        check_body_head_joints(['pelvis', 'left_index1'], 'TF frames')
     with pytest.raises(ValueError, match="'head' is listed twice"):
-        check_tf_joints(['head', 'pelvis', 'head'])
+        check_body_head_joints(['head', 'pelvis', 'head'], 'TF frames')
     bodies = _random_bodies(body_model, 1, seed=4, track_ids=[1])
     with pytest.raises(ValueError, match="unknown SMPL-X joint 'nose'"):
         person_transforms(bodies, _header(), ['nose'], 'aios/')
