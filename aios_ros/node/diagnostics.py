@@ -40,6 +40,7 @@ class StatsSnapshot:
     resets: int = 0
     new_bad_input: int = 0
     switch_cuts: int = 0
+    new_transport_lost: int = 0
 
 
 class NodeStats:
@@ -53,7 +54,7 @@ class NodeStats:
         self._latency_s: collections.deque = collections.deque(maxlen=LATENCY_WINDOW)
         self._intrinsics: Optional[IntrinsicsSource] = None
         now = time.monotonic()
-        self._last_report = (now, 0, 0, 0)  # time, received, processed, bad total
+        self._last_report = (now, 0, 0, 0, 0)  # time, received, processed, bad total, lost
         # when the oldest frame received since the last processed one arrived (None: none
         # waits); a stall is measured from there, not from start-up, so input that begins long
         # after the node does is no false alarm
@@ -69,6 +70,12 @@ class NodeStats:
         """A frame skipped on purpose (superseded, stale, queue full)."""
         with self._lock:
             self._dropped[reason] += 1
+
+    def lost_in_transport(self, count: int) -> None:
+        """Frames the middleware reports lost on their way to the node (a best-effort
+        subscription misses samples, e.g. large frames under a small transport profile)."""
+        with self._lock:
+            self._dropped['transport_lost'] += count
 
     def bad_input(self, reason: str) -> None:
         """A frame that could not be converted (reason = ``ImageConversionError.reason``)."""
@@ -95,9 +102,9 @@ class NodeStats:
         """Counters now, rates since the previous snapshot."""
         now = time.monotonic()
         with self._lock:
-            t0, received0, processed0, bad0 = self._last_report
-            bad_total = sum(self._bad.values())
-            self._last_report = (now, self._received, self._processed, bad_total)
+            t0, received0, processed0, bad0, lost0 = self._last_report
+            bad_total, lost = sum(self._bad.values()), self._dropped['transport_lost']
+            self._last_report = (now, self._received, self._processed, bad_total, lost)
             dt = max(now - t0, 1e-9)
             lat = np.asarray(self._latency_s, np.float64) * 1e3
             return StatsSnapshot(
@@ -117,14 +124,18 @@ class NodeStats:
                 resets=self._resets,
                 new_bad_input=bad_total - bad0,
                 switch_cuts=self._switch_cuts,
+                new_transport_lost=lost - lost0,
             )
 
 
 def diagnostic_status(snap: StatsSnapshot, name: str, hardware_id: str) -> DiagnosticStatus:
-    """OK / WARN (bad input in this period, or intrinsics not from CameraInfo) / ERROR (frames
-    arrive but none was processed for ``STALL_ERROR_S``)."""
+    """OK / WARN (bad input or frames lost in transport in this period, or intrinsics not from
+    CameraInfo) / ERROR (frames arrive but none was processed for ``STALL_ERROR_S``)."""
     level, message = DiagnosticStatus.OK, 'ok'
-    if snap.new_bad_input:
+    if snap.new_transport_lost:
+        level = DiagnosticStatus.WARN
+        message = f'{snap.new_transport_lost} frame(s) lost in transport'
+    elif snap.new_bad_input:
         level, message = DiagnosticStatus.WARN, f'{snap.new_bad_input} bad input frame(s)'
     elif snap.processed and snap.intrinsics_source not in (None, IntrinsicsSource.CAMERA_INFO):
         level, message = DiagnosticStatus.WARN, 'no CameraInfo: fallback intrinsics'

@@ -33,6 +33,11 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.event_handler import (
+    QoSMessageLostInfo,
+    SubscriptionEventCallbacks,
+    UnsupportedEventTypeError,
+)
 from rclpy.exceptions import ParameterException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
@@ -263,13 +268,29 @@ class AiosNode(LifecycleNode):
         topic = self.resolve_topic_name('image') + '/compressed' if compressed else 'image'
         depth = 1 if cfg.drop_policy == 'latest' else cfg.queue_size
         overridable = QoSOverridingOptions.with_default_policies()
-        self._image_sub = self.create_subscription(
-            CompressedImage if compressed else Image,
-            topic,
-            self._on_image,
-            qos.image_qos(depth),
-            qos_overriding_options=overridable,
-        )
+        image_type = CompressedImage if compressed else Image
+
+        def subscribe(events: Optional[SubscriptionEventCallbacks]):
+            return self.create_subscription(
+                image_type,
+                topic,
+                self._on_image,
+                qos.image_qos(depth),
+                qos_overriding_options=overridable,
+                event_callbacks=events,
+            )
+
+        try:
+            self._image_sub = subscribe(
+                SubscriptionEventCallbacks(message_lost=self._on_message_lost)
+            )
+        except UnsupportedEventTypeError:  # an rmw without the event: the frames still flow
+            self._image_sub = subscribe(None)
+            self.get_logger().info(
+                f'{rclpy.get_rmw_implementation_identifier()} reports no lost messages: '
+                'frames lost in transport are not counted',
+                once=True,
+            )
         self._info_sub = self.create_subscription(
             CameraInfo,
             'camera_info',
@@ -298,6 +319,15 @@ class AiosNode(LifecycleNode):
             self._stats.dropped(
                 'superseded' if self._config.drop_policy == 'latest' else 'queue_full'
             )
+
+    def _on_message_lost(self, info: QoSMessageLostInfo) -> None:
+        """Frames the middleware saw sent but never delivered (best effort: no retransmission)."""
+        self._stats.lost_in_transport(info.total_count_change)
+        self._warn_throttled(
+            'transport_lost',
+            f'{info.total_count} frame(s) lost in transport on {self._image_sub.topic_name} so '
+            'far (large raw frames need a transport profile that carries them: README, Transport)',
+        )
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         reason = self._processor.update_camera_info(msg)

@@ -21,6 +21,7 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
+from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
@@ -539,3 +540,24 @@ def test_without_tf2_msgs_the_node_runs_without_tf(ros):
     """ROS 2 from PyPI alone has no tf2_msgs: TF is off, everything else is published (the
     module's other tests); the TF output itself is tested with the real tools."""
     assert ros['raw']._tf_pub is None and ros['raw'].count_publishers('/tf') == 0
+
+
+def test_an_rmw_without_message_lost_events_still_subscribes(monkeypatch):
+    """Not every rmw reports lost messages: the image subscription is made without the event."""
+    real = SubscriptionEventCallbacks.create_event_handlers
+
+    def without_message_lost(self, *args, **kwargs):
+        if self.message_lost:
+            raise UnsupportedEventTypeError('message lost')
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SubscriptionEventCallbacks, 'create_event_handlers', without_message_lost)
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        node = start(AiosNode(CountingEstimator(), namespace='nolost', context=context))
+        assert node._image_sub.topic_name == '/nolost/image'
+        assert node.count_subscribers('/nolost/image') == 1
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
