@@ -28,10 +28,11 @@ from aios_ros.replay.outputs import TF_TOPIC, CameraOutputs, OverlaySink, output
 from aios_ros.ros import bags
 from aios_ros.ros.image_conversion import ImageConversionError
 from aios_ros.ros.truncated_mcap import TruncatedMcap
+from aios_ros.ros.truncated_sqlite import TruncatedSqlite
 
 #: what rosbags raises on opening a damaged bag
 BAG_OPEN_ERRORS = (ReaderError, OSError)
-InputBag = Union[Reader, TruncatedMcap]
+InputBag = Union[Reader, TruncatedMcap, TruncatedSqlite]
 
 
 class InputBagError(ValueError):
@@ -83,7 +84,7 @@ class ReplaySummary:
     time_resets: frames older than their predecessor, after which the tracks were reset and the
     frame processed; error: the exception that ended the run (the output bag is finalised all
     the same); input_note: what was wrong with the input bag that replay read around (a cut-off
-    MCAP file).
+    MCAP or sqlite3 file).
     """
 
     frames: int = 0
@@ -210,7 +211,7 @@ def _check_output(out: Path) -> None:
 def _open_input(bag: Path) -> tuple[InputBag, str]:
     """The opened input bag and, if only part of it could be read, a note that says so; every
     problem is an :class:`InputBagError` naming the file."""
-    cut_off = _single_mcap(bag)
+    cut_off = _single_storage_file(bag)
     if not (bag / 'metadata.yaml').is_file() and not bag.is_file():
         if cut_off is None:
             raise FileNotFoundError(f'input bag not found (no metadata.yaml): {bag}')
@@ -226,16 +227,17 @@ def _open_input(bag: Path) -> tuple[InputBag, str]:
     return reader, ''
 
 
-def _single_mcap(bag: Path) -> Optional[Path]:
-    """The one MCAP file of the bag folder ``bag``, if that is what it holds."""
-    files = sorted(bag.glob('*.mcap')) if bag.is_dir() else []
+def _single_storage_file(bag: Path) -> Optional[Path]:
+    """The one MCAP or sqlite3 file of the bag folder ``bag``, if that is what it holds."""
+    files = sorted([*bag.glob('*.mcap'), *bag.glob('*.db3')]) if bag.is_dir() else []
     return files[0] if len(files) == 1 else None
 
 
 def _read_cut_off(path: Path, problem: str) -> tuple[InputBag, str]:
-    """Every message before the cut of an MCAP file that rosbags refuses (``problem``)."""
+    """Every readable message of a storage file that rosbags refuses (``problem``): an MCAP
+    file up to its cut, the rows of a sqlite3 file whose pages lie before its cut."""
     try:
-        salvaged = TruncatedMcap(path)
+        salvaged = TruncatedMcap(path) if path.suffix == '.mcap' else TruncatedSqlite(path)
     except (OSError, ValueError) as exc:
         raise InputBagError(f'cannot read input bag {path}: {problem}; {exc}') from exc
     if not salvaged.message_count:

@@ -20,6 +20,7 @@ from rosbags.rosbag2 import (  # noqa: E402
     CompressionFormat,
     CompressionMode,
     Reader,
+    ReaderError,
     StoragePlugin,
     Writer,
 )
@@ -28,6 +29,7 @@ from aios_ros.replay import replayer  # noqa: E402
 from aios_ros.replay.replayer import ReplayFailed, ReplayOptions, run_replay  # noqa: E402
 from aios_ros.ros.bags import make_typestore  # noqa: E402
 from aios_ros.ros.truncated_mcap import TruncatedMcap  # noqa: E402
+from aios_ros.ros.truncated_sqlite import TruncatedSqlite  # noqa: E402
 from aios_ros.synthetic import sample_bag as generate  # noqa: E402
 from aios_ros.tools import replay  # noqa: E402
 
@@ -230,10 +232,9 @@ def test_damaged_inputs_and_outputs_are_one_line_errors(tiny_bag, tmp_path, caps
     monkeypatch.setattr(replayer, 'load_runtime', never)
     broken = tmp_path / 'broken'
     broken.mkdir()
-    for f in tiny_bag.iterdir():
-        (broken / f.name).write_bytes(f.read_bytes())
-    meta = broken / 'metadata.yaml'
-    meta.write_text(meta.read_text()[: len(meta.read_text()) // 2])
+    meta = broken / 'metadata.yaml'  # no storage file to read around it
+    text = (tiny_bag / 'metadata.yaml').read_text()
+    meta.write_text(text[: len(text) // 2])
     cases = [
         (['--bag', str(broken), '--out', str(tmp_path / 'o1')], 'cannot read input bag'),
         (
@@ -249,17 +250,78 @@ def test_damaged_inputs_and_outputs_are_one_line_errors(tiny_bag, tmp_path, caps
     assert not (tmp_path / 'o1').exists()
 
 
-def test_truncated_sqlite_database_is_a_one_line_error(tiny_bag, tmp_path, capsys):
-    """sqlite refuses a truncated database file as a whole ("malformed")."""
-    bag = tmp_path / 'in'
-    bag.mkdir()
-    for f in tiny_bag.iterdir():
+def _cut_db3(src, dst, fraction):
+    """Copy of bag folder ``src`` whose database keeps only its first ``fraction``."""
+    dst.mkdir()
+    for f in src.iterdir():
         data = f.read_bytes()
-        (bag / f.name).write_bytes(data[: len(data) * 3 // 4] if f.suffix == '.db3' else data)
+        cut = f.suffix == '.db3'
+        (dst / f.name).write_bytes(data[: int(len(data) * fraction)] if cut else data)
+    return dst
+
+
+def test_cut_off_sqlite_database_is_read_up_to_the_cut(tiny_bag, tiny_frames, body_model, tmp_path):
+    """sqlite refuses a truncated database as a whole ("malformed"); replay reads its pages."""
+    bag = _cut_db3(tiny_bag, tmp_path / 'in', 0.9)
+    with pytest.raises(ReaderError, match='malformed'), Reader(bag):
+        pass
+    kept = TruncatedSqlite(next(bag.glob('*.db3')))
+    readable = [t for c, t, _ in kept.messages() if c.topic == generate.IMAGE_TOPIC]
+    kept.close()
+    assert 0 < len(readable) < tiny_frames
+    summary = run_replay(
+        ReplayOptions(bag=bag, out=tmp_path / 'out', progress=False),
+        runtime=oracle_runtime(tiny_bag, body_model),
+    )
+    assert summary.frames == len(readable) and 'malformed' in summary.input_note
+    assert stream_stamps(tmp_path / 'out') == readable == input_stamps(tiny_bag)[: len(readable)]
+
+
+def test_damaged_metadata_beside_a_whole_database_loses_no_frame(
+    tiny_bag, tiny_frames, body_model, tmp_path
+):
+    bag = _cut_db3(tiny_bag, tmp_path / 'in', 1.0)
+    text = (bag / 'metadata.yaml').read_text()
+    (bag / 'metadata.yaml').write_text(text[: len(text) // 2])
+    summary = run_replay(
+        ReplayOptions(bag=bag, out=tmp_path / 'out', progress=False),
+        runtime=oracle_runtime(tiny_bag, body_model),
+    )
+    assert summary.frames == tiny_frames and 'metadata' in summary.input_note
+    assert stream_stamps(tmp_path / 'out') == input_stamps(tiny_bag)
+
+
+def test_sqlite_database_cut_before_any_message_is_a_one_line_error(tiny_bag, tmp_path, capsys):
+    bag = _cut_db3(tiny_bag, tmp_path / 'in', 0.3)  # the tiny bag's leaf pages come last
     assert replay.main(['--bag', str(bag), '--out', str(tmp_path / 'out')]) == 2
     err = capsys.readouterr().err.strip()
-    assert f'cannot read input bag {bag}' in err and 'malformed' in err
+    assert f'cannot read input bag {bag}' in err and 'no complete message' in err
     assert len(err.splitlines()) == 1 and not (tmp_path / 'out').exists()
+
+
+def test_rows_of_a_cut_sqlite_file_are_those_of_the_whole_file(tmp_path):
+    """A larger table (many leaf and overflow pages): whatever a cut leaves is read exactly as
+    rosbags reads the whole file, in its order; the longer the file, the more rows."""
+    store, rng = make_typestore(), np.random.default_rng(0)
+    with Writer(tmp_path / 'bag', version=9, storage_plugin=StoragePlugin.SQLITE3) as writer:
+        a, b = (writer.add_connection(t, 'std_msgs/msg/String', typestore=store) for t in 'ab')
+        for i in range(300):  # 10 B .. 20 kB: rows on the leaf page alone and with overflow
+            size = int(rng.integers(10, 20000))
+            writer.write(b if i % 3 else a, 1000 + i, rng.bytes(size))
+    with Reader(tmp_path / 'bag') as reader:
+        whole = [(c.topic, t, bytes(raw)) for c, t, raw in reader.messages()]
+    data = next((tmp_path / 'bag').glob('*.db3')).read_bytes()
+    counts = []
+    for fraction in (0.25, 0.5, 0.75, 0.99, 1.0):
+        cut = tmp_path / f'cut_{fraction}.db3'
+        cut.write_bytes(data[: int(len(data) * fraction)])
+        kept = TruncatedSqlite(cut)
+        rows = [(c.topic, t, raw) for c, t, raw in kept.messages()]
+        assert sum(c.msgcount for c in kept.connections) == len(rows) == kept.message_count
+        kept.close()
+        assert rows == whole[: len(rows)]
+        counts.append(len(rows))
+    assert counts == sorted(counts) and counts[0] > 0.15 * len(whole) and counts[-1] == len(whole)
 
 
 def _mcap_of(bag):
