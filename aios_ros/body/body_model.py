@@ -69,11 +69,13 @@ class SmplxBodyModel:
                 empty_vertices if with_vertices else None,
             )
         ref = self.layer.v_template
-
-        def as_tensor(a: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(np.asarray(a), dtype=ref.dtype, device=ref.device)
-
-        rot = as_tensor(pose)
+        # one host -> device copy of every input and one copy back of every output
+        arrays = (pose, betas, expression, transl)
+        inputs = [np.asarray(a, np.float32).reshape(n, -1) for a in arrays]
+        sizes = [a.shape[1] for a in inputs]
+        packed = torch.from_numpy(np.concatenate(inputs, axis=1)).to(ref.device, ref.dtype)
+        rot, betas_t, expression_t, transl_t = torch.split(packed, sizes, dim=1)
+        rot = rot.reshape(n, -1, 3, 3)
         parts = {name: rot[:, s] for name, s in POSE_SLICES.items()}
         with torch.inference_mode():
             out = self.layer(
@@ -82,15 +84,15 @@ class SmplxBodyModel:
                 parts['left_hand_pose'],
                 parts['right_hand_pose'],
                 parts['jaw_pose'],
-                as_tensor(betas),
-                as_tensor(expression),
+                betas_t,
+                expression_t,
                 with_vertices=with_vertices,
             )
-        offset = as_tensor(transl)[:, None]
-        joints = (out.joints + offset).cpu().numpy().astype(np.float32, copy=False)
-        if not with_vertices:
-            return joints, None
-        return joints, (out.vertices + offset).cpu().numpy().astype(np.float32, copy=False)
+            posed = [out.joints] if out.vertices is None else [out.joints, out.vertices]
+            host = (torch.cat(posed, dim=1) + transl_t[:, None]).cpu().numpy()
+        host = host.astype(np.float32, copy=False)
+        joints = host[:, : out.joints.shape[1]]
+        return joints, (host[:, out.joints.shape[1] :] if with_vertices else None)
 
 
 def _check_inputs(

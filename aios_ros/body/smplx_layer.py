@@ -106,6 +106,8 @@ class SmplxLayer(nn.Module):
     dynamic_lmk_bary_coords: torch.Tensor
     neck_kin_chain: torch.Tensor
     expr_dirs: torch.Tensor
+    shape_and_expr_dirs: torch.Tensor
+    keypoint_vertices: torch.Tensor
 
     def __init__(self, tensors: Mapping[str, torch.Tensor]) -> None:
         super().__init__()
@@ -118,6 +120,11 @@ class SmplxLayer(nn.Module):
         self.vertex_joint_selector = _VertexJointSelector(
             tensors[EXTRA_JOINTS_KEY].detach().clone()
         )
+        # Derived once instead of every frame; not in the state dict (the checkpoint's keys
+        # stay the official ones), recomputed whenever one is loaded.
+        self.register_buffer('shape_and_expr_dirs', self._shape_and_expr_dirs(), persistent=False)
+        self.register_buffer('keypoint_vertices', self._keypoint_vertex_index(), persistent=False)
+        self.register_load_state_dict_post_hook(lambda module, _: module._derive())
 
     @classmethod
     def from_state_dict(
@@ -201,8 +208,7 @@ class SmplxLayer(nn.Module):
         )
         full_pose = aa.reshape(n, 3 * NUM_JOINTS) + self.pose_mean
         shape = torch.cat([betas, expression], dim=-1)
-        shapedirs = torch.cat([self.shapedirs, self.expr_dirs], dim=-1)
-        v_shaped = self.v_template + blend_shapes(shape, shapedirs)
+        v_shaped = self.v_template + blend_shapes(shape, self.shape_and_expr_dirs)
         rot_mats = batch_rodrigues(full_pose.reshape(-1, 3)).reshape(n, NUM_JOINTS, 3, 3)
         joints, transforms = batch_rigid_transform(
             rot_mats,
@@ -210,7 +216,7 @@ class SmplxLayer(nn.Module):
             self.parents,
             dtype=v_shaped.dtype,
         )
-        index = None if with_vertices else self._keypoint_vertex_index()
+        index = None if with_vertices else self.keypoint_vertices
         verts = self._skin(v_shaped, rot_mats, transforms, index)
         if index is not None:
             verts = v_shaped.new_zeros(v_shaped.shape).index_copy_(1, index, verts)
@@ -251,6 +257,15 @@ class SmplxLayer(nn.Module):
             n, -1, 3, 4
         )
         return (per_vertex[..., :3] @ v_posed.unsqueeze(-1)).squeeze(-1) + per_vertex[..., 3]
+
+    def _derive(self) -> None:
+        with torch.no_grad():
+            self.shape_and_expr_dirs = self._shape_and_expr_dirs()
+            self.keypoint_vertices = self._keypoint_vertex_index()
+
+    def _shape_and_expr_dirs(self) -> torch.Tensor:
+        """(V, 3, betas + expression) blend directions of ``torch.cat([betas, expression])``."""
+        return torch.cat([self.shapedirs, self.expr_dirs], dim=-1)
 
     def _keypoint_vertex_index(self) -> torch.Tensor:
         """Sorted unique ids of every vertex the 21 keypoints and 68 landmarks can read."""

@@ -29,7 +29,7 @@ from aios_ros.model.config import UNTRAINED_WARNING, ModelConfig
 from aios_ros.model.cuda_graphs import GraphRunner
 from aios_ros.model.postprocess import BOX_KEYS, scale_boxes, top_scores
 from aios_ros.model.precision import resolve_dtype
-from aios_ros.model.preprocess import Batch, make_batch, size_problem
+from aios_ros.model.preprocess import Batch, make_batch, size_problem, upload
 from aios_ros.model.seeded_weights import seeded_state_dict, smplx_placeholder
 
 LOG = logging.getLogger(__name__)
@@ -162,7 +162,11 @@ class AiosEstimator:
         # first entry of each query (entries are by descending score), without a host loop
         first = ~(queries[:, None] == queries[None, :]).tril(-1).any(1)
         keep = first & (scores >= self.config.candidate_threshold)
-        return scores[keep][: self.config.max_people], queries[keep][: self.config.max_people]
+        # kept entries first, still by score; the people count is the frame's one small read
+        # before the final transfer (a boolean mask would sync once per indexed tensor)
+        order = torch.argsort((~keep).to(torch.uint8), stable=True)
+        n = int(keep.sum().clamp(max=self.config.max_people))
+        return scores[order[:n]], queries[order[:n]]
 
     def _bodies(self, out: Mapping[str, torch.Tensor], batch: Batch, camera: Camera) -> Bodies:
         scores, q = self._select(out['pred_logits'][0])
@@ -184,7 +188,7 @@ class AiosEstimator:
         joints = smplx.joints
         img_hw, to_original = batch.img_shape[0], batch.bb2img[0]
         if self.config.metric_camera:
-            K = torch.as_tensor(camera.K, dtype=joints.dtype, device=joints.device)
+            K = upload(np.asarray(camera.K, np.float32), joints.device)
             transl = metric_translation(cam, K, img_hw, to_original.diagonal())
             p = joints + transl[:, None]
             keypoints = (p / p[..., 2:3]) @ K.T

@@ -21,6 +21,8 @@ import torch
 MIN_FEATURE_TOKENS = 900  # the two-stage selection keeps 900 encoder tokens
 MEAN_RGB = np.array([123.675, 116.28, 103.53], dtype=np.float64)
 STD_RGB = np.array([58.395, 57.12, 57.375], dtype=np.float64)
+_MEAN = tuple(float(v) for v in MEAN_RGB.astype(np.float32))
+_INV_STD = tuple(float(v) for v in (1.0 / STD_RGB).astype(np.float32))
 
 
 class ImageError(ValueError):
@@ -100,27 +102,45 @@ def _fixed_point(along: np.ndarray, across: np.ndarray) -> np.ndarray:
     return position
 
 
-def warp_scale(image: np.ndarray, img2bb: np.ndarray, oh: int, ow: int) -> np.ndarray:
-    """Axis-aligned affine resize of a uint8 (H, W, 3) image -> float32 (oh, ow, 3).
+def upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``array`` on ``device``: on a GPU from pinned memory without waiting for the copy."""
+    tensor = torch.from_numpy(array)
+    if device.type != 'cuda':
+        return tensor
+    return tensor.pin_memory().to(device, non_blocking=True)
 
-    Bit-identical to OpenCV 4 ``warpAffine(image.astype(float32), img2bb, (ow, oh))``: all products
-    are exact (integer pixels x multiples of 1/32), so the evaluation order does not matter.
-    """
+
+def _taps(img2bb: np.ndarray, oh: int, ow: int) -> np.ndarray:
+    """OpenCV's source positions (1/32 px) of the output columns, then of the output rows:
+    int64 (ow + oh,)."""
     m = _inverse_affine(img2bb.astype(np.float64))
     xs, ys = np.arange(ow), np.arange(oh)
     X = _fixed_point(m[0, 0] * xs, m[0, 1] * ys + m[0, 2])  # (oh, ow)
     Y = _fixed_point(m[1, 0] * xs, m[1, 1] * ys + m[1, 2])
     if (X != X[:1]).any() or (Y != Y[:, :1]).any():
         raise ValueError('warp_scale handles axis-aligned scalings only')
-    x0, fx = X[0] >> 5, (X[0] & 31).astype(np.float32)
-    y0, fy = Y[:, 0] >> 5, (Y[:, 0] & 31).astype(np.float32)
+    return np.concatenate([X[0], Y[:, 0]])
+
+
+def warp_scale(image: torch.Tensor, img2bb: np.ndarray, oh: int, ow: int) -> torch.Tensor:
+    """Axis-aligned affine resize of a uint8 (H, W, 3) image -> float32 (oh, ow, 3), computed on
+    the image's device.
+
+    Bit-identical to OpenCV 4 ``warpAffine(image.astype(float32), img2bb, (ow, oh))`` on any
+    device: every product is exact (integer pixels x integer weights <= 32, sums below 2^24),
+    so neither the evaluation order nor fused multiply-adds change a bit.
+    """
+    taps = upload(_taps(img2bb, oh, ow), image.device)
+    X, Y = taps[:ow], taps[ow:]
     h, w = image.shape[:2]
-    padded = np.zeros((h + 2, w + 2, 3), np.float32)  # zero border = taps outside the image
+    fx, fy = (X & 31).float(), (Y & 31).float()
+    xa, xb = ((X >> 5) + 1).clamp(0, w + 1), ((X >> 5) + 2).clamp(0, w + 1)
+    ya, yb = ((Y >> 5) + 1).clamp(0, h + 1), ((Y >> 5) + 2).clamp(0, h + 1)
+    padded = image.new_zeros((h + 2, w + 2, 3))  # zero border = taps outside the image
     padded[1:-1, 1:-1] = image
-    xa, xb = np.clip(x0 + 1, 0, w + 1), np.clip(x0 + 2, 0, w + 1)
-    ya, yb = np.clip(y0 + 1, 0, h + 1), np.clip(y0 + 2, 0, h + 1)
-    rows = padded[ya] * (32 - fy)[:, None, None] + padded[yb] * fy[:, None, None]
-    out: np.ndarray = rows[:, xa] * (32 - fx)[None, :, None] + rows[:, xb] * fx[None, :, None]
+    top, bottom = padded[ya].float(), padded[yb].float()
+    rows = top * (32 - fy)[:, None, None] + bottom * fy[:, None, None]
+    out = rows[:, xa] * (32 - fx)[None, :, None] + rows[:, xb] * fx[None, :, None]
     return out / 1024
 
 
@@ -137,10 +157,10 @@ def check_image(image: np.ndarray) -> None:
 
 
 def normalise_image(
-    image: np.ndarray, short_side: int, max_size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    image: np.ndarray, short_side: int, max_size: int, device: torch.device | str = 'cpu'
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """One BGR uint8 image (H, W, 3) -> (CHW float32 normalised RGB at the network input size,
-    img2bb (2, 3), bb2img (2, 3))."""
+    on ``device``; img2bb (2, 3), bb2img (2, 3)). Only the uint8 image crosses to the device."""
     check_image(image)
     h, w = image.shape[:2]
     problem = size_problem(h, w, short_side, max_size)
@@ -148,10 +168,12 @@ def normalise_image(
         raise ImageError(problem)
     oh, ow = input_size(h, w, short_side, max_size)
     img2bb, bb2img = resize_transforms(h, w, oh, ow)
-    warped = warp_scale(image, img2bb, oh, ow)
-    rgb = np.clip(warped, 0, 255)[:, :, ::-1]
-    normed = (rgb - MEAN_RGB.astype(np.float32)) * (1.0 / STD_RGB).astype(np.float32)
-    return np.ascontiguousarray(normed.transpose(2, 0, 1), dtype=np.float32), img2bb, bb2img
+    device = torch.device(device)
+    warped = warp_scale(upload(np.ascontiguousarray(image), device), img2bb, oh, ow)
+    rgb = warped.clamp_(0, 255).flip(-1).permute(2, 0, 1)
+    # per channel with float32 scalars: no constant tensor to upload
+    normed = torch.stack([(rgb[c] - _MEAN[c]) * _INV_STD[c] for c in range(3)])
+    return normed, img2bb, bb2img
 
 
 @dataclass
@@ -174,22 +196,38 @@ class Batch:
 def make_batch(
     images: list[np.ndarray], short_side: int, max_size: int, device: torch.device | str = 'cpu'
 ) -> Batch:
-    """BGR uint8 images (H_i, W_i, 3) -> :class:`Batch` padded to the largest resized image."""
+    """BGR uint8 images (H_i, W_i, 3) -> :class:`Batch` padded to the largest resized image.
+
+    Resizing, normalisation and padding run on ``device``; what crosses to it is each uint8
+    image and one small array of shapes and transforms (on a GPU: pinned, without a sync).
+    """
     if not images:
         raise ImageError('no images given')
-    items = [normalise_image(im, short_side, max_size) for im in images]
+    device = torch.device(device)
+    items = [normalise_image(im, short_side, max_size, device) for im in images]
     H = max(chw.shape[1] for chw, _, _ in items)
     W = max(chw.shape[2] for chw, _, _ in items)
-    img = torch.zeros((len(items), 3, H, W), dtype=torch.float32)
-    mask = torch.ones((len(items), H, W), dtype=torch.bool)
+    img = torch.zeros((len(items), 3, H, W), dtype=torch.float32, device=device)
+    mask = torch.ones((len(items), H, W), dtype=torch.bool, device=device)
     for b, (chw, _, _) in enumerate(items):
-        img[b, :, : chw.shape[1], : chw.shape[2]] = torch.from_numpy(chw)
+        img[b, :, : chw.shape[1], : chw.shape[2]] = chw
         mask[b, : chw.shape[1], : chw.shape[2]] = False
+    # per image: network input (h, w), original (h, w), img2bb (6), bb2img (6); float64 holds
+    # the pixel counts and the float32 transforms exactly
+    meta = np.array(
+        [
+            [*chw.shape[1:], *im.shape[:2], *to_net.ravel(), *to_image.ravel()]
+            for (chw, to_net, to_image), im in zip(items, images)
+        ],
+        np.float64,
+    )
+    meta_t = upload(meta, device)
+    n = len(items)
     return Batch(
-        img=img.to(device),
-        mask=mask.to(device),
-        img_shape=torch.tensor([chw.shape[1:] for chw, _, _ in items], device=device),
-        ori_shape=torch.tensor([im.shape[:2] for im in images], device=device),
-        img2bb=torch.from_numpy(np.stack([t for _, t, _ in items])).to(device),
-        bb2img=torch.from_numpy(np.stack([t for _, _, t in items])).to(device),
+        img=img,
+        mask=mask,
+        img_shape=meta_t[:, 0:2].long(),
+        ori_shape=meta_t[:, 2:4].long(),
+        img2bb=meta_t[:, 4:10].float().reshape(n, 2, 3),
+        bb2img=meta_t[:, 10:16].float().reshape(n, 2, 3),
     )

@@ -128,6 +128,25 @@ def test_state_dict_round_trip(small_layer):
     assert all(not p.requires_grad for p in rebuilt.parameters())
 
 
+@torch.no_grad()
+def test_a_loaded_state_dict_also_renews_what_is_derived_from_it(small_layer):
+    """The blend directions and keypoint vertices are derived once; loading new SMPL-X data
+    (as the seeded and checkpoint paths do into a placeholder layer) renews them."""
+    other = {k: v.clone() for k, v in small_layer.state_dict().items()}
+    other['shapedirs'] *= 2.0
+    other['expr_dirs'] *= -1.0
+    layer = SmplxLayer.from_state_dict(small_layer.state_dict())
+    layer.load_state_dict(other, strict=True)
+    expected = SmplxLayer.from_state_dict(other)
+    rotmats, betas, expression = _random_inputs(2, seed=4)
+    for with_vertices in (True, False):
+        got = _run_layer(layer, rotmats, betas, expression, with_vertices)
+        want = _run_layer(expected, rotmats, betas, expression, with_vertices)
+        assert torch.equal(got.joints, want.joints)
+    assert torch.equal(layer.keypoint_vertices, expected.keypoint_vertices)
+    assert 'shape_and_expr_dirs' not in layer.state_dict()
+
+
 def test_state_dict_equals_official_manifest(full_smplx_dir, reference_dir):
     with open(reference_dir / 'aios' / 'state_dict_manifest.tsv') as f:
         rows = [r for r in csv.reader(f, delimiter='\t') if r[0].startswith('body_model.')]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -37,7 +38,7 @@ def test_warp_doubles_size_with_exact_bilinear_taps():
     image = np.zeros((2, 2, 3), np.uint8)
     image[..., 0] = [[0, 64], [128, 255]]
     img2bb, _ = resize_transforms(2, 2, 4, 4)
-    out = warp_scale(image, img2bb, 4, 4)[..., 0]
+    out = warp_scale(torch.from_numpy(image), img2bb, 4, 4)[..., 0].numpy()
     # x_src = x_dst / 2: taps at 0, 0.5, 1, 1.5; the last half step reads the zero border
     expected = np.array(
         [
@@ -55,13 +56,24 @@ def test_warp_fixed_point_is_1_32_pixel():
     image = np.zeros((1, 3, 3), np.uint8)
     image[0, :, 0] = [0, 96, 0]
     img2bb, _ = resize_transforms(1, 3, 1, 2)  # x_src = 1.5 * x_dst
-    out = warp_scale(image, img2bb, 1, 2)[0, :, 0]
+    out = warp_scale(torch.from_numpy(image), img2bb, 1, 2)[0, :, 0].numpy()
     np.testing.assert_array_equal(out, [0.0, 48.0])
+
+
+@pytest.mark.skipif(cv2.__version__.split('.')[0] != '4', reason='OpenCV 5 interpolates exactly')
+@pytest.mark.parametrize('hw, out_hw', [((480, 640), (800, 1066)), ((1080, 1920), (750, 1333))])
+def test_warp_is_bit_identical_to_opencv_4(hw, out_hw):
+    image = np.random.default_rng(0).integers(0, 256, (*hw, 3), dtype=np.uint8)
+    img2bb, _ = resize_transforms(*hw, *out_hw)
+    ours = warp_scale(torch.from_numpy(image), img2bb, *out_hw).numpy()
+    theirs = cv2.warpAffine(image.astype(np.float32), img2bb, out_hw[::-1], flags=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(ours, theirs)
 
 
 def test_normalisation_is_rgb_imagenet():
     image = np.full((4, 6, 3), (10, 20, 30), np.uint8)  # B, G, R
     chw, img2bb, bb2img = normalise_image(image, 256, 400)
+    chw = chw.numpy()
     assert chw.shape == (3, 256, 384)
     expected = (np.array([30, 20, 10]) - [123.675, 116.28, 103.53]) / [58.395, 57.12, 57.375]
     np.testing.assert_allclose(chw[:, 1, 1], expected, rtol=1e-6)

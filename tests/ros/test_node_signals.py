@@ -68,12 +68,13 @@ def double_node(namespace: str, estimate_s: float) -> NodeProcess:
     return NodeProcess([sys.executable, str(script), str(estimate_s)], namespace)
 
 
-def assert_clean_exit(node: NodeProcess, code: int, signal_name: str) -> None:
+def assert_clean_exit(node: NodeProcess, code: int, *signal_names: str) -> None:
+    """Exit 0, nothing alarming logged, and the stop named after one of ``signal_names``."""
     out = node.output
     assert code == 0, out
     assert 'Traceback' not in out and 'terminate called' not in out, out
     assert 'frame failed' not in out and 'pipeline_error' not in out, out
-    assert f'stopped by {signal_name}' in out, out
+    assert any(f'stopped by {name}' in out for name in signal_names), out
 
 
 @pytest.mark.parametrize(
@@ -112,7 +113,9 @@ def test_sigterm_during_the_real_model_load():
         node.wait_for_line('loading AiOS')
         time.sleep(2.0)
         code, seconds = node.stop(signal.SIGTERM, signal.SIGINT)
-        assert_clean_exit(node, code, 'SIGTERM')
+        # Both signals can be pending at once when one torch call outlasts the 0.2 s between
+        # them; Python then runs the handlers in signal-number order, SIGINT's first.
+        assert_clean_exit(node, code, 'SIGTERM', 'SIGINT')
         assert seconds < 15.0
     finally:
         node.kill()
