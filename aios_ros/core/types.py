@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from enum import IntEnum
-from typing import Any, Optional, Protocol
+from typing import Any, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -162,6 +162,12 @@ class Estimator(Protocol):
         Returns every candidate above the estimator's low candidate threshold (the tracker's
         second association stage uses low-score candidates); ``tokens`` is filled.
         """
+
+    def estimate_batch(
+        self, images: Sequence[np.ndarray], cameras: Sequence[Camera]
+    ) -> list[Bodies]:
+        """:meth:`estimate` of each image (with its camera) in one pass: the frames of several
+        cameras go through the network together."""
 
     def regress(self, tokens: np.ndarray) -> dict[str, np.ndarray]:
         """Re-run the final SMPL-X heads on token blocks (N, 39, 256).

@@ -4,7 +4,8 @@
 One image -> network (final decoder layer only) -> official top-50 selection -> the people above
 ``candidate_threshold`` (each query once, at most ``max_people``) -> SMPL-X for those people only.
 Everything a caller needs: ``build_estimator(config)``, then ``estimate(image_bgr, camera)`` per
-frame, ``regress(tokens)`` after temporal fusion, and ``body_model`` for forward kinematics.
+frame (``estimate_batch`` for the frames of several cameras, batched), ``regress(tokens)``
+after temporal fusion, and ``body_model`` for forward kinematics.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence, cast
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ from aios_ros.model.config import UNTRAINED_WARNING, ModelConfig
 from aios_ros.model.cuda_graphs import GraphRunner
 from aios_ros.model.postprocess import BOX_KEYS, scale_boxes, top_scores
 from aios_ros.model.precision import resolve_dtype
-from aios_ros.model.preprocess import Batch, make_batch, size_problem, upload
+from aios_ros.model.preprocess import Batch, make_batch, network_size, size_problem, upload
 from aios_ros.model.seeded_weights import seeded_state_dict, smplx_placeholder
 
 LOG = logging.getLogger(__name__)
@@ -79,8 +80,8 @@ def build_estimator(config: ModelConfig) -> 'AiosEstimator':
 
 @dataclass
 class Detections:
-    """Network result for one image: ``out`` as returned by :meth:`AiOS.forward` (float32, batch
-    of 1) and the pre-processed ``batch``."""
+    """Network result for a batch of images: ``out`` as returned by :meth:`AiOS.forward`
+    (float32, one row per image) and the pre-processed ``batch``."""
 
     out: dict[str, torch.Tensor]
     batch: Batch
@@ -135,12 +136,40 @@ class AiosEstimator:
 
     def estimate(self, image: np.ndarray, camera: Camera) -> Bodies:
         """BGR uint8 (H, W, 3) -> the people in it, by descending score (see ``Estimator``)."""
-        return self.bodies(self.detect(image), camera)
+        return self.estimate_batch([image], [camera])[0]
 
-    def detect(self, image: np.ndarray) -> Detections:
-        """First half of :meth:`estimate`: pre-processing and the network (no SMPL-X)."""
+    def estimate_batch(
+        self, images: Sequence[np.ndarray], cameras: Sequence[Camera]
+    ) -> list[Bodies]:
+        """The people of each image, exactly as :meth:`estimate` of that image alone, in one
+        forward per network input size: images of the same size (cameras of one model) share a
+        forward; images of another size get their own, because padding an image into a larger
+        batch changes its result (the official model's backbone sees the padding: with the seeded
+        weights a 400x480 crop padded beside a 480x640 image changes its top-50 scores by up to
+        0.009 and its selection). On CUDA the size is the graph bucket every image is padded to
+        anyway."""
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(self._forward_size(image), []).append(i)
+        people: list[Optional[Bodies]] = [None] * len(images)
+        for rows in groups.values():
+            detections = self.detect([images[i] for i in rows])
+            with torch.inference_mode():
+                for b, i in enumerate(rows):
+                    people[i] = self._bodies(detections.out, detections.batch, cameras[i], b)
+        return cast(list[Bodies], people)
+
+    def _forward_size(self, image: np.ndarray) -> tuple[int, int]:
+        """The size the network runs an image at: its input size, or on CUDA its graph bucket."""
+        size = network_size(image, self.config.short_side, self.config.max_size)
+        return self._graphs.policy.bucket(*size) if self._graphs is not None else size
+
+    def detect(self, images: Sequence[np.ndarray]) -> Detections:
+        """First half of :meth:`estimate_batch` for images of one size: pre-processing and the
+        network (no SMPL-X); a batch of images of several sizes is padded as the official model
+        pads it."""
         cfg = self.config
-        batch = make_batch([image], cfg.short_side, cfg.max_size, self.device)
+        batch = make_batch(list(images), cfg.short_side, cfg.max_size, self.device)
         with torch.inference_mode():
             if self._graphs is not None:
                 out = self._graphs(batch.img, batch.mask)
@@ -149,10 +178,11 @@ class AiosEstimator:
                     out, _ = self.model(batch.img, batch.mask)
         return Detections({k: v.float() for k, v in out.items()}, batch)
 
-    def bodies(self, detections: Detections, camera: Camera) -> Bodies:
-        """Second half of :meth:`estimate`: selection, SMPL-X for the kept people, camera."""
+    def bodies(self, detections: Detections, camera: Camera, index: int = 0) -> Bodies:
+        """Second half of :meth:`estimate_batch` for image ``index`` of the batch: selection,
+        SMPL-X for the kept people, camera."""
         with torch.inference_mode():
-            return self._bodies(detections.out, detections.batch, camera)
+            return self._bodies(detections.out, detections.batch, camera, index)
 
     def _select(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """logits (G, 2) -> (scores (N,), queries (N,)): official top-50 over queries x classes,
@@ -168,16 +198,18 @@ class AiosEstimator:
         n = int(keep.sum().clamp(max=self.config.max_people))
         return scores[order[:n]], queries[order[:n]]
 
-    def _bodies(self, out: Mapping[str, torch.Tensor], batch: Batch, camera: Camera) -> Bodies:
-        scores, q = self._select(out['pred_logits'][0])
+    def _bodies(
+        self, out: Mapping[str, torch.Tensor], batch: Batch, camera: Camera, b: int
+    ) -> Bodies:
+        scores, q = self._select(out['pred_logits'][b])
         if q.numel() == 0:
             return self._no_bodies()
-        boxes = torch.stack([scale_boxes(out[k][0, q], batch.ori_shape[0]) for k in BOX_OUTPUTS], 1)
-        rot = out['rotmat'][0, q]
+        boxes = torch.stack([scale_boxes(out[k][b, q], batch.ori_shape[b]) for k in BOX_OUTPUTS], 1)
+        rot = out['rotmat'][b, q]
         betas, expr, cam = (
-            out['pred_smpl_beta'][0, q],
-            out['pred_smpl_expr'][0, q],
-            out['pred_smpl_cam'][0, q],
+            out['pred_smpl_beta'][b, q],
+            out['pred_smpl_expr'][b, q],
+            out['pred_smpl_cam'][b, q],
         )
         smplx = self.smplx(
             **{name: rot[:, s] for name, s in POSE_SLICES.items()},
@@ -186,7 +218,7 @@ class AiosEstimator:
             with_vertices=self.config.with_vertices,
         )
         joints = smplx.joints
-        img_hw, to_original = batch.img_shape[0], batch.bb2img[0]
+        img_hw, to_original = batch.img_shape[b], batch.bb2img[b]
         if self.config.metric_camera:
             K = upload(np.asarray(camera.K, np.float32), joints.device)
             transl = metric_translation(cam, K, img_hw, to_original.diagonal())
@@ -206,7 +238,7 @@ class AiosEstimator:
             'transl': transl,
             'keypoints_2d': keypoints,
             'joints_3d': joints + transl[:, None],
-            'tokens': out['tokens'][0, q],
+            'tokens': out['tokens'][b, q],
         }
         if smplx.vertices is not None:
             outputs['vertices'] = smplx.vertices + transl[:, None]

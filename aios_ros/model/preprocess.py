@@ -156,17 +156,23 @@ def check_image(image: np.ndarray) -> None:
         raise ImageError(f'expected a uint8 image, got {image.dtype}')
 
 
-def normalise_image(
-    image: np.ndarray, short_side: int, max_size: int, device: torch.device | str = 'cpu'
-) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    """One BGR uint8 image (H, W, 3) -> (CHW float32 normalised RGB at the network input size,
-    on ``device``; img2bb (2, 3), bb2img (2, 3)). Only the uint8 image crosses to the device."""
+def network_size(image: np.ndarray, short_side: int, max_size: int) -> tuple[int, int]:
+    """Network input (oh, ow) of a BGR image; :class:`ImageError` if it is not one or too small."""
     check_image(image)
     h, w = image.shape[:2]
     problem = size_problem(h, w, short_side, max_size)
     if problem:
         raise ImageError(problem)
-    oh, ow = input_size(h, w, short_side, max_size)
+    return input_size(h, w, short_side, max_size)
+
+
+def normalise_image(
+    image: np.ndarray, short_side: int, max_size: int, device: torch.device | str = 'cpu'
+) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """One BGR uint8 image (H, W, 3) -> (CHW float32 normalised RGB at the network input size,
+    on ``device``; img2bb (2, 3), bb2img (2, 3)). Only the uint8 image crosses to the device."""
+    oh, ow = network_size(image, short_side, max_size)
+    h, w = image.shape[:2]
     img2bb, bb2img = resize_transforms(h, w, oh, ow)
     device = torch.device(device)
     warped = warp_scale(upload(np.ascontiguousarray(image), device), img2bb, oh, ow)

@@ -7,6 +7,8 @@ stand-in token heads' ``regress`` are used.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from aios_ros.core.types import Bodies, BodyModel, Camera
@@ -21,6 +23,11 @@ class SyntheticEstimator:
         self._codec = codec
 
     def estimate(self, image: np.ndarray, camera: Camera) -> Bodies:
+        raise NotImplementedError('the detections are precomputed: use Pipeline.process_bodies')
+
+    def estimate_batch(
+        self, images: Sequence[np.ndarray], cameras: Sequence[Camera]
+    ) -> list[Bodies]:
         raise NotImplementedError('the detections are precomputed: use Pipeline.process_bodies')
 
     def size_problem(self, width: int, height: int) -> None:

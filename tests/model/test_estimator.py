@@ -6,16 +6,18 @@ post-processing of the all-100-people forward (``seeded_record``).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import torch
 
 from aios_ros.body.smplx_layer import SmplxLayer
-from aios_ros.core.types import Camera, IntrinsicsSource
+from aios_ros.core.types import Bodies, Camera, IntrinsicsSource
 from aios_ros.model.config import ModelConfig
 from aios_ros.model.estimator import AiosEstimator, build_smplx
 from aios_ros.model.preprocess import ImageError
@@ -38,7 +40,7 @@ def estimator(seeded_model):
 @pytest.fixture(scope='module')
 def detections(estimator, synth_image):
     """The network result, shared by the tests that vary only the selection / SMPL-X settings."""
-    return estimator.detect(synth_image)
+    return estimator.detect([synth_image])
 
 
 @pytest.fixture(scope='module')
@@ -167,6 +169,49 @@ def test_metric_camera_with_the_equivalent_intrinsics_is_official(seeded_model, 
     np.testing.assert_allclose(closer.transl[:, 2], bodies.transl[:, 2] / 2, rtol=1e-4)
 
 
+@contextlib.contextmanager
+def _forward_shapes(model: torch.nn.Module) -> Iterator[list[tuple[int, ...]]]:
+    """The input shape of every forward of ``model`` inside the block."""
+    shapes: list[tuple[int, ...]] = []
+    handle = model.register_forward_pre_hook(lambda _m, args: shapes.append(tuple(args[0].shape)))
+    try:
+        yield shapes
+    finally:
+        handle.remove()
+
+
+def _assert_same_people(batched: Bodies, alone: Bodies, exact: bool) -> None:
+    tol = dict(rtol=0, atol=0) if exact else dict(rtol=1e-4, atol=1e-3)
+    assert len(batched) == len(alone)
+    np.testing.assert_allclose(batched.scores, alone.scores, **(tol if exact else dict(atol=1e-5)))
+    np.testing.assert_allclose(batched.boxes, alone.boxes, **(tol if exact else dict(atol=1e-2)))
+    np.testing.assert_allclose(batched.transl, alone.transl, **tol)
+    np.testing.assert_allclose(batched.joints_3d, alone.joints_3d, **tol)
+
+
+def test_batch_of_one_size_is_one_forward_and_equals_each_image_alone(estimator, synth_image):
+    """Two cameras of one resolution: one forward of batch 2, each image's people as alone."""
+    mirrored = np.ascontiguousarray(synth_image[:, ::-1])
+    with _forward_shapes(estimator.model) as shapes:
+        batched = estimator.estimate_batch([synth_image, mirrored], [CAMERA, CAMERA])
+    assert shapes == [(2, 3, SHORT_SIDE, 341)]
+    alone = [estimator.estimate(image, CAMERA) for image in (synth_image, mirrored)]
+    for got, want in zip(batched, alone):
+        _assert_same_people(got, want, exact=False)
+
+
+def test_images_of_other_sizes_get_their_own_forward_not_padding(estimator, synth_image):
+    """Padding the crop beside the full image would change its people; a forward per size keeps
+    every image's result exactly its result alone."""
+    crop = np.ascontiguousarray(synth_image[40:440, 80:560])  # 400x480 -> network 256x307
+    crop_camera = Camera(CAMERA.K - [[0, 0, 80], [0, 0, 40], [0, 0, 0]], 480, 400, CAMERA.source)
+    with _forward_shapes(estimator.model) as shapes:
+        batched = estimator.estimate_batch([crop, synth_image], [crop_camera, CAMERA])
+    assert shapes == [(1, 3, SHORT_SIDE, 307), (1, 3, SHORT_SIDE, 341)]
+    _assert_same_people(batched[0], estimator.estimate(crop, crop_camera), exact=True)
+    _assert_same_people(batched[1], estimator.estimate(synth_image, CAMERA), exact=True)
+
+
 @pytest.mark.skipif(
     not torch.cuda.is_available(), reason='the CUDA-graph estimator needs a CUDA device'
 )
@@ -177,11 +222,11 @@ def test_cuda_graph_estimator_replays_and_matches_eager(seeded_model, synth_imag
     gpu = AiosEstimator(model, model.body_model, config)
     assert gpu._graphs is not None
     with caplog.at_level(logging.WARNING, logger='aios_ros.model.cuda_graphs'):
-        graph = [gpu.detect(synth_image).out for _ in range(2)]  # capture, then replay
+        graph = [gpu.detect([synth_image]).out for _ in range(2)]  # capture, then replay
     assert gpu._graphs.capture_error is None and not caplog.records
     assert gpu._graphs.replays == 2
     # eager CUDA forward on the same bucket-padded input (what the graph computes)
-    batch = gpu.detect(synth_image).batch
+    batch = gpu.detect([synth_image]).batch
     hb, wb = gpu._graphs.policy.bucket(*batch.img.shape[-2:])
     img = torch.zeros(1, 3, hb, wb, device='cuda')
     mask = torch.ones(1, hb, wb, dtype=torch.bool, device='cuda')
