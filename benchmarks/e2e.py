@@ -44,14 +44,15 @@ ROLES = [sys.executable, '-m', 'aios_ros.tools.bench_e2e_roles']
 
 
 class TimedEstimator:
-    """The real estimator, timing every ``estimate`` call (the model forward of each frame)."""
+    """The real estimator, timing every ``estimate_batch`` call (the model forward of each
+    frame: the node and replay run one camera here)."""
 
     def __init__(self, inner) -> None:
         self.inner, self.body_model, self.forward_s = inner, inner.body_model, []
 
-    def estimate(self, image, camera):
+    def estimate_batch(self, images, cameras):
         t0 = time.perf_counter()
-        out = self.inner.estimate(image, camera)
+        out = self.inner.estimate_batch(images, cameras)
         self.forward_s.append(time.perf_counter() - t0)
         return out
 

@@ -1,26 +1,30 @@
 """One camera's frame path, the same for the live node and the offline replay.
 
 decode (Image / CompressedImage -> BGR) -> intrinsics (CameraInfo, else ``node.fallback_K``, else
-the estimator's default) -> temporal :class:`~aios_ros.temporal.pipeline.Pipeline` ->
-``SmplxBodyArray`` messages -> visuals (MarkerArray, overlay image).
+the estimator's default) -> estimator -> temporal :class:`~aios_ros.temporal.pipeline.Pipeline`
+-> ``SmplxBodyArray`` messages -> visuals (MarkerArray, overlay image).
 
 The node wraps it with subscriptions, worker threads and publishers; replay with a bag reader
 and writer. The node's parameters may change while it runs, so every call takes the current
 :class:`~aios_ros.app.settings.NodeConfig`. Building messages and visuals reads no processor
 state, so it may run in another thread than :meth:`FrameProcessor.process`.
+
+Several cameras share one estimator: :func:`estimate_together` runs the decoded frames of one
+round through one batched forward, then each camera's processor tracks its own people
+(:meth:`FrameProcessor.track`); one camera's frame alone is :meth:`FrameProcessor.process`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from aios_ros.app.intrinsics import IntrinsicsSelector
 from aios_ros.app.runtime import Runtime
 from aios_ros.app.settings import NodeConfig
-from aios_ros.core.types import Camera, PipelineOutput, StreamFrame
+from aios_ros.core.types import Bodies, Camera, PipelineOutput, StreamFrame
 from aios_ros.ros.image_conversion import ImageConversionError, compressed_to_bgr, image_to_bgr
 from aios_ros.ros.markers import marker_array
 from aios_ros.ros.messages import (
@@ -57,11 +61,33 @@ class FrameKey:
     tag: Any = None
 
 
-class FrameProcessor:
-    """The frame path of one camera: its identities, its intrinsics, the shared estimator."""
+@dataclass(frozen=True)
+class CameraFrame:
+    """One camera's decoded frame on its way into the estimator (:meth:`FrameProcessor.frame`):
+    the camera's ``processor``, the image message ``msg``, its decoded (H, W, 3) uint8 BGR
+    ``image`` and the intrinsics ``camera`` it is processed with."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    processor: FrameProcessor
+    msg: Any
+    image: np.ndarray
+    camera: Camera
+
+
+def estimate_together(frames: Sequence[CameraFrame]) -> list[Bodies]:
+    """The people of every frame, by one forward of the shared estimator (a padded batch:
+    cameras of different resolutions go in together); frames of one camera or of several."""
+    estimator = frames[0].processor.runtime.estimator
+    return estimator.estimate_batch([f.image for f in frames], [f.camera for f in frames])
+
+
+class FrameProcessor:
+    """The frame path of one camera: its identities, its intrinsics, the shared estimator.
+    ``camera_name``: the camera's name among several served together ('' alone); it keeps the
+    TF frames of the cameras apart (track ids are per camera)."""
+
+    def __init__(self, runtime: Runtime, camera_name: str = '') -> None:
         self.runtime = runtime
+        self.camera_name = camera_name
         settings = runtime.settings
         self.pipeline = Pipeline(runtime.estimator, settings.temporal)
         self.intrinsics = IntrinsicsSelector(settings.node.fallback_K, runtime.estimator.default_K)
@@ -110,11 +136,34 @@ class FrameProcessor:
     def process(
         self, msg: Any, image: np.ndarray, vertices: bool, keep_image: bool = False, tag: Any = None
     ) -> PipelineOutput:
-        """Run the pipeline on the decoded ``image`` of ``msg``; ``vertices``: compute meshes
-        (:meth:`needs_vertices`); ``keep_image``: keep the image in the frame's key (overlay)."""
-        camera = self.intrinsics.camera_for(image.shape[1], image.shape[0])
-        key = FrameKey(copy_header(msg.header), camera, image if keep_image else None, tag)
-        return self.pipeline.process(image, camera, stamp_seconds(msg.header), key, vertices)
+        """Estimate and track the people of the decoded ``image`` of ``msg``; ``vertices``:
+        compute meshes (:meth:`needs_vertices`); ``keep_image``: keep the image in the frame's key
+        (overlay)."""
+        frame = self.frame(msg, image)
+        (bodies,) = estimate_together([frame])
+        return self.track(frame, bodies, vertices, keep_image, tag)
+
+    def frame(self, msg: Any, image: np.ndarray) -> CameraFrame:
+        """The decoded ``image`` of ``msg`` with the intrinsics it is processed with."""
+        height, width = image.shape[:2]
+        return CameraFrame(self, msg, image, self.intrinsics.camera_for(width, height))
+
+    def track(
+        self,
+        frame: CameraFrame,
+        bodies: Bodies,
+        vertices: bool,
+        keep_image: bool = False,
+        tag: Any = None,
+    ) -> PipelineOutput:
+        """The temporal pipeline on the people the estimator found in ``frame`` (of this
+        camera); arguments as for :meth:`process`."""
+        key = FrameKey(
+            copy_header(frame.msg.header), frame.camera, frame.image if keep_image else None, tag
+        )
+        return self.pipeline.process_bodies(
+            bodies, frame.camera, stamp_seconds(frame.msg.header), key, vertices
+        )
 
     def flush(self, vertices: bool) -> list[StreamFrame]:
         """The fused frames still queued at the end of a stream, oldest first."""
@@ -146,8 +195,11 @@ class FrameProcessor:
 
     def transforms(self, frame: StreamFrame, cfg: NodeConfig) -> list[Any]:
         """The TF transforms (``TransformStamped``) of one stream frame: one per tracked person
-        and ``cfg.tf.frames`` joint, under the image's frame."""
-        return person_transforms(frame.bodies, frame.key.header, cfg.tf.frames, cfg.tf.prefix)
+        and ``cfg.tf.frames`` joint, under the image's frame, named
+        ``<prefix>[<camera_name>/]<track_id>/<joint>``."""
+        name = self.camera_name
+        prefix = f'{cfg.tf.prefix}{name}/' if name else cfg.tf.prefix
+        return person_transforms(frame.bodies, frame.key.header, cfg.tf.frames, prefix)
 
     def overlay(self, frame: StreamFrame) -> np.ndarray:
         """``frame`` drawn over its input image (kept with ``keep_image``), (H, W, 3) BGR."""

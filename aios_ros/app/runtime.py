@@ -62,16 +62,17 @@ def load_estimator(model: ModelConfig) -> Estimator:
         raise ConfigError(str(exc)) from exc
 
 
-def warm_up(estimator: Estimator, model: ModelConfig) -> None:
-    """Run one blank frame of the network's largest input (``short_side`` x ``max_size``)
-    through ``estimator``, so the first camera frame does not pay for first-call allocations and
-    kernel selection. On CUDA this captures the graph of that input size; a camera whose image
-    maps to another size bucket captures its own on its first frame."""
+def warm_up(estimator: Estimator, model: ModelConfig, frames: int = 1) -> None:
+    """Run ``frames`` blank frames of the network's largest input (``short_side`` x
+    ``max_size``) through ``estimator`` in one forward (one per camera of a node), so the first
+    camera frames do not pay for first-call allocations and kernel selection. On CUDA this
+    captures the graph of that batch and input size; a round of other frames (fewer cameras, or
+    another size bucket) captures its own the first time it comes."""
     height, width = model.short_side, model.max_size
     camera = Camera(
         estimator.default_K(width, height), width, height, IntrinsicsSource.MODEL_DEFAULT
     )
-    estimator.estimate(np.zeros((height, width, 3), np.uint8), camera)
+    estimator.estimate_batch([np.zeros((height, width, 3), np.uint8)] * frames, [camera] * frames)
 
 
 def release_memory(model: ModelConfig) -> None:

@@ -12,6 +12,7 @@ The node builds :class:`Settings` from its ROS parameters; the offline tools wit
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional
@@ -20,6 +21,9 @@ from aios_ros.core.config import build, flatten, param, read_parameters, unflatt
 from aios_ros.core.smplx import check_body_head_joints
 from aios_ros.model.config import ModelConfig
 from aios_ros.temporal.config import FilterConfig, FusionConfig, TemporalConfig, TrackerConfig
+
+#: a camera namespace: a relative ROS name (``front``, ``head/left``)
+CAMERA_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*')
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,12 @@ class NodeConfig:
         True,
         'configure (load and warm up the model) and activate at start; false: wait for '
         '`ros2 lifecycle set`',
+    )
+    cameras: tuple[str, ...] = param(
+        (),
+        'camera namespaces served by this node, each with its own topics '
+        '(`<camera>/image`, `<camera>/bodies`, ...), all in one batched forward per round; '
+        'empty = one camera on `image`',
     )
     image_transport: Literal['raw', 'compressed'] = param(
         'raw', 'subscribe to `image` (sensor_msgs/Image) or `image/compressed` (CompressedImage)'
@@ -98,6 +108,14 @@ class NodeConfig:
     def __post_init__(self) -> None:
         if len(self.fallback_K) != 9:
             raise ValueError('fallback_K must hold 9 numbers (row-major 3x3)')
+        bad = [c for c in self.cameras if not CAMERA_NAME.fullmatch(c)]
+        if bad:
+            raise ValueError(
+                f'cameras {bad} are not relative ROS names (tokens of letters, digits and _, '
+                "not starting with a digit, joined by '/')"
+            )
+        if len(set(self.cameras)) != len(self.cameras):
+            raise ValueError(f'cameras must be distinct, got {list(self.cameras)}')
 
 
 @dataclass(frozen=True)

@@ -128,9 +128,13 @@ class NodeStats:
             )
 
 
-def diagnostic_status(snap: StatsSnapshot, name: str, hardware_id: str) -> DiagnosticStatus:
+def diagnostic_status(
+    snap: StatsSnapshot, name: str, hardware_id: str, rounds: int
+) -> DiagnosticStatus:
     """OK / WARN (bad input or frames lost in transport in this period, or intrinsics not from
-    CameraInfo) / ERROR (frames arrive but none was processed for ``STALL_ERROR_S``)."""
+    CameraInfo) / ERROR (frames arrive but none was processed for ``STALL_ERROR_S``).
+    ``rounds``: the node's inference rounds so far (shared by its cameras): each is one batched
+    estimate over every camera's frame, one forward per network input size among them."""
     level, message = DiagnosticStatus.OK, 'ok'
     if snap.new_transport_lost:
         level = DiagnosticStatus.WARN
@@ -157,6 +161,7 @@ def diagnostic_status(snap: StatsSnapshot, name: str, hardware_id: str) -> Diagn
         'bad_input_total': str(sum(snap.bad_input.values())),
         'pipeline_resets': str(snap.resets),
         'suspected_identity_switches': str(snap.switch_cuts),
+        'inference_rounds': str(rounds),
     }
     values.update({f'dropped.{k}': str(v) for k, v in sorted(snap.dropped.items())})
     values.update({f'bad_input.{k}': str(v) for k, v in sorted(snap.bad_input.items())})

@@ -1,6 +1,7 @@
 """``aios_node``: camera images in; SMPL-X bodies, RViz markers, overlay and diagnostics out.
 
-Topics (relative names: remap them, or run one node per camera namespace):
+Topics of each camera (relative names; ``node.cameras: [front, rear]`` puts each camera's under
+its name: ``front/image``, ``front/bodies``, ...; remap them, or run one node per namespace):
 
 =====================  ===================================  =====================================
 ``image``              sensor_msgs/Image (sub)              when ``node.image_transport: raw``
@@ -12,14 +13,18 @@ Topics (relative names: remap them, or run one node per camera namespace):
 ``body_model_info``    aios_ros/BodyModelInfo (pub)         once, transient-local (latched)
 ``markers``            visualization_msgs/MarkerArray       built only while subscribed
 ``overlay``            sensor_msgs/Image (pub)              if ``node.overlay`` and subscribed
-``/diagnostics``       diagnostic_msgs/DiagnosticArray      every ``node.diagnostics_period_s``
+``/diagnostics``       diagnostic_msgs/DiagnosticArray      one status per camera, every
+                                                            ``node.diagnostics_period_s``
 ``/tf``                tf2_msgs/TFMessage (pub)             ``node.tf.*``: joints per person
 =====================  ===================================  =====================================
 
-Threading: the image callback only puts the message into a :class:`FrameQueue`; the inference
-thread converts, runs the pipeline and publishes the body arrays, so the executor (timers,
-parameter services) is never blocked by inference; a visualisation thread builds markers and the
-overlay from the newest processed frame, so they never delay inference.
+Threading: the image callbacks only put the message into the camera's lane of a
+:class:`FrameQueue`; the inference thread takes a round (the next frame of every camera that has
+one), converts each, runs them through the model in one batched forward, then each camera's
+temporal pipeline, and publishes the body arrays, so the executor (timers, parameter services) is
+never blocked by inference and a silent camera never holds back the others; a visualisation
+thread builds markers and the overlay from the newest processed frame of each camera, so they
+never delay inference.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from dataclasses import dataclass
+from functools import partial
 from typing import Optional
 
 import numpy as np
@@ -50,7 +57,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from aios_ros.app.intrinsics import CAMERA_INFO_REJECTIONS
-from aios_ros.app.processor import FrameKey, FrameProcessor
+from aios_ros.app.processor import CameraFrame, FrameKey, FrameProcessor, estimate_together
 from aios_ros.app.runtime import (
     load_estimator,
     make_runtime,
@@ -60,9 +67,10 @@ from aios_ros.app.runtime import (
 )
 from aios_ros.app.settings import SECTIONS, NodeConfig, Settings, default_config_file
 from aios_ros.core.config import ConfigError, build, flatten
-from aios_ros.core.types import Estimator, IntrinsicsSource, PipelineOutput
+from aios_ros.core.types import Bodies, Estimator, IntrinsicsSource, PipelineOutput
 from aios_ros.msg import BodyModelInfo, SmplxBodyArray
-from aios_ros.node.diagnostics import NodeStats, diagnostic_status
+from aios_ros.node.cameras import NodeCamera, node_cameras
+from aios_ros.node.diagnostics import diagnostic_status
 from aios_ros.node.frame_queue import FrameQueue
 from aios_ros.node.params import declare, param_specs, read_values
 from aios_ros.node.signals import StopRequested, StopSignals
@@ -81,6 +89,14 @@ BAD_INPUT_LOG_PERIOD_S = 5.0
 # ros2 launch sends SIGTERM 5 s after SIGINT and SIGKILL 5 s later: a frame in flight must end
 # well within that
 JOIN_TIMEOUT_S = 8.0
+#: the outputs of each camera: (topic, message type, QoS profile)
+CAMERA_OUTPUTS = (
+    ('bodies', SmplxBodyArray, qos.BODIES),
+    ('bodies_fused', SmplxBodyArray, qos.BODIES),
+    ('body_model_info', BodyModelInfo, qos.MODEL_INFO),
+    ('markers', MarkerArray, qos.MARKERS),
+    ('overlay', Image, qos.OVERLAY),
+)
 
 
 class AiosNode(LifecycleNode):
@@ -97,9 +113,8 @@ class AiosNode(LifecycleNode):
     ) -> None:
         # Set before Node.__init__: a node whose parameters fail is still destroyed by
         # rclpy's shutdown, through destroy_node -> _release.
-        self._processor: Optional[FrameProcessor] = None
-        self._subscriptions_on: list = []
-        self._publishers_on: list = []
+        self._cameras: list[NodeCamera] = []
+        self._node_publishers: list = []
         self._threads: list[threading.Thread] = []
         self._active = False
         super().__init__(node_name, **node_kwargs)
@@ -113,6 +128,8 @@ class AiosNode(LifecycleNode):
         self._injected_estimator = estimator
         #: set by the ``shutdown`` transition: the process has nothing left to do
         self.finished = False
+        #: inference rounds since configure: one batched estimate over the cameras' frames each
+        self.rounds = 0
         self._last_bad_log: dict[str, float] = {}
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
@@ -128,26 +145,35 @@ class AiosNode(LifecycleNode):
         try:
             settings = build(Settings, read_values(self, self._specs))
             self._config = settings.node
-            self._stats = NodeStats()  # before the publishers: the diagnostics timer reads it
-            self._queue = FrameQueue(self._config.drop_policy, self._config.queue_size)
+            # before the publishers: the diagnostics timer reads the cameras' counters
+            self._cameras = node_cameras(self._config.cameras)
+            self.rounds = 0
+            self._queue = FrameQueue(
+                self._config.drop_policy, self._config.queue_size, len(self._cameras)
+            )
             self._create_publishers()
             estimator = self._injected_estimator or self._build_estimator(settings)
             started = time.monotonic()
-            warm_up(estimator, settings.model)
+            warm_up(estimator, settings.model, len(self._cameras))
             self.get_logger().info(f'model warmed up in {time.monotonic() - started:.1f} s')
-            self._processor = FrameProcessor(make_runtime(settings, estimator))
+            runtime = make_runtime(settings, estimator)
+            for camera in self._cameras:
+                camera.processor = FrameProcessor(runtime, camera.name)
         except (ConfigError, OSError) as exc:
             self.get_logger().error(f'cannot configure: {exc}')
             self._release()
             return TransitionCallbackReturn.FAILURE
-        self._model_info_pub.publish(
-            self._processor.body_model_info(Header(stamp=self.get_clock().now().to_msg()))
+        info = self._cameras[0].processor.body_model_info(
+            Header(stamp=self.get_clock().now().to_msg())
         )
+        for camera in self._cameras:
+            camera.publishers['body_model_info'].publish(info)
         self._start_threads()
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._create_subscriptions()
+        for camera in self._cameras:
+            self._subscribe(camera)
         self._active = True
         return TransitionCallbackReturn.SUCCESS
 
@@ -169,40 +195,44 @@ class AiosNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _deactivate(self) -> None:
-        """Release the subscriptions and drop the waiting frame: nothing more is computed (a
-        frame already in the model finishes and is published)."""
+        """Release the subscriptions and drop the waiting frames: nothing more is computed (a
+        round already in the model finishes and is published)."""
         self._active = False
-        for sub in self._subscriptions_on:
-            self.destroy_subscription(sub)
-        self._subscriptions_on = []
+        for camera in self._cameras:
+            for sub in camera.subscriptions:
+                self.destroy_subscription(sub)
+            camera.subscriptions = []
         if self._threads:
-            while self._queue.get(timeout_s=0.0) is not None:
-                pass
+            self._queue.clear()
 
     def _release(self) -> None:
-        """Back to unconfigured from any state: workers joined (the frame in flight is finished
+        """Back to unconfigured from any state: workers joined (the round in flight is finished
         and published first, so a stop never fails it), outputs destroyed, model freed.
         Idempotent."""
         self._deactivate()
         self._stop_threads()
-        if self._publishers_on:
+        if self._node_publishers:
             self.destroy_timer(self._diag_timer)
-        for pub in self._publishers_on:
+        publishers = self._node_publishers + [
+            pub for camera in self._cameras for pub in camera.publishers.values()
+        ]
+        for pub in publishers:
             self.destroy_publisher(pub)
-        self._publishers_on = []
-        if self._processor is not None:
-            model = self._processor.runtime.settings.model
-            self._processor = None
-            release_memory(model)
+        self._node_publishers = []
+        processor = self._cameras[0].processor if self._cameras else None
+        self._cameras = []
+        if processor is not None:
+            release_memory(processor.runtime.settings.model)
 
     def _start_threads(self) -> None:
         self._stop = threading.Event()
         # Markers and the overlay are built in their own thread (~15 us per mesh-marker point
-        # in rclpy), so visualisation never delays inference; it keeps only the newest frame.
-        self._visual_queue = FrameQueue('latest', 1)
+        # in rclpy), so visualisation never delays inference; it keeps only the newest frame of
+        # each camera.
+        self._visual_queue = FrameQueue('latest', 1, len(self._cameras))
         jobs = [
-            ('aios_inference', self._queue, self._process, 'pipeline_error'),
-            ('aios_visuals', self._visual_queue, self._publish_visuals, 'visuals_error'),
+            ('aios_inference', self._queue, self._process_round),
+            ('aios_visuals', self._visual_queue, self._publish_visuals),
         ]
         self._threads = [
             threading.Thread(target=self._loop, args=job[1:], name=job[0], daemon=True)
@@ -230,7 +260,7 @@ class AiosNode(LifecycleNode):
             self.get_logger().warning(f'{warning} (set model.checkpoint)')
         self.get_logger().info(
             f'loading AiOS on {config.device} ({config.dtype}), input '
-            f'{config.short_side}/{config.max_size} px'
+            f'{config.short_side}/{config.max_size} px, {len(self._cameras)} camera(s)'
         )
         return load_estimator(config)
 
@@ -240,32 +270,34 @@ class AiosNode(LifecycleNode):
         overridable = QoSOverridingOptions.with_default_policies()
 
         def publisher(msg_type, topic: str, profile):
-            pub = self.create_publisher(
+            return self.create_publisher(
                 msg_type, topic, profile, qos_overriding_options=overridable
             )
-            self._publishers_on.append(pub)
-            return pub
 
-        self._bodies_pub = publisher(SmplxBodyArray, 'bodies', qos.BODIES)
-        self._fused_pub = publisher(SmplxBodyArray, 'bodies_fused', qos.BODIES)
-        self._model_info_pub = publisher(BodyModelInfo, 'body_model_info', qos.MODEL_INFO)
-        self._markers_pub = publisher(MarkerArray, 'markers', qos.MARKERS)
-        self._overlay_pub = publisher(Image, 'overlay', qos.OVERLAY)
+        for camera in self._cameras:
+            camera.publishers = {
+                name: publisher(msg_type, camera.topic(name), profile)
+                for name, msg_type, profile in CAMERA_OUTPUTS
+            }
         self._diag_pub = publisher(DiagnosticArray, '/diagnostics', qos.DIAGNOSTICS)
+        self._node_publishers = [self._diag_pub]
         self._tf_pub = None
         if self._config.tf.enabled and TFMessage is None:
             self.get_logger().warning(f'TF off: {_TF_MISSING}', once=True)
         elif self._config.tf.enabled:
             self._tf_pub = publisher(TFMessage, '/tf', qos.TF)
+            self._node_publishers.append(self._tf_pub)
         self._diag_timer = self.create_timer(
             self._config.diagnostics_period_s, self._publish_diagnostics
         )
 
-    def _create_subscriptions(self) -> None:
+    def _subscribe(self, camera: NodeCamera) -> None:
         cfg = self._config
         compressed = cfg.image_transport == 'compressed'
         # image_transport convention: remap `image`; the transport suffix follows the remap.
-        topic = self.resolve_topic_name('image') + '/compressed' if compressed else 'image'
+        topic = camera.topic('image')
+        if compressed:
+            topic = self.resolve_topic_name(topic) + '/compressed'
         depth = 1 if cfg.drop_policy == 'latest' else cfg.queue_size
         overridable = QoSOverridingOptions.with_default_policies()
         image_type = CompressedImage if compressed else Image
@@ -274,69 +306,70 @@ class AiosNode(LifecycleNode):
             return self.create_subscription(
                 image_type,
                 topic,
-                self._on_image,
+                partial(self._on_image, camera),
                 qos.image_qos(depth),
                 qos_overriding_options=overridable,
                 event_callbacks=events,
             )
 
         try:
-            self._image_sub = subscribe(
-                SubscriptionEventCallbacks(message_lost=self._on_message_lost)
+            image_sub = subscribe(
+                SubscriptionEventCallbacks(message_lost=partial(self._on_message_lost, camera))
             )
         except UnsupportedEventTypeError:  # an rmw without the event: the frames still flow
-            self._image_sub = subscribe(None)
+            image_sub = subscribe(None)
             self.get_logger().info(
                 f'{rclpy.get_rmw_implementation_identifier()} reports no lost messages: '
                 'frames lost in transport are not counted',
                 once=True,
             )
-        self._info_sub = self.create_subscription(
+        info_sub = self.create_subscription(
             CameraInfo,
-            'camera_info',
-            self._on_camera_info,
+            camera.topic('camera_info'),
+            partial(self._on_camera_info, camera),
             qos.CAMERA_INFO,
             qos_overriding_options=overridable,
         )
-        self._subscriptions_on = [self._image_sub, self._info_sub]
-        # kept as text: the worker still names it after deactivate destroyed the subscription
-        self._info_topic = self._info_sub.topic_name
+        camera.subscriptions = [image_sub, info_sub]
+        camera.image_topic, camera.info_topic = image_sub.topic_name, info_sub.topic_name
         kind = 'CompressedImage' if compressed else 'Image'
-        profile = self._image_sub.qos_profile  # after any qos_overrides.* parameters
+        profile = image_sub.qos_profile  # after any qos_overrides.* parameters
         self.get_logger().info(
-            f'subscribed to {self._image_sub.topic_name} ({kind}, '
+            f'subscribed to {camera.image_topic} ({kind}, '
             f'{profile.reliability.name.lower()}, depth {profile.depth}) and '
-            f'{self._info_sub.topic_name}; drop policy {cfg.drop_policy}'
+            f'{camera.info_topic}; drop policy {cfg.drop_policy}'
         )
 
     # -- callbacks (executor thread): O(1), never touch the model -------------------------------
 
-    def _on_image(self, msg) -> None:
+    def _on_image(self, camera: NodeCamera, msg) -> None:
         if not self._active:  # a message already taken before deactivate released the topic
             return
-        self._stats.received()
-        if self._queue.put((msg, time.monotonic())):
-            self._stats.dropped(
+        camera.stats.received()
+        if self._queue.put((msg, time.monotonic()), camera.lane):
+            camera.stats.dropped(
                 'superseded' if self._config.drop_policy == 'latest' else 'queue_full'
             )
 
-    def _on_message_lost(self, info: QoSMessageLostInfo) -> None:
+    def _on_message_lost(self, camera: NodeCamera, info: QoSMessageLostInfo) -> None:
         """Frames the middleware saw sent but never delivered (best effort: no retransmission)."""
-        self._stats.lost_in_transport(info.total_count_change)
+        camera.stats.lost_in_transport(info.total_count_change)
         self._warn_throttled(
+            camera,
             'transport_lost',
-            f'{info.total_count} frame(s) lost in transport on {self._image_sub.topic_name} so '
+            f'{info.total_count} frame(s) lost in transport on {camera.image_topic} so '
             'far (large raw frames need a transport profile that carries them: README, Transport)',
         )
 
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        reason = self._processor.update_camera_info(msg)
+    def _on_camera_info(self, camera: NodeCamera, msg: CameraInfo) -> None:
+        reason = camera.processor.update_camera_info(msg)
         if reason is not None:
             counter = f'camera_info_{reason}'
-            self._stats.bad_input(counter)
+            camera.stats.bad_input(counter)
             self._warn_throttled(
+                camera,
                 counter,
-                f'CameraInfo on {self._info_topic} ignored: {CAMERA_INFO_REJECTIONS[reason]}',
+                f'CameraInfo on {camera.info_topic} ignored: {CAMERA_INFO_REJECTIONS[reason]}',
             )
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -355,85 +388,151 @@ class AiosNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         # Named after the fully qualified name: /front/aios_node and /rear/aios_node must not
-        # collapse into one status in the aggregator (diagnostic_updater's use_fqn).
-        name = self.get_fully_qualified_name()
-        status = diagnostic_status(self._stats.snapshot(), f'{name}: pipeline', name)
-        msg = DiagnosticArray(status=[status])
+        # collapse into one status in the aggregator (diagnostic_updater's use_fqn); the
+        # cameras of one node by their names.
+        fqn = self.get_fully_qualified_name()
+        statuses = [
+            diagnostic_status(
+                camera.stats.snapshot(),
+                f'{fqn}: {camera.name} pipeline' if camera.name else f'{fqn}: pipeline',
+                fqn,
+                self.rounds,
+            )
+            for camera in self._cameras
+        ]
+        msg = DiagnosticArray(status=statuses)
         msg.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(msg)
 
     # -- worker threads ---------------------------------------------------------------------------
 
-    def _loop(self, queue: FrameQueue, handle, error_reason: str) -> None:
-        """Run ``handle`` on every queued item; one failing frame never ends the thread."""
+    def _loop(self, queue: FrameQueue, handle) -> None:
+        """Run ``handle`` on every round of queued items (each camera's failures are handled
+        and counted there, so one bad frame never ends the thread)."""
         while not self._stop.is_set():
-            item = queue.get(timeout_s=0.2)
-            if item is None or self._stop.is_set():
-                continue
-            try:
-                handle(*item)
-            except ImageConversionError as exc:
-                self._stats.bad_input(exc.reason)
-                self._warn_throttled(exc.reason, f'skipped a bad input frame: {exc}')
-            except Exception as exc:  # one bad frame must not end the node
-                self._stats.dropped(error_reason)
-                self._warn_throttled(error_reason, f'frame failed: {type(exc).__name__}: {exc}')
+            items = queue.take(timeout_s=0.2)
+            if items and not self._stop.is_set():
+                handle([(self._cameras[lane], item) for lane, item in items])
 
-    def _process(self, msg, received_s: float) -> None:
+    def _guarded(self, camera: NodeCamera, error_reason: str, step, *args):
+        """``step(*args)``, or None with the failure counted and logged for ``camera``."""
+        try:
+            return step(*args)
+        except ImageConversionError as exc:
+            camera.stats.bad_input(exc.reason)
+            self._warn_throttled(camera, exc.reason, f'skipped a bad input frame: {exc}')
+        except Exception as exc:  # one bad frame must not end the node
+            camera.stats.dropped(error_reason)
+            self._warn_throttled(camera, error_reason, f'frame failed: {type(exc).__name__}: {exc}')
+        return None
+
+    def _process_round(self, round_: list[tuple[NodeCamera, tuple]]) -> None:
+        """One frame of each camera that has one: decode each (a bad frame is skipped for its
+        camera only), one batched forward for all, then each camera's temporal pipeline and
+        outputs."""
         cfg = self._config
+        jobs = [
+            (camera, job)
+            for camera, (msg, received_s) in round_
+            if (
+                job := self._guarded(
+                    camera, 'pipeline_error', self._admit, camera, msg, received_s, cfg
+                )
+            )
+            is not None
+        ]
+        for (camera, job), bodies in zip(jobs, self._estimate(jobs)):
+            if bodies is not None:
+                self._guarded(camera, 'pipeline_error', self._finish, camera, job, bodies)
+
+    def _estimate(self, jobs: list[tuple[NodeCamera, _Job]]) -> list[Optional[Bodies]]:
+        """The people of every job's frame, estimated together; None for a frame that failed."""
+        if not jobs:
+            return []
+        try:
+            people = estimate_together([job.frame for _, job in jobs])
+        except Exception as exc:
+            if len(jobs) > 1:  # a batch fails as a whole: alone, only the frame at fault is lost
+                return [self._estimate([one])[0] for one in jobs]
+            ((camera, _),) = jobs
+            camera.stats.dropped('pipeline_error')
+            self._warn_throttled(
+                camera, 'pipeline_error', f'frame failed: {type(exc).__name__}: {exc}'
+            )
+            return [None]
+        self.rounds += 1
+        return list(people)
+
+    def _admit(self, camera: NodeCamera, msg, received_s: float, cfg: NodeConfig) -> Optional[_Job]:
+        """The decoded frame of ``msg`` and what to compute for it, or None if it is skipped
+        (stale, re-sent)."""
         if self._is_stale(msg.header, cfg):
-            self._stats.dropped('stale')
-            return
-        if self._processor.is_resent(msg):  # dropped before it is decoded
-            self._stats.dropped('duplicate_stamp')
-            return
-        image = self._processor.decode(msg, cfg)
-        want_markers = self._markers_pub.get_subscription_count() > 0
-        want_overlay = cfg.overlay and self._overlay_pub.get_subscription_count() > 0
-        self._advance_timeline(msg)
-        out = self._processor.process(
-            msg,
-            image,
-            self._processor.needs_vertices(cfg, want_markers, want_overlay),
-            keep_image=want_overlay,
-        )
-        source = out.raw.key.camera.source
+            camera.stats.dropped('stale')
+            return None
+        processor = camera.processor
+        if processor.is_resent(msg):  # dropped before it is decoded
+            camera.stats.dropped('duplicate_stamp')
+            return None
+        image = processor.decode(msg, cfg)
+        want_markers = camera.publishers['markers'].get_subscription_count() > 0
+        want_overlay = cfg.overlay and camera.publishers['overlay'].get_subscription_count() > 0
+        self._advance_timeline(camera, msg)
+        return _Job(processor.frame(msg, image), received_s, cfg, want_markers, want_overlay)
+
+    def _finish(self, camera: NodeCamera, job: _Job, bodies: Bodies) -> None:
+        """Track the people of ``job``'s frame and publish its bodies, TF and visuals."""
+        cfg, processor = job.cfg, camera.processor
+        vertices = processor.needs_vertices(cfg, job.want_markers, job.want_overlay)
+        out = processor.track(job.frame, bodies, vertices, keep_image=job.want_overlay)
+        source = job.frame.camera.source
         if source != IntrinsicsSource.CAMERA_INFO:
             self.get_logger().warning(
-                self._processor.intrinsics.fallback_reason(self._info_topic), once=True
+                processor.intrinsics.fallback_reason(camera.info_topic), once=True
             )
-        self._publish_bodies(out, cfg)
-        self._publish_tf(out, cfg)
-        self._stats.processed(
-            time.monotonic() - received_s,
+        self._publish_bodies(camera, out, cfg)
+        self._publish_tf(camera, out, cfg)
+        camera.stats.processed(
+            time.monotonic() - job.received_s,
             len(out.raw.bodies),
             source,
-            self._processor.pipeline.switch_cuts,
+            processor.pipeline.switch_cuts,
         )
-        if want_markers or want_overlay:
-            self._visual_queue.put((out, cfg, want_markers, want_overlay))
+        if job.want_markers or job.want_overlay:
+            self._visual_queue.put((out, cfg, job.want_markers, job.want_overlay), camera.lane)
 
-    def _advance_timeline(self, msg: Image | CompressedImage) -> None:
-        """A frame older than the previous one resets the tracks (FrameProcessor)."""
-        previous = self._processor.last_stamp_ns
-        if self._processor.advance_timeline(msg):
+    def _advance_timeline(self, camera: NodeCamera, msg: Image | CompressedImage) -> None:
+        """A frame older than the previous one resets the camera's tracks (FrameProcessor)."""
+        previous = camera.processor.last_stamp_ns
+        if camera.processor.advance_timeline(msg):
             self._warn_throttled(
+                camera,
                 'time_jump_back',
                 f'frame stamp {stamp_seconds(msg.header):.3f} s is older than '
                 f'the previous {(previous or 0) * 1e-9:.3f} s: resetting tracks',
             )
-            self._stats.reset()
+            camera.stats.reset()
 
-    def _publish_visuals(
-        self, out: PipelineOutput, cfg: NodeConfig, want_markers: bool, want_overlay: bool
+    def _publish_visuals(self, round_: list[tuple[NodeCamera, tuple]]) -> None:
+        """Markers of the configured stream and the overlay of each camera (visualisation
+        thread)."""
+        for camera, item in round_:
+            self._guarded(camera, 'visuals_error', self._publish_camera_visuals, camera, *item)
+
+    def _publish_camera_visuals(
+        self,
+        camera: NodeCamera,
+        out: PipelineOutput,
+        cfg: NodeConfig,
+        want_markers: bool,
+        want_overlay: bool,
     ) -> None:
-        """Markers of the configured stream and the overlay (visualisation thread)."""
         frame = out.raw if cfg.markers.stream == 'raw' else out.fused
         if want_markers and frame is not None:
-            self._markers_pub.publish(self._processor.markers(frame, cfg))
+            camera.publishers['markers'].publish(camera.processor.markers(frame, cfg))
         if want_overlay:
             key: FrameKey = out.raw.key
-            self._overlay_pub.publish(bgr_image(self._processor.overlay(out.raw), key.header))
+            overlay = camera.processor.overlay(out.raw)
+            camera.publishers['overlay'].publish(bgr_image(overlay, key.header))
 
     def _is_stale(self, header: Header, cfg: NodeConfig) -> bool:
         if cfg.drop_policy != 'latest' or cfg.max_input_age_s <= 0:
@@ -441,31 +540,36 @@ class AiosNode(LifecycleNode):
         age = self.get_clock().now() - Time.from_msg(header.stamp)
         return age.nanoseconds * 1e-9 > cfg.max_input_age_s
 
-    def _publish_bodies(self, out: PipelineOutput, cfg: NodeConfig) -> None:
-        self._bodies_pub.publish(self._processor.body_array(out.raw, False, cfg))
+    def _publish_bodies(self, camera: NodeCamera, out: PipelineOutput, cfg: NodeConfig) -> None:
+        processor = camera.processor
+        camera.publishers['bodies'].publish(processor.body_array(out.raw, False, cfg))
         if out.fused is not None:
-            self._fused_pub.publish(self._processor.body_array(out.fused, True, cfg))
+            camera.publishers['bodies_fused'].publish(processor.body_array(out.fused, True, cfg))
 
-    def _publish_tf(self, out: PipelineOutput, cfg: NodeConfig) -> None:
+    def _publish_tf(self, camera: NodeCamera, out: PipelineOutput, cfg: NodeConfig) -> None:
         """Frames per tracked person and joint of the stream the markers show (inference thread:
         TF must not wait for the visualisation thread or for subscribers)."""
         frame = out.raw if cfg.markers.stream == 'raw' else out.fused
         if self._tf_pub is None or frame is None:
             return
         if not frame.key.header.frame_id:  # a transform needs a parent frame
-            self._warn_throttled('tf_no_frame_id', 'no TF frames: the image has no frame_id')
+            self._warn_throttled(
+                camera, 'tf_no_frame_id', 'no TF frames: the image has no frame_id'
+            )
             return
-        transforms = self._processor.transforms(frame, cfg)
+        transforms = camera.processor.transforms(frame, cfg)
         if transforms:
             self._tf_pub.publish(TFMessage(transforms=transforms))
 
-    def _warn_throttled(self, reason: str, text: str) -> None:
-        """At most one log line per reason every BAD_INPUT_LOG_PERIOD_S (rclpy's throttle is
-        per call site, which would hide all reasons but the first)."""
+    def _warn_throttled(self, camera: NodeCamera, reason: str, text: str) -> None:
+        """At most one log line per camera and reason every BAD_INPUT_LOG_PERIOD_S (rclpy's
+        throttle is per call site, which would hide all reasons but the first)."""
         now = time.monotonic()
-        if now - self._last_bad_log.get(reason, -np.inf) >= BAD_INPUT_LOG_PERIOD_S:
-            self._last_bad_log[reason] = now
-            self.get_logger().warning(f'{text} [{reason}]')
+        key = f'{camera.name}/{reason}'
+        if now - self._last_bad_log.get(key, -np.inf) >= BAD_INPUT_LOG_PERIOD_S:
+            self._last_bad_log[key] = now
+            where = f'camera {camera.name}: ' if camera.name else ''
+            self.get_logger().warning(f'{where}{text} [{reason}]')
 
     def destroy_node(self) -> None:
         """Join the worker threads before the publishers go away (from any lifecycle state)."""
@@ -479,6 +583,19 @@ class AiosNode(LifecycleNode):
             self.trigger_shutdown()
         except _rclpy.RCLError:  # not in a primary state: a stop interrupted a transition
             self._release()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A camera's decoded frame in a round, when its message arrived (``time.monotonic``) and
+    what is computed for it (the node config of the moment, whether markers / the overlay have
+    subscribers)."""
+
+    frame: CameraFrame
+    received_s: float
+    cfg: NodeConfig
+    want_markers: bool
+    want_overlay: bool
 
 
 def main(

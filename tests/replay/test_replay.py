@@ -37,6 +37,9 @@ class OracleEstimator:
         self.gt, self.body_model, self.calls = dict(np.load(gt_path)), body_model, 0
         self.cameras = cameras
 
+    def estimate_batch(self, images, cameras):
+        return [self.estimate(image, camera) for image, camera in zip(images, cameras)]
+
     def estimate(self, image, camera):
         g, rows = self.gt, np.flatnonzero(self.gt['frame'] == self.calls // self.cameras)
         self.calls += 1

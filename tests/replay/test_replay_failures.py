@@ -163,6 +163,9 @@ class FailingEstimator:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
+    def estimate_batch(self, images, cameras):
+        return [self.estimate(image, camera) for image, camera in zip(images, cameras)]
+
     def estimate(self, image, camera):
         if self.inner.calls == self.fail_at:
             raise RuntimeError('CUDA error: an illegal memory access was encountered')

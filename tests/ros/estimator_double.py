@@ -76,6 +76,12 @@ class CountingEstimator:
     def __init__(self) -> None:
         self.body_model = StickBodyModel()
         self.calls = 0
+        #: the number of images of every estimate_batch call (one per forward)
+        self.batches: list[int] = []
+
+    def estimate_batch(self, images, cameras) -> list[Bodies]:
+        self.batches.append(len(images))
+        return [self.estimate(image, camera) for image, camera in zip(images, cameras)]
 
     def estimate(self, image: np.ndarray, camera: Camera) -> Bodies:
         self.calls += 1

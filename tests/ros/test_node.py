@@ -23,7 +23,6 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
 from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -37,79 +36,9 @@ from aios_ros.ros import qos
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from estimator_double import CountingEstimator  # noqa: E402
+from node_probe import TIMEOUT_S, Probe, compressed_image, raw_image, start, wait_for  # noqa: E402
 
 K_PARAM = [500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]
-TIMEOUT_S = 10.0
-
-
-def start(node: AiosNode) -> AiosNode:
-    """What ``node.autostart`` does in ``main``: configure, then activate."""
-    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
-    return node
-
-
-def wait_for(predicate, timeout_s: float = TIMEOUT_S, what: str = 'condition'):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f'timed out waiting for {what}')
-
-
-class Probe:
-    """Publishes inputs to one node namespace and records its outputs (by topic)."""
-
-    def __init__(self, node: Node, ns: str, compressed: bool) -> None:
-        self.node, self.ns, self.received = node, ns, {}
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        kind = CompressedImage if compressed else Image
-        topic = f'{ns}/image/compressed' if compressed else f'{ns}/image'
-        self.image_pub = node.create_publisher(kind, topic, reliable)
-        self.info_pub = node.create_publisher(CameraInfo, f'{ns}/camera_info', reliable)
-        for name, msg_type, profile in [
-            ('bodies', SmplxBodyArray, qos.BODIES),
-            ('bodies_fused', SmplxBodyArray, qos.BODIES),
-            ('body_model_info', BodyModelInfo, qos.MODEL_INFO),
-        ]:
-            self.listen(name, msg_type, profile)
-
-    def listen(self, name: str, msg_type, profile) -> None:
-        self.received[name] = []
-        self.node.create_subscription(
-            msg_type, f'{self.ns}/{name}', lambda m, n=name: self.received[n].append(m), profile
-        )
-
-    def output_for(self, topic: str, stamp_sec: int):
-        """Wait for the output on ``topic`` whose header stamp has ``stamp_sec`` seconds."""
-        return wait_for(
-            lambda: next(
-                (m for m in self.received[topic] if m.header.stamp.sec == stamp_sec), None
-            ),
-            what=f'{self.ns}/{topic} for stamp {stamp_sec}',
-        )
-
-
-def raw_image(stamp_sec: int, blue: int, h: int = 48, w: int = 64) -> Image:
-    msg = Image(height=h, width=w, encoding='bgr8', is_bigendian=0, step=w * 3)
-    msg.header.frame_id = 'cam_optical'
-    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp_sec, 123456789
-    pixels = np.zeros((h, w, 3), np.uint8)
-    pixels[..., 0] = blue
-    msg.data = array.array('B', pixels.tobytes())
-    return msg
-
-
-def compressed_image(stamp_sec: int, blue: int, ext: str = '.jpg') -> CompressedImage:
-    pixels = np.zeros((48, 64, 3), np.uint8)
-    pixels[..., 0] = blue
-    msg = CompressedImage(format='jpeg' if ext == '.jpg' else 'png')
-    msg.header.frame_id = 'cam_optical'
-    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp_sec, 42
-    msg.data = array.array('B', cv2.imencode(ext, pixels)[1].tobytes())
-    return msg
 
 
 @pytest.fixture(scope='module')
@@ -248,7 +177,7 @@ def test_camera_info_sets_the_intrinsics_source(ros):
     info = CameraInfo(width=64, height=48)
     info.k = np.array([80.0, 0, 32, 0, 80, 24, 0, 0, 1])
     probe.info_pub.publish(info)
-    intrinsics = ros['comp']._processor.intrinsics
+    intrinsics = ros['comp']._cameras[0].processor.intrinsics
     wait_for(
         lambda: intrinsics.camera_for(64, 48).source == IntrinsicsSource.CAMERA_INFO,
         what='CameraInfo received',
@@ -387,7 +316,7 @@ def test_diagnostics_report_rates_latency_and_intrinsics(ros):
 
 def test_markers_delete_all_first_and_mesh_only_while_subscribed(ros):
     probe, node = ros['probes']['raw'], ros['raw']
-    model = node._processor.pipeline.estimator.body_model
+    model = node._cameras[0].processor.pipeline.estimator.body_model
     start = len(model.vertex_requests)
     probe.image_pub.publish(raw_image(600, 100))
     probe.output_for('bodies', 600)
@@ -472,9 +401,11 @@ def test_a_resent_frame_is_dropped_as_duplicate(ros):
 
 
 def test_image_qos_is_sensor_data_and_overridable(ros):
-    profile = ros['raw']._image_sub.qos_profile
+    profile = ros['raw']._cameras[0].subscriptions[0].qos_profile
     assert (profile.reliability, profile.depth) == (ReliabilityPolicy.BEST_EFFORT, 1)
-    assert ros['comp']._image_sub.qos_profile.depth == 30  # every_frame: the FIFO size
+    assert (
+        ros['comp']._cameras[0].subscriptions[0].qos_profile.depth == 30
+    )  # every_frame: the FIFO size
     # The README's example: overrides are named after the resolved topic, after namespace and
     # remapping.
     node = start(
@@ -493,10 +424,13 @@ def test_image_qos_is_sensor_data_and_overridable(ros):
         )
     )
     try:
-        assert node._image_sub.topic_name == '/camera/color/image_raw'
-        assert node._image_sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE
-        assert node._bodies_pub.qos_profile.depth == 30
-        assert node._fused_pub.qos_profile.depth == qos.BODIES.depth  # only the one named
+        (camera,) = node._cameras
+        image_sub = camera.subscriptions[0]
+        assert image_sub.topic_name == '/camera/color/image_raw'
+        assert image_sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE
+        assert camera.publishers['bodies'].qos_profile.depth == 30
+        # only the one named
+        assert camera.publishers['bodies_fused'].qos_profile.depth == qos.BODIES.depth
     finally:
         node.destroy_node()
 
@@ -556,7 +490,7 @@ def test_an_rmw_without_message_lost_events_still_subscribes(monkeypatch):
     rclpy.init(context=context)
     try:
         node = start(AiosNode(CountingEstimator(), namespace='nolost', context=context))
-        assert node._image_sub.topic_name == '/nolost/image'
+        assert node._cameras[0].image_topic == '/nolost/image'
         assert node.count_subscribers('/nolost/image') == 1
         node.destroy_node()
     finally:

@@ -19,25 +19,35 @@ from aios_ros.node.frame_queue import FrameQueue
 def test_latest_policy_keeps_only_the_newest_frame():
     q = FrameQueue('latest', capacity=30)
     assert [q.put(i) for i in range(4)] == [False, True, True, True]
-    assert q.get(0.0) == 3 and q.get(0.0) is None
+    assert q.take(0.0) == [(0, 3)] and q.take(0.0) == []
 
 
 def test_every_frame_policy_is_a_bounded_fifo():
     q = FrameQueue('every_frame', capacity=3)
     assert [q.put(i) for i in range(5)] == [False, False, False, True, True]
-    assert [q.get(0.0) for _ in range(4)] == [2, 3, 4, None]
+    assert [q.take(0.0) for _ in range(4)] == [[(0, 2)], [(0, 3)], [(0, 4)], []]
+
+
+def test_a_round_takes_the_next_frame_of_every_camera_that_has_one():
+    q = FrameQueue('every_frame', capacity=3, lanes=3)
+    q.put('a0', 0), q.put('a1', 0), q.put('c0', 2)
+    assert q.take(0.0) == [(0, 'a0'), (2, 'c0')]  # the silent camera 1 holds nothing back
+    assert q.take(0.0) == [(0, 'a1')]
+    live = FrameQueue('latest', capacity=3, lanes=2)
+    assert [live.put(i, 1) for i in range(3)] == [False, True, True]
+    assert live.take(0.0) == [(1, 2)]
 
 
 def test_close_wakes_a_waiting_worker():
-    q = FrameQueue('latest', capacity=1)
+    q = FrameQueue('latest', capacity=1, lanes=2)
     got = []
-    worker = threading.Thread(target=lambda: got.append(q.get(10.0)))
+    worker = threading.Thread(target=lambda: got.append(q.take(10.0)))
     worker.start()
     q.close()
     worker.join(2.0)
-    assert not worker.is_alive() and got == [None]
+    assert not worker.is_alive() and got == [[]]
     q.put(1)
-    assert q.get(0.0) is None
+    assert q.take(0.0) == []
 
 
 def test_intrinsics_priority_camera_info_then_parameter_then_model():
@@ -80,29 +90,29 @@ def test_stats_counters_and_levels():
     snap = stats.snapshot()
     assert (snap.received, snap.processed, snap.dropped) == (4, 3, {'superseded': 1})
     assert snap.latency_p50_ms == pytest.approx(20.0) and 29.0 < snap.latency_p99_ms <= 30.0
-    status = diagnostic_status(snap, 'n: pipeline', '/n')
+    status = diagnostic_status(snap, 'n: pipeline', '/n', 0)
     assert status.level == DiagnosticStatus.OK
     values = status_values(status)
     assert values['dropped.superseded'] == '1' and values['people'] == '2'
     assert values['intrinsics_source'] == 'camera_info'
     assert values['suspected_identity_switches'] == '2'  # the pipeline's latest count
     stats.bad_input('corrupt_compressed')
-    status = diagnostic_status(stats.snapshot(), 'n: pipeline', '/n')
+    status = diagnostic_status(stats.snapshot(), 'n: pipeline', '/n', 0)
     assert (
         status.level == DiagnosticStatus.WARN
         and status_values(status)['bad_input.corrupt_compressed'] == '1'
     )
     # The WARN is about new bad input only: the next period is OK again.
-    assert diagnostic_status(stats.snapshot(), 'n', '/n').level == DiagnosticStatus.OK
+    assert diagnostic_status(stats.snapshot(), 'n', '/n', 0).level == DiagnosticStatus.OK
 
 
 def test_fallback_intrinsics_warn_and_a_stall_is_an_error():
     stats = NodeStats()
     stats.processed(0.01, 0, IntrinsicsSource.MODEL_DEFAULT, 0)
-    assert diagnostic_status(stats.snapshot(), 'n', '/n').level == DiagnosticStatus.WARN
+    assert diagnostic_status(stats.snapshot(), 'n', '/n', 0).level == DiagnosticStatus.WARN
     snap = stats.snapshot()
     snap.input_rate_hz, snap.seconds_since_processed = 30.0, 6.0
-    status = diagnostic_status(snap, 'n', '/n')
+    status = diagnostic_status(snap, 'n', '/n', 0)
     assert status.level == DiagnosticStatus.ERROR and 'no frame processed' in status.message
 
 
@@ -113,11 +123,11 @@ def test_a_stall_counts_from_the_first_waiting_frame_not_from_start_up(monkeypat
     clock['now'] = 160.0  # input begins a minute after the node started
     stats.received()
     clock['now'] = 161.0
-    assert diagnostic_status(stats.snapshot(), 'n', '/n').level != DiagnosticStatus.ERROR
+    assert diagnostic_status(stats.snapshot(), 'n', '/n', 0).level != DiagnosticStatus.ERROR
     stats.processed(0.5, 1, IntrinsicsSource.CAMERA_INFO, 0)
     stats.received()
     clock['now'] = 161.0 + diagnostics.STALL_ERROR_S + 1  # that frame never gets processed
-    status = diagnostic_status(stats.snapshot(), 'n', '/n')
+    status = diagnostic_status(stats.snapshot(), 'n', '/n', 0)
     assert (
         status.level == DiagnosticStatus.ERROR and 'no frame processed for 6.0 s' in status.message
     )
