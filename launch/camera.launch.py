@@ -1,11 +1,14 @@
-"""Start aios_node for one camera.
+"""Start aios_node for one camera, or for several cameras sharing one model.
 
     ros2 launch aios_ros camera.launch.py image:=/camera/color/image_raw \
         camera_info:=/camera/color/camera_info checkpoint:=/path/aios_checkpoint.pth \
         smplx_path:=/path/models
 
-Several cameras: one launch per camera with its own `namespace:=front` / `namespace:=rear`;
-the outputs then live under /front/bodies, /rear/bodies, ... and one config file serves all.
+Several cameras, one model (batched forwards): `cameras:=[front,rear]` (or `front,rear`); the node
+then reads front/image + front/camera_info, rear/image + rear/camera_info (in its namespace) and
+publishes front/bodies, rear/bodies, ...; `image`/`camera_info` do not apply, remap per camera
+with `--ros-args -r front/image:=...` or publish there. One node per camera instead: one launch
+per camera with its own `namespace:=front` / `namespace:=rear` (multi_camera.launch.py).
 Bag replay: `use_sim_time:=true drop_policy:=every_frame`. `autostart:=false` leaves the node
 unconfigured for `ros2 lifecycle set`; `rviz:=true` also starts RViz with config/aios.rviz.
 In a namespace the TF frames per person are aios/<namespace>/<track_id>/<joint> (`tf_prefix`).
@@ -21,6 +24,11 @@ from launch import LaunchDescription
 
 ARGUMENTS = [
     ('namespace', '', 'namespace of the node and its output topics (one per camera)'),
+    (
+        'cameras',
+        '',
+        'camera names sharing one model, e.g. [front,rear]; empty = the one image/camera_info pair',
+    ),
     ('image', 'image', 'input image topic; with transport:=compressed, <image>/compressed is used'),
     ('camera_info', 'camera_info', 'CameraInfo topic of that camera (intrinsics K)'),
     ('transport', 'raw', 'raw (sensor_msgs/Image) or compressed (sensor_msgs/CompressedImage)'),
@@ -75,6 +83,9 @@ def launch_setup(context) -> list:
     for parameter, name in (('model.checkpoint', 'checkpoint'), ('model.smplx_path', 'smplx_path')):
         if arg(name):
             overrides[parameter] = arg(name)
+    cameras = [name.strip() for name in arg('cameras').strip('[]').split(',') if name.strip()]
+    if cameras:
+        overrides['node.cameras'] = cameras
     # Track ids are unique per node only: two cameras publishing aios/1/pelvis would give one TF
     # frame two parents.
     namespace = arg('namespace').strip('/')

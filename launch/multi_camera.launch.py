@@ -1,5 +1,6 @@
-"""Start aios_node for two cameras, `front` and `rear`: camera.launch.py included once per
-namespace, each in a scoped group so one camera's launch arguments never leak into the other's.
+"""Start one aios_node per camera, `front` and `rear` (two models; one node with one model for
+both: `camera.launch.py cameras:=[front,rear]`): camera.launch.py included once per namespace,
+each in a scoped group so one camera's launch arguments never leak into the other's.
 
     ros2 launch aios_ros multi_camera.launch.py checkpoint:=/path/aios_checkpoint.pth
 

@@ -142,15 +142,21 @@ def image(stamp_sec: int) -> Image:
 
 
 @pytest.fixture(scope='module')
-def stack(cli_env, smplx_dir, tmp_path_factory):
-    """``ros2 launch aios_ros multi_camera.launch.py`` (front, rear) and ``ros2 run aios_ros
-    aios_node`` (namespace solo), started together, with the smallest model input."""
+def config_file(smplx_dir, tmp_path_factory) -> Path:
+    """config/camera.yaml with the smallest model input."""
     config = yaml.safe_load((REPO / 'config' / 'camera.yaml').read_text())
     params = config['/**']['ros__parameters']
     params['model'].update(short_side=HEIGHT, max_size=WIDTH, smplx_path=str(smplx_dir))
     params['node']['diagnostics_period_s'] = 0.5
-    config_file = tmp_path_factory.mktemp('cli') / 'small.yaml'
-    config_file.write_text(yaml.safe_dump(config))
+    path = tmp_path_factory.mktemp('cli') / 'small.yaml'
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope='module')
+def stack(cli_env, config_file):
+    """``ros2 launch aios_ros multi_camera.launch.py`` (front, rear) and ``ros2 run aios_ros
+    aios_node`` (namespace solo), started together."""
     launch = Launched(
         ['ros2', 'launch', 'aios_ros', 'multi_camera.launch.py', f'config:={config_file}'],
         cli_env,
@@ -217,6 +223,8 @@ def test_topic_echo_receives_bodies_with_the_image_header(stack):
         sent = image(7)
         pub.publish(sent)
         out, err = echo.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(stack['launch'].output) from None
     finally:
         echo.kill()
     stack['timings']['launch -> first bodies message (s)'] = (
@@ -338,3 +346,50 @@ def test_tf_frames_per_person_match_the_published_joints(cli_env):
         np.testing.assert_allclose(position, expected[t['child_frame_id']], atol=1e-4)
         rotation = [t['transform']['rotation'][a] for a in 'xyzw']
         assert abs(np.linalg.norm(rotation) - 1.0) < 1e-6
+
+
+def test_one_launch_serves_two_cameras_with_one_model(cli_env, config_file):
+    """``ros2 launch aios_ros camera.launch.py cameras:=[left,right]``: one node reads both
+    cameras and answers each on its own topics, with that camera's headers."""
+    launch = Launched(
+        ['ros2', 'launch', 'aios_ros', 'camera.launch.py', 'cameras:=[left,right]']
+        + [f'config:={config_file}'],
+        cli_env,
+    )
+    probe = Probe(('left', 'right'))
+    echoes = {
+        cam: subprocess.Popen(
+            ['ros2', 'topic', 'echo', '--once', f'/{cam}/bodies', 'aios_ros/msg/SmplxBodyArray']
+            + ['--field', 'header'],
+            env=cli_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for cam in ('left', 'right')
+    }
+    first_stamp = {'left': 1000, 'right': 5000}  # the cameras' stamps never coincide
+    try:
+        launch.wait_for('subscribed to', count=2)
+        result = ros2(cli_env, 'param', 'get', '/aios_node', 'node.cameras')
+        assert result.stdout.strip() == "String values are: ['left', 'right']", result.stderr
+        deadline, k = time.monotonic() + 90, 0
+        while any(echo.poll() is None for echo in echoes.values()):
+            assert time.monotonic() < deadline, launch.output
+            for cam, pub in probe.image_pubs.items():
+                pub.publish(image(first_stamp[cam] + k))
+            k += 1
+            time.sleep(0.3)
+        headers = {
+            cam: yaml.safe_load(echo.communicate(timeout=10)[0].split('---')[0])
+            for cam, echo in echoes.items()
+        }
+    finally:
+        for echo in echoes.values():
+            echo.kill()
+        probe.close()
+        launch.kill()
+    for cam, header in headers.items():
+        assert first_stamp[cam] <= header['stamp']['sec'] < first_stamp[cam] + k, headers
+        assert header['stamp']['nanosec'] == 424242 and header['frame_id'] == 'front_optical'
+    assert 'frame failed' not in launch.output, launch.output
