@@ -1,7 +1,7 @@
 """Benchmark the AiOS forward against a plain ResNet-50 measured side by side (script, not a test).
 
     python -m aios_ros.tools.bench_model --size 800x1333 [--dtype fp32|bf16|auto] [--repeats 5] \\
-        --json OUT
+        [--batch N] --json OUT
 
 Builds the network with seeded random weights, then times, interleaved (model, ResNet-50, model,
 ...) so that machine load hits both alike: the whole estimator step (network + SMPL-X for the
@@ -14,6 +14,12 @@ the machine-independent number; absolute times on a shared machine are noisy.
 For the sizes of the official measurement (issue 5: official AiOS vs the same ResNet-50, 2
 threads, this CPU) the tool also prints the speed-up over the official model as the ratio of the
 two ResNet-50 ratios.
+
+``--batch N`` times one estimator step over N images of that size (N cameras of one node: one
+forward of batch N, SMPL-X and post-processing per image) and, interleaved with it, the same step
+on one image; it reports the batch step's cost and the per-frame cost against batch 1
+(``batch_vs_batch1``, ``per_frame_vs_batch1``). Stage times and the ResNet-50 ratio are those of
+the batch step (the ResNet-50 stays at batch 1).
 
 ``--dtype auto`` runs what ``model.dtype: auto`` picks here (reported as ``dtype``, the request
 as ``dtype_requested``). With bf16 the network runs under CPU bf16 autocast and the tool also
@@ -123,9 +129,10 @@ def plain_resnet50(seed: int) -> nn.Module:
 
 
 class Subject:
-    """The estimator step on one synthetic BGR image whose network input is exactly ``size``."""
+    """The estimator step on ``batch`` synthetic BGR images whose network input is exactly
+    ``size``."""
 
-    def __init__(self, size: tuple[int, int], dtype: str, seed: int) -> None:
+    def __init__(self, size: tuple[int, int], dtype: str, seed: int, batch: int = 1) -> None:
         h, w = size
         self.config = ModelConfig(
             dtype=dtype,
@@ -137,7 +144,11 @@ class Subject:
         model = build_model(self.config)
         self.estimator = AiosEstimator(model, model.body_model, self.config)
         rng = torch.Generator().manual_seed(seed)
-        self.image = torch.randint(0, 256, (h, w, 3), generator=rng, dtype=torch.uint8).numpy()
+        self.images = [
+            torch.randint(0, 256, (h, w, 3), generator=rng, dtype=torch.uint8).numpy()
+            for _ in range(batch)
+        ]
+        self.image = self.images[0]
         K = torch.tensor([[1000.0, 0, w / 2], [0, 1000.0, h / 2], [0, 0, 1]], dtype=torch.float64)
         self.camera = Camera(K.numpy(), w, h, IntrinsicsSource.PARAMETER)
         self.stage_modules = {
@@ -149,6 +160,9 @@ class Subject:
         }
 
     def step(self):
+        return self.estimator.estimate_batch(self.images, [self.camera] * len(self.images))
+
+    def step_one(self):
         return self.estimator.estimate(self.image, self.camera)
 
     @staticmethod
@@ -281,30 +295,41 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(size: tuple[int, int], dtype: str, repeats: int, warmup: int, seed: int) -> dict:
-    """Interleaved timings of the estimator step and the ResNet-50; see module docstring."""
-    subject = Subject(size, dtype, seed)
+def measure(
+    size: tuple[int, int], dtype: str, repeats: int, warmup: int, seed: int, batch: int = 1
+) -> dict:
+    """Interleaved timings of the estimator step and the ResNet-50 (and with ``batch`` > 1 the
+    step on one image); see module docstring."""
+    subject = Subject(size, dtype, seed, batch)
     dtype = subject.estimator.dtype  # auto resolved for this machine
     resnet = plain_resnet50(seed)
     image = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(seed))
     clock = StageClock(subject.stage_modules)
-    model_s, resnet_s, stages = [], [], []
+    model_s, resnet_s, one_s, stages = [], [], [], []
     with torch.inference_mode():
         for i in range(warmup + repeats):
             with clock.run() as seconds:
                 t0 = time.perf_counter()
                 subject.step()
                 model_t = time.perf_counter() - t0
+            stage_t = subject.split_stages(dict(seconds), model_t)
             t0 = time.perf_counter()
             resnet(image)
             resnet_t = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            if batch > 1:
+                subject.step_one()
+            one_t = time.perf_counter() - t0
             if i >= warmup:
                 model_s.append(model_t)
                 resnet_s.append(resnet_t)
-                stages.append(subject.split_stages(dict(seconds), model_t))
+                one_s.append(one_t)
+                stages.append(stage_t)
             print(
                 f'  run {i + 1}/{warmup + repeats}: model {model_t:.3f} s, '
-                f'resnet50 {resnet_t:.3f} s{" (warm-up)" if i < warmup else ""}',
+                f'resnet50 {resnet_t:.3f} s'
+                + (f', batch 1 {one_t:.3f} s' if batch > 1 else '')
+                + (' (warm-up)' if i < warmup else ''),
                 file=sys.stderr,
             )
     med, res_med = statistics.median(model_s), statistics.median(resnet_s)
@@ -324,7 +349,16 @@ def measure(size: tuple[int, int], dtype: str, repeats: int, warmup: int, seed: 
         'per_stage_s': {k: statistics.median(s[k] for s in stages) for k in STAGES},
         'forward_runs_s': model_s,
         'resnet50_runs_s': resnet_s,
+        'batch': batch,
     }
+    if batch > 1:
+        one = statistics.median(one_s)
+        result.update(
+            batch1_median_s=one,
+            batch1_runs_s=one_s,
+            batch_vs_batch1=med / one,
+            per_frame_vs_batch1=med / one / batch,
+        )
     if tuple(size) in OFFICIAL_S:
         official, official_resnet = OFFICIAL_S[tuple(size)]
         result['official_ratio'] = official / official_resnet
@@ -372,9 +406,10 @@ def measure_msda(size: tuple[int, int], repeats: int, seed: int) -> dict:
 
 def print_table(r: dict) -> None:
     h, w = r['size']
+    batch = f', batch {r["batch"]}' if r['batch'] > 1 else ''
     print(
-        f'\nAiOS forward {h}x{w} {r["dtype"]}, {r["threads"]} threads, torch {r["torch"]}, '
-        f'median of {r["repeats"]}'
+        f'\nAiOS forward {h}x{w}{batch} {r["dtype"]}, {r["threads"]} threads, torch '
+        f'{r["torch"]}, median of {r["repeats"]}'
     )
     print(f'{"stage":<14}{"median s":>10}')
     for k, v in r['per_stage_s'].items():
@@ -385,6 +420,11 @@ def print_table(r: dict) -> None:
         f'ratio model / ResNet-50: {r["ratio"]:.2f}x (median of per-pair ratios '
         f'{r["ratio_of_pairs_median"]:.2f}x)'
     )
+    if r['batch'] > 1:
+        print(
+            f'batch {r["batch"]} / batch 1: {r["batch_vs_batch1"]:.2f}x per step '
+            f'(batch 1 {r["batch1_median_s"]:.3f} s) -> per frame {r["per_frame_vs_batch1"]:.2f}x'
+        )
     if 'official_ratio' in r:
         print(
             f'official AiOS: {r["official_ratio"]:.1f}x ResNet-50 -> speed-up '
@@ -421,6 +461,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')
     p.add_argument('--seed', type=int, default=0, help='weights and input seed')
     p.add_argument(
+        '--batch',
+        type=int,
+        default=1,
+        help='images per step, as N same-size cameras of one node (default 1); > 1 also times '
+        'batch 1 interleaved',
+    )
+    p.add_argument(
         '--msda',
         action='store_true',
         help='also time the fast vs reference deformable-attention core (encoder workload)',
@@ -429,8 +476,10 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error('--repeats must be >= 1')
+    if args.batch < 1:
+        p.error('--batch must be >= 1')
     torch.set_num_threads(args.threads)
-    result = measure(args.size, args.dtype, args.repeats, args.warmup, args.seed)
+    result = measure(args.size, args.dtype, args.repeats, args.warmup, args.seed, args.batch)
     if args.msda:
         result['msda'] = measure_msda(args.size, args.repeats, args.seed)
     print_table(result)
