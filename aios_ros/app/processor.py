@@ -10,7 +10,7 @@ and writer. The node's parameters may change while it runs, so every call takes 
 state, so it may run in another thread than :meth:`FrameProcessor.process`.
 
 Several cameras share one estimator: :func:`estimate_together` runs the decoded frames of one
-round through one batched forward, then each camera's processor tracks its own people
+round through one batched estimate, then each camera's processor tracks its own people
 (:meth:`FrameProcessor.track`); one camera's frame alone is :meth:`FrameProcessor.process`.
 """
 
@@ -74,8 +74,9 @@ class CameraFrame:
 
 
 def estimate_together(frames: Sequence[CameraFrame]) -> list[Bodies]:
-    """The people of every frame, by one forward of the shared estimator (a padded batch:
-    cameras of different resolutions go in together); frames of one camera or of several."""
+    """The people of every frame, by one ``estimate_batch`` of the shared estimator (one
+    forward per network input size: cameras of one resolution share it); frames of one camera
+    or of several."""
     estimator = frames[0].processor.runtime.estimator
     return estimator.estimate_batch([f.image for f in frames], [f.camera for f in frames])
 

@@ -64,7 +64,8 @@ class NodeConfig:
     cameras: tuple[str, ...] = param(
         (),
         'camera namespaces served by this node, each with its own topics '
-        '(`<camera>/image`, `<camera>/bodies`, ...), all in one batched forward per round; '
+        '(`<camera>/image`, `<camera>/bodies`, ...), estimated together each round (one '
+        'forward per network input size); '
         'empty = one camera on `image`',
     )
     image_transport: Literal['raw', 'compressed'] = param(

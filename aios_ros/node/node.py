@@ -20,9 +20,10 @@ its name: ``front/image``, ``front/bodies``, ...; remap them, or run one node pe
 
 Threading: the image callbacks only put the message into the camera's lane of a
 :class:`FrameQueue`; the inference thread takes a round (the next frame of every camera that has
-one), converts each, runs them through the model in one batched forward, then each camera's
-temporal pipeline, and publishes the body arrays, so the executor (timers, parameter services) is
-never blocked by inference and a silent camera never holds back the others; a visualisation
+one), converts each, runs them through the model together (one forward per network input
+size), then each camera's temporal pipeline, and publishes the body arrays, so the executor
+(timers, parameter services) is never blocked by inference and a silent camera never holds back
+the others; a visualisation
 thread builds markers and the overlay from the newest processed frame of each camera, so they
 never delay inference.
 """
@@ -428,7 +429,7 @@ class AiosNode(LifecycleNode):
 
     def _process_round(self, round_: list[tuple[NodeCamera, tuple]]) -> None:
         """One frame of each camera that has one: decode each (a bad frame is skipped for its
-        camera only), one batched forward for all, then each camera's temporal pipeline and
+        camera only), one batched estimate for all, then each camera's temporal pipeline and
         outputs."""
         cfg = self._config
         jobs = [
