@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence, cast
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -151,13 +151,12 @@ class AiosEstimator:
         groups: dict[tuple[int, int], list[int]] = {}
         for i, image in enumerate(images):
             groups.setdefault(self._forward_size(image), []).append(i)
-        people: list[Optional[Bodies]] = [None] * len(images)
+        people: dict[int, Bodies] = {}
         for rows in groups.values():
             detections = self.detect([images[i] for i in rows])
-            with torch.inference_mode():
-                for b, i in enumerate(rows):
-                    people[i] = self._bodies(detections.out, detections.batch, cameras[i], b)
-        return cast(list[Bodies], people)
+            for b, i in enumerate(rows):
+                people[i] = self.bodies(detections, cameras[i], b)
+        return [people[i] for i in range(len(images))]
 
     def _forward_size(self, image: np.ndarray) -> tuple[int, int]:
         """The size the network runs an image at: its input size, or on CUDA its graph bucket."""

@@ -23,9 +23,8 @@ Threading: the image callbacks only put the message into the camera's lane of a
 one), converts each, runs them through the model together (one forward per network input
 size), then each camera's temporal pipeline, and publishes the body arrays, so the executor
 (timers, parameter services) is never blocked by inference and a silent camera never holds back
-the others; a visualisation
-thread builds markers and the overlay from the newest processed frame of each camera, so they
-never delay inference.
+the others; a visualisation thread builds markers and the overlay from the newest processed frame
+of each camera, so they never delay inference.
 """
 
 from __future__ import annotations
@@ -432,37 +431,33 @@ class AiosNode(LifecycleNode):
         camera only), one batched estimate for all, then each camera's temporal pipeline and
         outputs."""
         cfg = self._config
-        jobs = [
-            (camera, job)
-            for camera, (msg, received_s) in round_
-            if (
-                job := self._guarded(
-                    camera, 'pipeline_error', self._admit, camera, msg, received_s, cfg
-                )
-            )
-            is not None
-        ]
+        jobs = []
+        for camera, (msg, received_s) in round_:
+            job = self._guarded(camera, 'pipeline_error', self._admit, camera, msg, received_s, cfg)
+            if job is not None:
+                jobs.append((camera, job))
         for (camera, job), bodies in zip(jobs, self._estimate(jobs)):
             if bodies is not None:
                 self._guarded(camera, 'pipeline_error', self._finish, camera, job, bodies)
 
     def _estimate(self, jobs: list[tuple[NodeCamera, _Job]]) -> list[Optional[Bodies]]:
-        """The people of every job's frame, estimated together; None for a frame that failed."""
-        if not jobs:
-            return []
-        try:
-            people = estimate_together([job.frame for _, job in jobs])
-        except Exception as exc:
-            if len(jobs) > 1:  # a batch fails as a whole: alone, only the frame at fault is lost
-                return [self._estimate([one])[0] for one in jobs]
-            ((camera, _),) = jobs
-            camera.stats.dropped('pipeline_error')
-            self._warn_throttled(
-                camera, 'pipeline_error', f'frame failed: {type(exc).__name__}: {exc}'
-            )
-            return [None]
+        """The people of every job's frame, estimated together; None for a frame that failed
+        (counted for its camera)."""
+        if len(jobs) > 1:
+            try:
+                return list(self._estimate_round(jobs))
+            except Exception:  # a batch fails as a whole: alone, only the frame at fault is lost
+                pass
+        people: list[Optional[Bodies]] = []
+        for camera, job in jobs:
+            alone = self._guarded(camera, 'pipeline_error', self._estimate_round, [(camera, job)])
+            people.append(alone[0] if alone is not None else None)
+        return people
+
+    def _estimate_round(self, jobs: list[tuple[NodeCamera, _Job]]) -> list[Bodies]:
+        people = estimate_together([job.frame for _, job in jobs])
         self.rounds += 1
-        return list(people)
+        return people
 
     def _admit(self, camera: NodeCamera, msg, received_s: float, cfg: NodeConfig) -> Optional[_Job]:
         """The decoded frame of ``msg`` and what to compute for it, or None if it is skipped
