@@ -3,6 +3,8 @@
 The node and the offline replay both call :func:`load_estimator` (unless they are handed an
 estimator) and :func:`make_runtime`, then make one :class:`~aios_ros.app.processor.FrameProcessor`
 per camera from the runtime, so a replayed frame goes through the same parts as a live one.
+:func:`keep_cpu_heap` (the CPU estimator calls it too) is for a process that starts threads of
+its own: called before them, their forwards reuse the heap as well.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from aios_ros.app.settings import Settings
 from aios_ros.core.config import ConfigError
 from aios_ros.core.types import Camera, Estimator, IntrinsicsSource
 from aios_ros.model.config import UNTRAINED_NOTE, UNTRAINED_WARNING, ModelConfig
+from aios_ros.model.cpu_heap import keep_cpu_heap as keep_cpu_heap  # re-exported for the node
 from aios_ros.render.display_geometry import DisplayGeometry, display_geometry
 
 

@@ -27,6 +27,7 @@ from aios_ros.model.aios import AiOS
 from aios_ros.model.camera import cam_to_translation, default_K, metric_translation, project
 from aios_ros.model.checkpoint import CheckpointError, load_strict, read_checkpoint
 from aios_ros.model.config import UNTRAINED_WARNING, ModelConfig
+from aios_ros.model.cpu_heap import keep_cpu_heap
 from aios_ros.model.cuda_graphs import GraphRunner
 from aios_ros.model.postprocess import BOX_KEYS, scale_boxes, top_scores
 from aios_ros.model.precision import resolve_dtype
@@ -113,8 +114,11 @@ class AiosEstimator:
         #: the precision the network runs in (``config.dtype`` resolved for this machine)
         self.dtype = resolve_dtype(config.dtype, self.device.type)
         # On a GPU the whole network forward replays as one CUDA graph per padded input-size
-        # bucket; on the CPU, graphs bring nothing and the forward runs eagerly.
+        # bucket; on the CPU, graphs bring nothing and the forward runs eagerly, its tensors
+        # reusing the heap of the previous forward.
         self._graphs = None
+        if self.device.type == 'cpu':
+            keep_cpu_heap()
         if self.device.type == 'cuda':
             autocast = torch.bfloat16 if self.dtype == 'bf16' else None
             self._graphs = GraphRunner(

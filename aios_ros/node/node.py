@@ -59,6 +59,7 @@ from visualization_msgs.msg import MarkerArray
 from aios_ros.app.intrinsics import CAMERA_INFO_REJECTIONS
 from aios_ros.app.processor import CameraFrame, FrameKey, FrameProcessor, estimate_together
 from aios_ros.app.runtime import (
+    keep_cpu_heap,
     load_estimator,
     make_runtime,
     release_memory,
@@ -610,6 +611,9 @@ def main(
     SIGTERM at any moment, 1 when the node cannot start.
     """
     signals = signals or StopSignals().install()
+    # Before rclpy and the node start their threads, so that these share the heap the CPU
+    # forward reuses (harmless on CUDA, whose host tensors are small).
+    keep_cpu_heap()
     argv = list(sys.argv if args is None else args)
     config = default_config_file()
     if config is not None:
