@@ -5,9 +5,9 @@ Two output streams per input frame (docs/temporal.md §5):
 * ``raw``: this frame's people (lag 0) with causal filters only (One-Euro on SO(3), the tracker's
   translation Kalman, per-track betas mean);
 * ``fused``: the people of the frame ``lag_frames`` back, fused over a window reaching up to the
-  newest frame, then lightly filtered. ``None`` while the first ``lag_frames`` frames are queued;
-  :meth:`Pipeline.flush` emits the queued rest at the end of a stream so every input frame yields
-  exactly one fused frame.
+  newest frame (not filtered: a causal filter after the window mean only adds lag). ``None``
+  while the first ``lag_frames`` frames are queued; :meth:`Pipeline.flush` emits the queued rest
+  at the end of a stream so every input frame yields exactly one fused frame.
 
 After fusion changes parameters, joints, 2D keypoints and vertices are recomputed with the
 estimator's body model and the camera matrix. No ROS imports here; time is the frame stamp.
@@ -71,9 +71,7 @@ class Pipeline:
         self._buffers = IdentityBuffers(
             self.config.fusion.buffer_capacity, self.config.fusion.buffer_horizon_s
         )
-        self._smoother = PoseSmoother(
-            {'raw': self.config.filters.raw, 'fused': self.config.filters.fused}
-        )
+        self._smoother = PoseSmoother({'raw': self.config.filters.raw})
         self._queue: deque[_Pending] = deque()
         self._last_stamp: float | None = None
         self._dropouts = DropoutFiller(self.config.fusion.fill_gap_frames)
@@ -173,19 +171,24 @@ class Pipeline:
     def _finish(
         self, parts: list[tuple[str, _Pending, np.ndarray] | None], with_vertices: bool
     ) -> list[Bodies | None]:
-        """Filter the poses of every (stream, frame, pose) part, then recompute joints, keypoints
-        and vertices for the final parameters; one filter step and one body-model call for all."""
+        """Filter the raw stream's poses, then recompute joints, keypoints and vertices for the
+        final parameters of every (stream, frame, pose) part; one filter step and one body-model
+        call for all."""
         parts_ = [p for p in parts if p is not None and len(p[1].bodies)]
         if parts_:
             pose = np.concatenate([p[2] for p in parts_]).astype(np.float64)
-            if self.config.filters.enabled:
+            raw = np.concatenate([np.full(len(f.bodies), name == 'raw') for name, f, _ in parts_])
+            if self.config.filters.enabled and raw.any():
                 keys = [
-                    (name, int(t))
+                    ('raw', int(t))
                     for name, f, _ in parts_
+                    if name == 'raw'
                     for t in cast(np.ndarray, f.bodies.track_ids)  # tracked people
                 ]
-                stamps = np.concatenate([np.full(len(f.bodies), f.stamp) for _, f, _ in parts_])
-                pose = self._smoother.apply(keys, pose, stamps)
+                stamps = np.concatenate(
+                    [np.full(len(f.bodies), f.stamp) for name, f, _ in parts_ if name == 'raw']
+                )
+                pose[raw] = self._smoother.apply(keys, pose[raw], stamps)
             pose = pose.astype(np.float32)
             cat = {
                 k: np.concatenate([getattr(f.bodies, k) for _, f, _ in parts_])

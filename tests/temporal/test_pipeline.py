@@ -185,3 +185,21 @@ def test_no_interpolation_when_switched_off(body_model, camera, people_at, estim
         if o.fused is not None
     ] + pipe.flush()
     assert [len(f.bodies) for f in fused] == [1, 1, 1, 0, 1, 1]
+
+
+def test_filters_apply_to_the_raw_stream_only(body_model, camera, people_at, estimator_for):
+    """The fused stream is the window mean as it is (a filter after it only adds lag); the raw
+    stream is One-Euro filtered, so a bending knee lags behind its measurement there."""
+    walk = [_walk(people_at, k, knee=0.05 * k) for k in range(8)]
+    runs = {}
+    for enabled in (True, False):
+        cfg = _config()
+        cfg = dataclasses.replace(cfg, filters=dataclasses.replace(cfg.filters, enabled=enabled))
+        pipe = Pipeline(estimator_for(body_model), cfg)
+        runs[enabled] = [pipe.process_bodies(b, camera, k * DT, key=k) for k, b in enumerate(walk)]
+    for filtered, plain in zip(runs[True], runs[False]):
+        if filtered.fused is not None:
+            np.testing.assert_array_equal(filtered.fused.bodies.pose, plain.fused.bodies.pose)
+    last = runs[True][-1].raw.bodies.pose[:, 4]
+    measured = runs[False][-1].raw.bodies.pose[:, 4]
+    assert geodesic_angle(last[0], measured[0]) > 0.005  # the filter holds the knee back
