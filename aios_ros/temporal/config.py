@@ -31,7 +31,7 @@ class TrackerConfig:
     w_3d: float = param(0.3, 'cost weight of min(1, Mahalanobis 3D distance / gate_sigma)')
     w_app: float = param(0.2, "cost weight of (1 - cos(track token embedding, det's)) / 2")
     w_shape: float = param(0.3, 'cost weight of min(1, |betas mean - betas| / shape_scale)')
-    gate_sigma: float = param(4.5, 'Mahalanobis 3D distance beyond which pairs are never matched')
+    gate_sigma: float = param(5.5, 'Mahalanobis 3D distance beyond which pairs are never matched')
     d0_m: float = param(1.0, 'gallery re-id: 3D radius right after deletion, metres')
     speed_mps: float = param(2.0, 'gallery re-id: radius grows by this speed times the time lost')
     shape_scale: float = param(3.0, 'betas L2 distance that saturates the shape cost and gates')

@@ -1,5 +1,7 @@
 """Tracker life cycle: birth, coasting, death, re-identification, crossings."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -121,7 +123,7 @@ def test_costly_match_is_a_suspected_switch_that_restarts_the_identity(
         [(k * DT, [(np.array([0.0, 0, 5.0]), SHAPE_A, 0.9)]) for k in range(10)],
     )
     assert not any(r.restarted for r in res)
-    moved = (np.array([0.16, 0, 5.0]), SHAPE_A + np.r_[0.0, shape_jump, np.zeros(8)], 0.9)
+    moved = (np.array([0.19, 0, 5.0]), SHAPE_A + np.r_[0.0, shape_jump, np.zeros(8)], 0.9)
     (last,) = _run(tracker, bodies_factory, [(10 * DT, [moved])])
     tid = int(res[0].track_ids[0])
     assert int(last.track_ids[0]) == tid
@@ -135,3 +137,20 @@ def test_cost_terms_combine_as_a_weighted_mean_of_the_available_cues():
     np.testing.assert_allclose(cost, [[0.2, (0.5 * 0.4 + 0.25 * 1.0) / 0.75]])
     with pytest.raises(ValueError, match='positive weight'):
         assoc.combine([(0.0, iou), (0.3, None)])
+
+
+@pytest.mark.parametrize('gate_sigma, kept', [(4.5, False), (TrackerConfig().gate_sigma, True)])
+def test_depth_jump_along_the_ray_keeps_the_identity(bodies_factory, gate_sigma, kept):
+    # A monocular depth jump scales the whole translation along the viewing ray while the body
+    # box stays where the person is. The default gate lets a jump that the former gate (4.5)
+    # refused match, instead of starting a second identity for the same person
+    # (docs/temporal.md §2.2).
+    tracker = Tracker(TrackerConfig(n_init=1, gate_sigma=gate_sigma))
+    still = np.array([0.5, 0.0, 5.3])
+    res = _run(tracker, bodies_factory, [(k * DT, [(still, SHAPE_A, 0.9)]) for k in range(20)])
+    tid = int(res[-1].track_ids[0])
+    box = bodies_factory([still], [SHAPE_A], [0.9]).boxes
+    jumped = bodies_factory([still * 1.45], [SHAPE_A], [0.9])
+    jumped = dataclasses.replace(jumped, boxes=box)
+    ids = [int(tracker.update(jumped, (20 + k) * DT).track_ids[0]) for k in range(3)]
+    assert (ids == [tid] * 3) == kept, ids
