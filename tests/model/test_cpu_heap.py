@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import platform
+import resource
 import subprocess
 import sys
 import textwrap
@@ -49,7 +50,7 @@ def test_cpu_estimator_keeps_freed_tensors_in_the_heap():
         [sys.executable, '-c', SCRIPT], capture_output=True, text=True, timeout=120, check=True
     )
     faults = json.loads(done.stdout.strip().splitlines()[-1])
-    pages = (96 << 20) // 4096
+    pages = (96 << 20) // resource.getpagesize()
     assert min(faults['before']) > pages * 0.9, faults  # glibc mapped the block afresh each time
     # Once the heap has grown, the block is served from it again without fresh pages.
     assert min(faults['after'][1:]) < pages * 0.01, faults
