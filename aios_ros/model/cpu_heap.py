@@ -33,15 +33,14 @@ _SETTINGS = (
 )
 
 
-def keep_cpu_heap() -> bool:
+def keep_cpu_heap() -> None:
     """Make glibc keep freed memory for reuse instead of unmapping it (process-wide, once is
-    enough, idempotent). Returns False where the C library is not glibc (nothing changes) or
-    where glibc refuses one of the settings (logged; the others still apply)."""
+    enough, idempotent). Does nothing where the C library is not glibc; a setting glibc refuses
+    is logged and the others still apply."""
     if platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc':
-        return False
+        return
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     refused = [param for param, value in _SETTINGS if mallopt(param, value) != 1]
     if refused:
         LOG.warning('glibc refused mallopt %s: large CPU tensors stay freshly mapped', refused)
-    return not refused

@@ -126,7 +126,7 @@ class Pipeline:
         self._queue.append(current)
         target = self._queue.popleft() if len(self._queue) > self.lag_frames else None
         raw, fused = self._finish(
-            [('raw', current, people.pose), self._fuse(target)], with_vertices
+            [(current, self._filter_raw(current)), self._fuse(target)], with_vertices
         )
         # _finish gives None only for a None part: raw is never None, fused not when target isn't
         fused_frame = None if target is None else StreamFrame(target.key, cast(Bodies, fused))
@@ -149,13 +149,22 @@ class Pipeline:
         self._smoother.forget(track_id)
         self._dropouts.forget(track_id)
 
-    def _fuse(self, p: _Pending | None) -> tuple[str, _Pending, np.ndarray] | None:
-        """Fused parameters of a queued frame: ('fused', frame with fused expression, pose)."""
+    def _filter_raw(self, p: _Pending) -> np.ndarray:
+        """The raw stream's pose of a frame: each identity's pose One-Euro filtered."""
+        people = p.bodies
+        if not self.config.filters.enabled or not len(people):
+            return people.pose
+        keys = [('raw', int(t)) for t in cast(np.ndarray, people.track_ids)]  # tracked people
+        stamps = np.full(len(people), p.stamp)
+        return self._smoother.apply(keys, people.pose.astype(np.float64), stamps)
+
+    def _fuse(self, p: _Pending | None) -> tuple[_Pending, np.ndarray] | None:
+        """Fused parameters of a queued frame: (frame with fused expression, pose)."""
         if p is None:
             return None
         people = p.bodies
         if not len(people) or self.config.fusion.mode == 'off':
-            return 'fused', p, people.pose
+            return p, people.pose
         assert people.track_ids is not None  # queued people are tracked
         windows = self._buffers.windows(
             people.track_ids, p.stamp - self.config.fusion.history_s, np.inf, FUSED_FIELDS
@@ -166,32 +175,18 @@ class Pipeline:
             _window_of_one(windows, i, people, p.stamp)
         res = self._fuser.fuse(windows, np.full(len(people), p.stamp))
         fused = replace(people, expression=res.expression.astype(np.float32))
-        return 'fused', replace(p, bodies=fused), res.pose
+        return replace(p, bodies=fused), res.pose
 
     def _finish(
-        self, parts: list[tuple[str, _Pending, np.ndarray] | None], with_vertices: bool
+        self, parts: list[tuple[_Pending, np.ndarray] | None], with_vertices: bool
     ) -> list[Bodies | None]:
-        """Filter the raw stream's poses, then recompute joints, keypoints and vertices for the
-        final parameters of every (stream, frame, pose) part; one filter step and one body-model
-        call for all."""
-        parts_ = [p for p in parts if p is not None and len(p[1].bodies)]
+        """Joints, keypoints and vertices for the final parameters of every (frame, pose) part;
+        one body-model call for all."""
+        parts_ = [p for p in parts if p is not None and len(p[0].bodies)]
         if parts_:
-            pose = np.concatenate([p[2] for p in parts_]).astype(np.float64)
-            raw = np.concatenate([np.full(len(f.bodies), name == 'raw') for name, f, _ in parts_])
-            if self.config.filters.enabled and raw.any():
-                keys = [
-                    ('raw', int(t))
-                    for name, f, _ in parts_
-                    if name == 'raw'
-                    for t in cast(np.ndarray, f.bodies.track_ids)  # tracked people
-                ]
-                stamps = np.concatenate(
-                    [np.full(len(f.bodies), f.stamp) for name, f, _ in parts_ if name == 'raw']
-                )
-                pose[raw] = self._smoother.apply(keys, pose[raw], stamps)
-            pose = pose.astype(np.float32)
+            pose = np.concatenate([p for _, p in parts_]).astype(np.float32)
             cat = {
-                k: np.concatenate([getattr(f.bodies, k) for _, f, _ in parts_])
+                k: np.concatenate([getattr(f.bodies, k) for f, _ in parts_])
                 for k in ('betas', 'expression', 'transl')
             }
             joints, verts = self.estimator.body_model.joints_and_vertices(
@@ -199,10 +194,10 @@ class Pipeline:
             )
         out, start = [], 0
         for part in parts:
-            if part is None or not len(part[1].bodies):
-                out.append(None if part is None else part[1].bodies)
+            if part is None or not len(part[0].bodies):
+                out.append(None if part is None else part[0].bodies)
                 continue
-            f, sl = part[1], slice(start, start + len(part[1].bodies))
+            f, sl = part[0], slice(start, start + len(part[0].bodies))
             start = sl.stop
             out.append(
                 replace(
